@@ -1,0 +1,270 @@
+"""Build the Optax expression for one torch optimizer call from its catalog row."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalog
+from .catalog import ANY, NONZERO, REQUIRED, OptimizerRow
+
+UNKNOWN = object()   # a value that is an expression, not a literal
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+LINE_LIMIT = 88
+
+
+@dataclass(frozen=True)
+class ArgValue:
+    source: str                          # the user's text
+    literal: Any = UNKNOWN               # ast.literal_eval of it, when it is a literal
+    elements: tuple[str, ...] | None = None   # item sources of a tuple/list display
+    atomic: bool = True                  # safe to embed without parentheses
+
+    @classmethod
+    def from_node(cls, node: ast.expr, source: str) -> "ArgValue":
+        try:
+            literal = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            literal = UNKNOWN
+        elements = None
+        if isinstance(node, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in node.elts):
+            elements = tuple(ast.get_source_segment(source, e) or ast.unparse(e) for e in node.elts)
+        text = ast.get_source_segment(source, node) or ast.unparse(node)
+        if "\n" in text or "\r" in text:
+            text = ast.unparse(node)   # keep emitted expressions on one logical line
+        atomic = isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.Call, ast.Subscript,
+                                   ast.Tuple, ast.List, ast.Dict)) and not (
+            isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and node.value < 0)
+        return cls(text, literal, elements, atomic)
+
+
+@dataclass
+class Emission:
+    torch: str
+    transforms: list[str] = field(default_factory=list)
+    needs_jnp: bool = False
+    needs_helpers: bool = False
+    notes: list[str] = field(default_factory=list)
+    exact: bool = True
+    difference: str = ""
+    problems: list[str] = field(default_factory=list)   # no faithful rewrite: OPX201
+    params_source: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.transforms)
+
+    @property
+    def head(self) -> str:
+        """What the fix converts to, for titles: 'optax.adam', 'optax.chain(add_decayed_weights, adam)'."""
+        funcs = [t.split("(", 1)[0] for t in self.transforms]
+        if len(funcs) == 1:
+            return funcs[0] if not funcs[0].startswith("(") else "optax (chosen by a flag at run time)"
+        return "optax.chain(" + ", ".join(f.rsplit(".", 1)[-1] for f in funcs) + ")"
+
+    def expression(self, indent: str = "", optax_name: str = "optax") -> str:
+        parts = [_rename_optax(t, optax_name) for t in self.transforms]
+        if len(parts) == 1:
+            return parts[0]
+        one_line = f"{optax_name}.chain({', '.join(parts)})"
+        if len(indent) + len(one_line) <= LINE_LIMIT or any(" if " in p for p in parts):
+            return one_line
+        inner = indent + "    "
+        return f"{optax_name}.chain(\n" + "".join(f"{inner}{p},\n" for p in parts) + f"{indent})"
+
+    def one_line(self) -> str:
+        if len(self.transforms) == 1:
+            return self.transforms[0]
+        return f"optax.chain({', '.join(self.transforms)})"
+
+
+def _rename_optax(text: str, optax_name: str) -> str:
+    if optax_name == "optax":
+        return text
+    return re.sub(r"\boptax\.", optax_name + ".", text)
+
+
+def bind(row: OptimizerRow, call: ast.Call, source: str) -> tuple[dict[str, ArgValue], ArgValue | None, list[str]]:
+    """Map the call's arguments to torch's signature: (args, params, problems)."""
+    names = ["params"] + [n for n, _ in row.signature]
+    allowed = set(names) | {n for n, _ in row.keyword_only}
+    args: dict[str, ArgValue] = {}
+    problems: list[str] = []
+    for i, node in enumerate(call.args):
+        if isinstance(node, ast.Starred):
+            problems.append("arguments passed with * cannot be mapped statically")
+            continue
+        if i >= len(names):
+            problems.append(f"torch.optim.{row.torch} takes at most {len(names)} positional arguments")
+            continue
+        args[names[i]] = ArgValue.from_node(node, source)
+    for kw in call.keywords:
+        if kw.arg is None:
+            problems.append("arguments passed with ** cannot be mapped statically")
+        elif kw.arg not in allowed:
+            problems.append(f"unknown argument {kw.arg!r} for torch.optim.{row.torch}")
+        else:
+            args[kw.arg] = ArgValue.from_node(kw.value, source)
+    params = args.pop("params", None)
+    if params is None and not problems:
+        problems.append("no parameters are passed")
+    return args, params, problems
+
+
+def _effective(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> Any:
+    if name in args:
+        return args[name].literal
+    return row.defaults().get(name)
+
+
+def _holds(row: OptimizerRow, args: dict[str, ArgValue], cond: tuple, assume: dict[str, bool]) -> bool:
+    for name, want in cond:
+        if name in assume:
+            value = assume[name]
+        else:
+            value = _effective(row, args, name)
+        if want is ANY:
+            ok = name in args
+        elif want is NONZERO:
+            ok = value is UNKNOWN or value not in (0, 0.0, False, None)
+        else:
+            ok = value is not UNKNOWN and value == want
+        if not ok:
+            return False
+    return True
+
+
+def _undecided_flags(row: OptimizerRow, args: dict[str, ArgValue]) -> list[str]:
+    """Boolean arguments that choose a variant but are expressions (`amsgrad=cfg.amsgrad`)."""
+    flags = []
+    for variant in row.variants:
+        for name, want in variant.when:
+            if isinstance(want, bool) and name in args and args[name].literal is UNKNOWN and name not in flags:
+                flags.append(name)
+    return flags
+
+
+class _Values(dict):
+    def __missing__(self, key):
+        raise KeyError(key)
+
+
+def _value_text(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> tuple[str, bool, bool]:
+    """(text, given by the user, atomic) for a torch argument or a derived value."""
+    if name in row.derived:
+        base, index = re.fullmatch(r"\{(\w+)\}\[(\d+)\]", row.derived[name]).groups()
+        index = int(index)
+        if base in args:
+            value = args[base]
+            if value.elements is not None and index < len(value.elements):
+                return value.elements[index], True, True
+            return f"{value.source}[{index}]", True, True
+        return repr(row.defaults()[base][index]), False, True
+    if name in args:
+        return args[name].source, True, args[name].atomic
+    return repr(row.defaults()[name]), False, True
+
+
+def _default_of(row: OptimizerRow, name: str) -> Any:
+    if name in row.derived:
+        base, index = re.fullmatch(r"\{(\w+)\}\[(\d+)\]", row.derived[name]).groups()
+        return row.defaults()[base][int(index)]
+    return row.defaults().get(name, REQUIRED)
+
+
+def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> str:
+    parts = []
+    for kw in tx.kws:
+        simple = re.fullmatch(r"\{(\w+)\}", kw.template)
+        if simple:
+            text, given, _ = _value_text(row, args, simple.group(1))
+            if not given and kw.optax_default is not REQUIRED and _default_of(row, simple.group(1)) == kw.optax_default:
+                continue
+            parts.append(f"{kw.name}={text}")
+        else:
+            def sub(m):
+                text, _, atomic = _value_text(row, args, m.group(1))
+                return text if atomic else f"({text})"
+            parts.append(f"{kw.name}={_PLACEHOLDER.sub(sub, kw.template)}")
+    return f"{tx.func}({', '.join(parts)})"
+
+
+def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, bool]) -> tuple[list[str], catalog.Variant]:
+    variant = next(v for v in row.variants if _holds(row, args, v.when, assume))
+    chain: list[str] = []
+    if _holds(row, args, (("maximize", True),), assume):
+        chain.append("optax.scale(-1.0)")
+    if variant.l2_weight_decay and "weight_decay" in row.defaults() and _holds(
+            row, args, (("weight_decay", NONZERO),), assume):
+        wd, _, _ = _value_text(row, args, "weight_decay")
+        chain.append(f"optax.add_decayed_weights({wd})")
+    for tx in variant.chain:
+        if _holds(row, args, tx.when, assume):
+            chain.append(_render_tx(row, tx, args))
+    return chain, variant
+
+
+def emit(row: OptimizerRow, call: ast.Call, source: str) -> Emission:
+    args, params, problems = bind(row, call, source)
+    out = Emission(torch=row.qualified, params_source=params.source if params else None)
+    if params is not None and isinstance(call.args[0] if call.args else None, (ast.List, ast.Tuple)) and any(
+            isinstance(e, ast.Dict) for e in (call.args[0].elts if call.args else [])):
+        problems.append("parameter groups need optax.multi_transform with labels: convert them by hand")
+    out.problems = problems
+    if problems:
+        return out
+
+    flags = _undecided_flags(row, args)
+    if not flags:
+        chain, variant = _chain_for(row, args, {})
+        out.transforms = chain
+        variants = [variant]
+    else:
+        # A flag given as an expression picks the recipe at run time: `A if flag else B`.
+        variants = []
+        branches: dict[tuple[bool, ...], str] = {}
+        for combo in itertools.product((True, False), repeat=len(flags)):
+            chain, variant = _chain_for(row, args, dict(zip(flags, combo)))
+            variants.append(variant)
+            branches[combo] = chain[0] if len(chain) == 1 else f"optax.chain({', '.join(chain)})"
+        out.transforms = [_conditional(flags, args, branches, ())]
+
+    text = " ".join(out.transforms)
+    out.needs_jnp = "jnp." in text
+    out.needs_helpers = f"{catalog.HELPERS}." in text
+    out.exact = all(v.exact for v in variants)
+    out.difference = "; ".join(v.difference for v in variants if v.difference)
+    out.notes = _notes(row, args, variants)
+    return out
+
+
+def _conditional(flags, args, branches, prefix) -> str:
+    if len(prefix) == len(flags):
+        return branches[prefix]
+    cond = args[flags[len(prefix)]].source
+    yes = _conditional(flags, args, branches, prefix + (True,))
+    no = _conditional(flags, args, branches, prefix + (False,))
+    return f"({yes} if {cond} else {no})"
+
+
+def _notes(row: OptimizerRow, args: dict[str, ArgValue], variants) -> list[str]:
+    notes = []
+    if _holds(row, args, (("maximize", True),), {}):
+        notes.append(catalog.MAXIMIZE_NOTE)
+    for note in row.notes:
+        if _holds(row, args, note.when, {}) or (
+                any(n in _undecided_flags(row, args) for n, _ in note.when)):
+            notes.append(note.text)
+    if (any(v.l2_weight_decay for v in variants) and "weight_decay" in args
+            and _holds(row, args, (("weight_decay", NONZERO),), {})
+            and not any("weight_decay" in n.text for n in row.notes if _holds(row, args, n.when, {}))):
+        notes.append(catalog.L2_NOTE_GENERIC)
+    for variant in variants:
+        notes.extend(n for n in variant.notes if n not in notes)
+    dropped = [f for f in catalog.IMPLEMENTATION_FLAGS if f in args]
+    if dropped:
+        notes.append(catalog.FLAG_NOTE.format(flags=", ".join(dropped)))
+    return notes

@@ -1,0 +1,322 @@
+"""Trace names and receivers to the optimizers constructed in a file.
+
+Precision first: a receiver is traced only through names bound in the same or an enclosing
+scope, `self.<attr>` assigned in the same class, parameters annotated `torch.optim.Optimizer`,
+and parameters that receive a traced optimizer at the file's own call sites. Anything else
+(`env.step(a)`, `model.zero_grad()`, a loop variable) stays untraced and is never flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .scopes import Binding, CallSite, ModuleFacts, Scope, StmtContext
+
+# torch 2.13's optimizer classes (torch.optim.__all__ minus the base class).
+TORCH_OPTIMIZERS = {"ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS",
+                    "Muon", "NAdam", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam"}
+TORCH_OPTIMIZER_BASE = {"torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"}
+
+# Optax factories whose result is an optimizer (a converted one still gets `.step()` flagged).
+OPTAX_OPTIMIZERS = {
+    "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamaxw", "adamw", "adan",
+    "amsgrad", "fromage", "lamb", "lars", "lbfgs", "lion", "nadam", "nadamw", "noisy_sgd", "novograd",
+    "optimistic_gradient_descent", "polyak_sgd", "radam", "rmsprop", "rprop", "sgd", "sign_sgd", "sm3",
+    "yogi", "chain", "named_chain", "multi_transform", "MultiSteps", "inject_hyperparams",
+}
+HELPER_MODULE = "switcheroo_optax"
+
+OTHER = "other"       # definitely not an optimizer
+UNKNOWN = "unknown"   # nothing known (an unbound name, a parameter nobody passes)
+
+
+@dataclass(eq=False)
+class Identity:
+    """One optimizer object of the file: a construction, or an annotated parameter."""
+    kind: str                      # "torch" | "optax" | "annotated"
+    name: str                      # torch class ('Adam') or optax factory or ''
+    call: ast.Call | None
+    ctx: StmtContext | None
+    target: ast.expr | None = None  # what the construction is assigned to
+    order: int = 0
+
+    @property
+    def var(self) -> str:
+        """The name the optimizer lives under: `opt_g`, `optimizer` (for `self.optimizer`)."""
+        t = self.target
+        if isinstance(t, ast.Name):
+            return t.id
+        if isinstance(t, ast.Attribute):
+            return t.attr
+        if isinstance(t, ast.arg):
+            return t.arg
+        return "opt"
+
+
+def dotted(expr: ast.expr) -> list[str] | None:
+    parts = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return parts[::-1]
+    return None
+
+
+class Tracer:
+    def __init__(self, facts: ModuleFacts):
+        self.facts = facts
+        self.identities: list[Identity] = []
+        self._by_call: dict[ast.Call, Identity] = {}
+        self._param_ids: dict[Binding, frozenset | str] = {}
+        self._find_constructions()
+        self._bind_targets()
+        self._trace_parameters()
+
+    # -- qualified names -------------------------------------------------------------
+    def lookup(self, name: str, scope: Scope) -> list[Binding] | None:
+        for s in scope.lookup_chain():
+            if name in s.globals and s is not self.facts.module:
+                return self.facts.module.bindings.get(name)
+            if name in s.bindings:
+                return s.bindings[name]
+        return None
+
+    def qualified(self, expr: ast.expr, scope: Scope) -> str | None:
+        parts = dotted(expr)
+        if not parts:
+            return None
+        bindings = self.lookup(parts[0], scope)
+        if bindings is None:
+            star = self.facts.module.bindings.get("*", [])
+            for b in star:
+                module = b.qualified[:-2]
+                candidate = f"{module}.{parts[0]}"
+                if _normal_torch(candidate) or module.startswith("optax"):
+                    return ".".join([candidate] + parts[1:])
+            return None
+        quals = {b.qualified for b in bindings if b.kind == "import"}
+        if len(quals) != 1 or any(b.kind != "import" for b in bindings):
+            return None   # shadowed or rebound: do not guess
+        return ".".join([quals.pop()] + parts[1:])
+
+    def torch_class(self, call: ast.Call, scope: Scope) -> str | None:
+        q = self.qualified(call.func, scope)
+        return _normal_torch(q) if q else None
+
+    # -- constructions --------------------------------------------------------------
+    def _find_constructions(self) -> None:
+        for site in self.facts.calls:
+            kind, name = self._construction_kind(site)
+            if kind:
+                ident = Identity(kind, name, site.call, site.ctx, order=len(self.identities))
+                self.identities.append(ident)
+                self._by_call[site.call] = ident
+
+    def _construction_kind(self, site: CallSite) -> tuple[str | None, str]:
+        cls = self.torch_class(site.call, site.ctx.scope)
+        if cls:
+            return "torch", cls
+        func = site.call.func
+        if isinstance(func, ast.Call):   # optax.inject_hyperparams(optax.adam)(...)
+            func = func.func
+        q = self.qualified(func, site.ctx.scope)
+        if q:
+            head, _, last = q.rpartition(".")
+            if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
+                return "optax", last
+        return None, ""
+
+    def _bind_targets(self) -> None:
+        for ident in self.identities:
+            stmt = ident.ctx.stmt
+            if isinstance(stmt, ast.Assign) and stmt.value is ident.call and len(stmt.targets) == 1:
+                ident.target = stmt.targets[0]
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is ident.call:
+                ident.target = stmt.target
+            if not isinstance(ident.target, (ast.Name, ast.Attribute)):
+                ident.target = None
+
+    def construction(self, call: ast.Call) -> Identity | None:
+        return self._by_call.get(call)
+
+    # -- values -----------------------------------------------------------------------
+    def value_ids(self, expr: ast.expr | None, scope: Scope, seen=frozenset()) -> frozenset | str:
+        if expr is None:
+            return UNKNOWN
+        if isinstance(expr, ast.Call):
+            ident = self._by_call.get(expr)
+            return frozenset([ident]) if ident else OTHER
+        if isinstance(expr, ast.Name):
+            return self.name_ids(expr.id, scope, seen)
+        if isinstance(expr, ast.Attribute):
+            return self.attr_ids(expr, scope, seen)
+        if isinstance(expr, ast.Constant) and expr.value is None:
+            return UNKNOWN
+        if isinstance(expr, (ast.Constant, ast.Lambda, ast.JoinedStr, ast.BinOp, ast.Compare,
+                             ast.List, ast.Tuple, ast.Dict, ast.Set)):
+            return OTHER
+        return UNKNOWN
+
+    def name_ids(self, name: str, scope: Scope, seen=frozenset()) -> frozenset | str:
+        bindings = self.lookup(name, scope)
+        if not bindings:
+            return UNKNOWN
+        return self._combine(bindings, seen)
+
+    def attr_ids(self, expr: ast.Attribute, scope: Scope, seen=frozenset()) -> frozenset | str:
+        """`self.<attr>` inside a method of the class that assigns it."""
+        if not isinstance(expr.value, ast.Name) or scope.kind != "function" or scope.class_scope is None:
+            return UNKNOWN
+        if expr.value.id != scope.self_name:
+            return UNKNOWN
+        bindings = scope.class_scope.attr_bindings.get(expr.attr)
+        if not bindings:
+            return UNKNOWN
+        return self._combine(bindings, seen)
+
+    def _combine(self, bindings: list[Binding], seen) -> frozenset | str:
+        found: set[Identity] = set()
+        unknown = False
+        for b in bindings:
+            if b in seen:
+                continue
+            if b.kind == "none":
+                continue
+            if b.kind == "value":
+                r = self.value_ids(b.node, b.scope, seen | {b})
+            elif b.kind == "param":
+                r = self._param_ids.get(b, UNKNOWN)
+            else:
+                r = OTHER
+            if r == OTHER:
+                return OTHER
+            if r == UNKNOWN:
+                unknown = True
+            else:
+                found |= r
+        if unknown:
+            return UNKNOWN
+        return frozenset(found) if found else UNKNOWN
+
+    # -- parameters -------------------------------------------------------------------
+    def _trace_parameters(self) -> None:
+        incoming: dict[Binding, list[tuple[ast.expr, Scope]]] = {}
+        for site in self.facts.calls:
+            for param, arg in self._bind_call(site):
+                incoming.setdefault(param, []).append((arg, site.ctx.scope))
+        annotated = self._annotated_params()
+        for b, ident in annotated.items():
+            self._param_ids[b] = frozenset([ident])
+        # Parameters pass optimizers on to other functions: iterate to a fixed point.
+        for _ in range(8):
+            changed = False
+            for param, args in incoming.items():
+                results = [self.value_ids(a, s) for a, s in args]
+                traced = [r for r in results if isinstance(r, frozenset)]
+                if traced and OTHER not in results:
+                    new = frozenset().union(*traced)
+                elif param in annotated:
+                    new = frozenset([annotated[param]])
+                else:
+                    new = UNKNOWN
+                if self._param_ids.get(param, UNKNOWN) != new:
+                    self._param_ids[param] = new
+                    changed = True
+            if not changed:
+                break
+
+    def _annotated_params(self) -> dict[Binding, Identity]:
+        out = {}
+        for scope in self.facts.scopes:
+            if scope.kind != "function":
+                continue
+            for name, bindings in scope.bindings.items():
+                for b in bindings:
+                    if b.kind == "param" and b.node.annotation is not None and self._is_optimizer_annotation(
+                            b.node.annotation, scope.parent):
+                        ident = Identity("annotated", "", None, None, target=b.node, order=len(self.identities))
+                        self.identities.append(ident)
+                        out[b] = ident
+        return out
+
+    def _is_optimizer_annotation(self, ann: ast.expr, scope: Scope) -> bool:
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return False
+        if isinstance(ann, ast.Subscript):      # Optional[Optimizer]
+            return self._is_optimizer_annotation(ann.slice, scope)
+        if isinstance(ann, ast.BinOp):          # Optimizer | None
+            return any(self._is_optimizer_annotation(s, scope) for s in (ann.left, ann.right))
+        q = self.qualified(ann, scope)
+        return q in TORCH_OPTIMIZER_BASE or (q is not None and _normal_torch(q) is not None)
+
+    def _bind_call(self, site: CallSite):
+        """(parameter binding, argument expression) pairs for a call to a function or class
+        defined in this file."""
+        callee, skip = self._callee(site)
+        if callee is None:
+            return
+        node = callee.node
+        params = node.args.posonlyargs + node.args.args
+        positional = params[skip:]
+        for i, arg in enumerate(site.call.args):
+            if isinstance(arg, ast.Starred):
+                return
+            if i < len(positional):
+                yield self._param_binding(callee, positional[i].arg), arg
+        for kw in site.call.keywords:
+            if kw.arg is not None:
+                b = self._param_binding(callee, kw.arg)
+                if b is not None:
+                    yield b, kw.value
+
+    @staticmethod
+    def _param_binding(scope: Scope, name: str) -> Binding | None:
+        for b in scope.bindings.get(name, []):
+            if b.kind == "param":
+                return b
+        return None
+
+    def _callee(self, site: CallSite) -> tuple[Scope | None, int]:
+        func, scope = site.call.func, site.ctx.scope
+        if isinstance(func, ast.Name):
+            bindings = self.lookup(func.id, scope)
+            if not bindings or len(bindings) != 1:
+                return None, 0
+            b = bindings[0]
+            if b.kind == "def":
+                return self.facts.functions.get(b.node), 0
+            if b.kind == "class":
+                cscope = self.facts.functions.get(b.node)
+                init = cscope.bindings.get("__init__") if cscope else None
+                if init and len(init) == 1 and init[0].kind == "def":
+                    return self.facts.functions.get(init[0].node), 1
+            return None, 0
+        if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and scope.kind == "function" and scope.class_scope is not None
+                and func.value.id == scope.self_name):
+            bindings = scope.class_scope.bindings.get(func.attr)
+            if bindings and len(bindings) == 1 and bindings[0].kind == "def":
+                return self.facts.functions.get(bindings[0].node), 1
+        return None, 0
+
+    # -- receivers --------------------------------------------------------------------
+    def receiver_ids(self, receiver: ast.expr, scope: Scope) -> frozenset:
+        r = self.value_ids(receiver, scope) if isinstance(receiver, (ast.Name, ast.Attribute)) else OTHER
+        return r if isinstance(r, frozenset) else frozenset()
+
+
+def _normal_torch(q: str) -> str | None:
+    """'torch.optim.Adam' / 'torch.optim.adam.Adam' -> 'Adam'; anything else -> None."""
+    parts = q.split(".")
+    if len(parts) == 3 and parts[:2] == ["torch", "optim"] and parts[2] in TORCH_OPTIMIZERS:
+        return parts[2]
+    if (len(parts) == 4 and parts[:2] == ["torch", "optim"] and parts[2].islower()
+            and parts[2] != "lr_scheduler" and parts[3] in TORCH_OPTIMIZERS):
+        return parts[3]
+    return None

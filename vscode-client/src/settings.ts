@@ -1,0 +1,217 @@
+// Pure logic of the client: which server command to run and what settings to send.
+// Deliberately free of any `vscode` import so that `node --test` can exercise it
+// without an editor.
+
+import * as path from "node:path";
+
+export const SERVER_EXECUTABLE = "switcheroo-lsp";
+export const SERVER_MODULE = "switcheroo_lsp";
+
+/** The raw values of the `switcheroo.*` settings as VS Code hands them over. */
+export interface RawSettings {
+  path?: unknown;
+  interpreter?: unknown;
+  select?: unknown;
+  ignore?: unknown;
+  severity?: unknown;
+}
+
+/** Where the server command came from; shown in the output channel and in errors. */
+export type CommandSource = "switcheroo.path" | "switcheroo.interpreter" | "python-extension" | "PATH";
+
+export interface ServerCommand {
+  command: string;
+  args: string[];
+  source: CommandSource;
+}
+
+/** What the surroundings contribute to the choice; injected so tests can fake it. */
+export interface Environment {
+  /** Folder for `${workspaceFolder}`; undefined without an open folder. */
+  workspaceFolder?: string;
+  homeDir: string;
+  /** `process.env.PATH` (and PATHEXT on Windows). */
+  envPath?: string;
+  envPathExt?: string;
+  platform: NodeJS.Platform;
+  isExecutable: (file: string) => boolean;
+}
+
+export type Resolution =
+  | { kind: "ok"; server: ServerCommand }
+  | { kind: "not-found"; tried: string[] };
+
+const SEVERITIES = new Set(["error", "warning", "information", "hint"]);
+const CODE = /^OPX[0-9]*$/;
+
+function stringArray(value: unknown): string[] {
+  // A plain string is accepted too: people write "path": "/x/switcheroo-lsp".
+  if (typeof value === "string") {
+    return value.trim() ? [value] : [];
+  }
+  if (!Array.isArray(value)) {
+    return [];
+  }
+  return value.filter((v): v is string => typeof v === "string" && v.length > 0);
+}
+
+/** Expands `${workspaceFolder}`, `${userHome}`, `${env:NAME}` and a leading `~`. */
+export function expandVariables(value: string, env: Environment, processEnv: NodeJS.ProcessEnv = {}): string {
+  let out = value;
+  if (out === "~" || out.startsWith("~/") || out.startsWith("~\\")) {
+    out = env.homeDir + out.slice(1);
+  }
+  return out.replace(/\$\{(workspaceFolder|userHome|env:([^}]+))\}/g, (whole, name: string, envName?: string) => {
+    if (name === "workspaceFolder") {
+      return env.workspaceFolder ?? whole;
+    }
+    if (name === "userHome") {
+      return env.homeDir;
+    }
+    return processEnv[envName ?? ""] ?? "";
+  });
+}
+
+/** Looks a bare command name up on PATH; returns a path that exists, else undefined. */
+export function findOnPath(name: string, env: Environment): string | undefined {
+  const sep = env.platform === "win32" ? ";" : ":";
+  const exts =
+    env.platform === "win32" ? ["", ...(env.envPathExt ?? ".EXE;.CMD;.BAT;.COM").split(";").filter(Boolean)] : [""];
+  for (const dir of (env.envPath ?? "").split(sep)) {
+    if (!dir) {
+      continue;
+    }
+    for (const ext of exts) {
+      const candidate = path.join(dir, name + ext);
+      if (env.isExecutable(candidate)) {
+        return candidate;
+      }
+    }
+  }
+  return undefined;
+}
+
+function hasDirectory(command: string): boolean {
+  return command.includes("/") || command.includes("\\");
+}
+
+/** True when `command` would start: an existing file, or a name found on PATH. */
+export function commandExists(command: string, env: Environment): boolean {
+  if (hasDirectory(command) || path.isAbsolute(command)) {
+    return env.isExecutable(command);
+  }
+  return findOnPath(command, env) !== undefined;
+}
+
+/**
+ * The server command from the explicit settings alone, in the contract's order:
+ * `switcheroo.path`, then `switcheroo.interpreter`. Undefined when neither is set.
+ */
+export function commandFromSettings(
+  raw: RawSettings,
+  env: Environment,
+  processEnv: NodeJS.ProcessEnv = {},
+): ServerCommand | undefined {
+  const serverPath = stringArray(raw.path).map((p) => expandVariables(p, env, processEnv));
+  if (serverPath.length > 0) {
+    const [command, ...args] = serverPath;
+    // `["/venv/bin/switcheroo-lsp"]` means "run the server", as the executable alone would
+    // only print usage; anything longer is taken verbatim.
+    return { command, args: args.length > 0 ? args : ["serve"], source: "switcheroo.path" };
+  }
+  const interpreter = stringArray(raw.interpreter).map((p) => expandVariables(p, env, processEnv));
+  if (interpreter.length > 0) {
+    const [command, ...args] = interpreter;
+    return { command, args: [...args, "-m", SERVER_MODULE, "serve"], source: "switcheroo.interpreter" };
+  }
+  return undefined;
+}
+
+/**
+ * Chooses the server command.
+ *
+ * Explicit settings win and are used as given (a wrong one must surface as an error, not be
+ * silently replaced). Without them the Python extension's interpreter is used only when it
+ * has the server installed (`pythonHasServer`), so a plain project venv without
+ * switcheroo-lsp still falls through to `switcheroo-lsp` on PATH.
+ */
+export function resolveServerCommand(
+  raw: RawSettings,
+  env: Environment,
+  python: { interpreter?: string; hasServer?: boolean } = {},
+  processEnv: NodeJS.ProcessEnv = {},
+): Resolution {
+  const explicit = commandFromSettings(raw, env, processEnv);
+  if (explicit) {
+    if (!commandExists(explicit.command, env)) {
+      return { kind: "not-found", tried: [`${explicit.source}: ${explicit.command}`] };
+    }
+    return { kind: "ok", server: explicit };
+  }
+  const tried: string[] = [];
+  if (python.interpreter) {
+    if (python.hasServer) {
+      return {
+        kind: "ok",
+        server: { command: python.interpreter, args: ["-m", SERVER_MODULE, "serve"], source: "python-extension" },
+      };
+    }
+    tried.push(`Python extension interpreter without ${SERVER_MODULE}: ${python.interpreter}`);
+  }
+  const onPath = findOnPath(SERVER_EXECUTABLE, env);
+  if (onPath) {
+    return { kind: "ok", server: { command: onPath, args: ["serve"], source: "PATH" } };
+  }
+  tried.push(`${SERVER_EXECUTABLE} on PATH`);
+  return { kind: "not-found", tried };
+}
+
+/** The Python snippet that tells whether an interpreter can import the server (exit 0). */
+export const PROBE_ARGS = [
+  "-c",
+  `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("${SERVER_MODULE}") else 1)`,
+];
+
+/** The settings the server reads, as sent in initializationOptions and workspace/configuration. */
+export interface ServerOptions {
+  select: string[];
+  ignore: string[];
+  severity: Record<string, string>;
+}
+
+function codes(value: unknown): string[] {
+  return stringArray(value)
+    .map((c) => c.trim().toUpperCase())
+    .filter((c) => CODE.test(c));
+}
+
+/**
+ * Normalises `switcheroo.select/ignore/severity` into what the server expects: upper-case
+ * codes, lower-case severities, and nothing the server would have to reject.
+ */
+export function buildServerOptions(raw: RawSettings): ServerOptions {
+  const severity: Record<string, string> = {};
+  if (raw.severity && typeof raw.severity === "object" && !Array.isArray(raw.severity)) {
+    for (const [code, level] of Object.entries(raw.severity as Record<string, unknown>)) {
+      const key = code.trim().toUpperCase();
+      const value = typeof level === "string" ? level.trim().toLowerCase() : "";
+      if (CODE.test(key) && SEVERITIES.has(value)) {
+        severity[key] = value;
+      }
+    }
+  }
+  return { select: codes(raw.select), ignore: codes(raw.ignore), severity };
+}
+
+/** Shell-like rendering of a command for messages and logs. */
+export function formatCommand(server: { command: string; args: string[] }): string {
+  return [server.command, ...server.args].map((p) => (/[\s"']/.test(p) ? JSON.stringify(p) : p)).join(" ");
+}
+
+/** Settings whose change means a different server process. */
+export const RESTART_SETTINGS = ["switcheroo.path", "switcheroo.interpreter"];
+
+export const INSTALL_HINT =
+  "Switcheroo: could not start the switcheroo-lsp server. Install it with `pip install switcheroo-lsp` " +
+  "(into the environment VS Code uses for Python, or anywhere on PATH), or point the `switcheroo.path` " +
+  "setting at the executable.";
