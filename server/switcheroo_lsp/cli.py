@@ -1,0 +1,184 @@
+"""Command line: `serve`, `check`, `fix`, `--version`. Calls the same core as the server."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .analysis import analyze
+from .config import Settings, load_pyproject, visible
+from .rewrite import apply
+
+PARALLEL_THRESHOLD = 16   # below this many files a process pool costs more than it saves
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[dict]
+    error: str | None = None
+    new_text: str | None = None
+    old_text: str | None = None
+
+
+def read_source(path: Path) -> str:
+    """Decode as Python does (PEP 263 cookie, BOM), keeping line breaks as they are."""
+    with open(path, "rb") as f:
+        encoding, _ = tokenize.detect_encoding(f.readline)
+    with open(path, encoding=encoding, newline="") as f:
+        return f.read()
+
+
+def _process(args: tuple[str, Settings, bool]) -> FileResult:
+    path, settings, fixing = args
+    try:
+        text = read_source(Path(path))
+    except (OSError, UnicodeDecodeError, SyntaxError) as e:
+        return FileResult(path, [], error=f"{path}: cannot read: {e}")
+    analysis = analyze(text)
+    if analysis.syntax_error:
+        return FileResult(path, [], error=f"{path}: {analysis.syntax_error.message}")
+    findings = visible(analysis.findings, settings)
+    rows = []
+    for f in findings:
+        start_line = analysis.source.line(f.span.start.line)
+        rows.append({
+            "path": path, "line": f.span.start.line + 1, "column": f.span.start.col + 1,
+            "end_line": f.span.end.line + 1, "end_column": f.span.end.col + 1,
+            "code": f.code, "severity": f.severity, "message": f.message, "fixable": f.fixable,
+        })
+        del start_line
+    result = FileResult(path, rows)
+    if fixing:
+        keys = {f.key for f in findings if f.fixable}
+        edits = analysis.fix_all(keys)
+        result.old_text = text
+        result.new_text = apply(text, edits) if edits else text
+    return result
+
+
+def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
+    files, errors = [], []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            errors.append(f"{raw}: no such file or directory")
+            continue
+        settings, root = load_pyproject(p if p.is_dir() else p.parent)
+        for problem in settings.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        if p.is_file():
+            files.append((raw, settings))
+            continue
+        for dirpath, dirnames, filenames in os.walk(p):
+            d = Path(dirpath)
+            dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n not in ("__pycache__", "node_modules")
+                                 and not settings.excluded(d / n, root or p))
+            for name in sorted(filenames):
+                if name.endswith(".py") and not settings.excluded(d / name, root or p):
+                    files.append((str(d / name), settings))
+    return files, errors
+
+
+def _run(files: list[tuple[str, Settings]], fixing: bool) -> list[FileResult]:
+    jobs = [(path, settings, fixing) for path, settings in files]
+    workers = os.cpu_count() or 1
+    if len(jobs) >= PARALLEL_THRESHOLD and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(_process, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
+    return [_process(j) for j in jobs]
+
+
+def cmd_check(ns) -> int:
+    files, errors = _collect(ns.paths)
+    results = _run(files, fixing=False)
+    rows = [r for res in results for r in res.findings]
+    for res in results:
+        if res.error:
+            errors.append(res.error)
+    if ns.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['path']}:{r['line']}:{r['column']}: {r['code']} {r['message']}")
+    for e in errors:
+        print(e, file=sys.stderr)
+    if any("no such file" in e for e in errors) and not files:
+        return 2
+    return 1 if rows or errors else 0
+
+
+def cmd_fix(ns) -> int:
+    files, errors = _collect(ns.paths)
+    results = _run(files, fixing=True)
+    changed = 0
+    for res in results:
+        if res.error:
+            errors.append(res.error)
+            continue
+        if res.new_text is None or res.new_text == res.old_text:
+            continue
+        changed += 1
+        if ns.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
+                fromfile=f"a/{res.path}", tofile=f"b/{res.path}"))
+        else:
+            try:
+                with open(res.path, "w", encoding="utf-8", newline="") as f:
+                    f.write(res.new_text)
+            except OSError as e:
+                errors.append(f"{res.path}: cannot write: {e}")
+    for e in errors:
+        print(e, file=sys.stderr)
+    if not ns.diff:
+        print(f"fixed {changed} file{'s' if changed != 1 else ''}", file=sys.stderr)
+    if any("cannot write" in e or "no such file" in e for e in errors):
+        return 2
+    return 1 if ns.diff and changed else 0
+
+
+def cmd_serve(ns) -> int:
+    from .server import serve
+    serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switcheroo-lsp",
+                                     description="Port torch.optim training code to Optax, numerically faithfully.")
+    parser.add_argument("--version", action="version", version=f"switcheroo-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the language server over stdio")
+    serve.add_argument("--stdio", action="store_true", help="accepted for vscode-languageclient; stdio is the default")
+    check = sub.add_parser("check", help="report findings as path:line:col: CODE message")
+    check.add_argument("paths", nargs="+")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    fix = sub.add_parser("fix", help="apply every available fix in place")
+    fix.add_argument("paths", nargs="+")
+    fix.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if ns.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return {"serve": cmd_serve, "check": cmd_check, "fix": cmd_fix}[ns.command](ns)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

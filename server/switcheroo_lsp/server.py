@@ -1,0 +1,340 @@
+"""The language server: translates LSP to the core and back, nothing else.
+
+One analysis per open document version. Diagnostics are pushed to clients that cannot pull
+and pulled by those that can — never both. Code actions and hovers are answered from the
+analysis of the current version; a change schedules a fresh analysis and cancels the pending
+one, so typing bursts never queue stale work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types as t
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
+
+from . import __version__
+from .analysis import Analysis, analyze
+from .config import Settings, load_pyproject, visible
+from .findings import Finding, TextEdit
+from .hover import hover as explain
+from .source import Pos, Span, from_units, to_units
+
+FIX_ALL = "source.fixAll.switcheroo"
+SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
+            "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
+log = logging.getLogger("switcheroo")
+
+
+class _Unanswerable:
+    """Stands in for a message pygls could not read; the error reply has already been sent."""
+    jsonrpc = "invalid"
+
+
+class Protocol(LanguageServerProtocol):
+    """pygls drops requests whose params do not deserialize; JSON-RPC wants an error reply."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                self._send_response(data["id"], error=t.ResponseError(
+                    code=JsonRpcInvalidParams.CODE, message=f"invalid params for {data.get('method')}: {exc}"))
+            return _Unanswerable()
+
+
+@dataclass
+class Entry:
+    version: int | None
+    analysis: Analysis
+    good: Analysis | None        # the last analysis that parsed (shown while the file does not)
+
+
+class SwitcherooServer(LanguageServer):
+    def __init__(self):
+        super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol)
+        self.entries: dict[str, Entry] = {}
+        self.pending: dict[str, asyncio.Task] = {}
+        self.editor_settings = Settings()
+        self.debounce = float(os.environ.get("SWITCHEROO_DEBOUNCE_MS", "75")) / 1000
+        self._pyproject: dict[str, tuple[Settings, Path | None]] = {}
+
+    def report_server_error(self, error, source):
+        # An unreadable message gets a log line, not a popup in the user's editor.
+        if isinstance(error, json.JSONDecodeError):
+            self.protocol._send_response(None, error=t.ResponseError(code=-32700, message=f"parse error: {error}"))
+        log.error("%s: %s", type(error).__name__, error)
+
+    # -- capabilities -----------------------------------------------------------------------------
+    @property
+    def pulls(self) -> bool:
+        caps = self.client_capabilities
+        return bool(caps and caps.text_document and caps.text_document.diagnostic)
+
+    @property
+    def versioned_edits(self) -> bool:
+        caps = self.client_capabilities
+        ws = caps.workspace if caps else None
+        return bool(ws and ws.workspace_edit and ws.workspace_edit.document_changes)
+
+    @property
+    def encoding(self) -> str:
+        enc = self.workspace.position_encoding if self.workspace else None
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    # -- settings -----------------------------------------------------------------------------------
+    def settings_for(self, uri: str) -> Settings:
+        path = to_fs_path(uri)
+        base = Settings()
+        if path:
+            folder = str(Path(path).parent)
+            if folder not in self._pyproject:
+                self._pyproject[folder] = load_pyproject(Path(folder))
+            base, _ = self._pyproject[folder]
+        return base.merged(self.editor_settings)
+
+    def excluded(self, uri: str) -> bool:
+        path = to_fs_path(uri)
+        if not path:
+            return False
+        settings = self.settings_for(uri)
+        _, root = self._pyproject.get(str(Path(path).parent), (None, None))
+        return settings.excluded(Path(path), root)
+
+    # -- analysis -----------------------------------------------------------------------------------
+    def entry(self, uri: str) -> Entry | None:
+        """The analysis of the document's current version, computed now if it is missing."""
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None:
+            return None
+        entry = self.entries.get(uri)
+        if entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source:
+            return entry
+        analysis = analyze(doc.source)
+        good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
+        entry = Entry(doc.version, analysis, good)
+        self.entries[uri] = entry
+        return entry
+
+    def schedule(self, uri: str, delay: float) -> None:
+        old = self.pending.pop(uri, None)
+        if old is not None:
+            old.cancel()     # a newer version supersedes it: never queue stale work
+        self.pending[uri] = asyncio.get_running_loop().create_task(self._analyse_later(uri, delay))
+
+    async def _analyse_later(self, uri: str, delay: float) -> None:
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            entry = self.entry(uri)
+            if entry is not None and not self.pulls:
+                self.publish(uri, entry)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("analysis of %s failed", uri)
+        finally:
+            if self.pending.get(uri) is asyncio.current_task():
+                del self.pending[uri]
+
+    def diagnostics(self, uri: str, entry: Entry) -> list[t.Diagnostic]:
+        if self.excluded(uri):
+            return []
+        shown = entry.good if entry.analysis.syntax_error else entry.analysis
+        if shown is None:
+            return []
+        return [self.to_diagnostic(shown, f) for f in visible(shown.findings, self.settings_for(uri))]
+
+    def publish(self, uri: str, entry: Entry) -> None:
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+            uri=uri, diagnostics=self.diagnostics(uri, entry), version=entry.version))
+
+    def republish_all(self) -> None:
+        if self.pulls:
+            caps = self.client_capabilities.workspace
+            if caps and caps.diagnostics and caps.diagnostics.refresh_support:
+                self.workspace_diagnostic_refresh(None)
+            return
+        for uri in list(self.workspace.text_documents):
+            entry = self.entry(uri)
+            if entry is not None:
+                self.publish(uri, entry)
+
+    # -- conversions --------------------------------------------------------------------------------
+    def to_range(self, analysis: Analysis, span: Span) -> t.Range:
+        src, enc = analysis.source, self.encoding
+        return t.Range(
+            start=t.Position(span.start.line, to_units(src.line(span.start.line), span.start.col, enc)),
+            end=t.Position(span.end.line, to_units(src.line(span.end.line), span.end.col, enc)))
+
+    def from_position(self, analysis: Analysis, pos: t.Position) -> Pos:
+        line = min(max(pos.line, 0), analysis.source.line_count - 1)
+        return Pos(line, from_units(analysis.source.line(line), pos.character, self.encoding))
+
+    def to_diagnostic(self, analysis: Analysis, f: Finding) -> t.Diagnostic:
+        return t.Diagnostic(
+            range=self.to_range(analysis, f.span), message=f.message, severity=SEVERITY[f.severity],
+            code=f.code, source="switcheroo", code_description=t.CodeDescription(href=f.docs),
+            data={"fixable": f.fixable, "key": f.key})
+
+    def workspace_edit(self, uri: str, version: int | None, analysis: Analysis,
+                       edits: list[TextEdit]) -> t.WorkspaceEdit:
+        text_edits = [t.TextEdit(range=self.to_range(analysis, e.span), new_text=e.new_text) for e in edits]
+        if self.versioned_edits:
+            return t.WorkspaceEdit(document_changes=[t.TextDocumentEdit(
+                text_document=t.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+                edits=text_edits)])
+        return t.WorkspaceEdit(changes={uri: text_edits})
+
+
+server = SwitcherooServer()
+
+
+@server.feature(t.INITIALIZE)
+def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
+    ls.editor_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
+    opts = params.initialization_options
+    if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
+        ls.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
+
+
+@server.feature(t.INITIALIZED)
+async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> None:
+    await refresh_configuration(ls)
+
+
+async def refresh_configuration(ls: SwitcherooServer) -> None:
+    caps = ls.client_capabilities.workspace if ls.client_capabilities else None
+    if not (caps and caps.configuration):
+        return
+    try:
+        result = await ls.workspace_configuration_async(
+            t.ConfigurationParams(items=[t.ConfigurationItem(section="switcheroo")]))
+    except Exception as e:          # a client that answers badly keeps the settings it had
+        log.warning("workspace/configuration failed: %s", e)
+        return
+    if result and isinstance(result[0], dict):
+        init = ls.editor_settings
+        ls.editor_settings = init.merged(Settings.from_mapping(result[0], "workspace/configuration"))
+        for problem in ls.editor_settings.problems:
+            ls.window_log_message(t.LogMessageParams(type=t.MessageType.Warning, message=problem))
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def on_configuration(ls: SwitcherooServer, params: t.DidChangeConfigurationParams) -> None:
+    settings = params.settings
+    if isinstance(settings, dict) and isinstance(settings.get("switcheroo"), dict):
+        ls.editor_settings = ls.editor_settings.merged(Settings.from_mapping(settings["switcheroo"]))
+    else:
+        await refresh_configuration(ls)
+    ls.republish_all()
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: SwitcherooServer, params: t.DidOpenTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri, 0)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: SwitcherooServer, params: t.DidChangeTextDocumentParams) -> None:
+    ls.schedule(params.text_document.uri, ls.debounce)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: SwitcherooServer, params: t.DidSaveTextDocumentParams) -> None:
+    ls._pyproject.clear()     # a saved pyproject.toml may have changed the settings
+    ls.schedule(params.text_document.uri, 0)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    task = ls.pending.pop(uri, None)
+    if task is not None:
+        task.cancel()
+    ls.entries.pop(uri, None)
+    if not ls.pulls:
+        ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+@server.feature(t.TEXT_DOCUMENT_DIAGNOSTIC,
+                t.DiagnosticOptions(identifier="switcheroo", inter_file_dependencies=False,
+                                    workspace_diagnostics=False))
+def pull_diagnostics(ls: SwitcherooServer, params: t.DocumentDiagnosticParams):
+    uri = params.text_document.uri
+    entry = ls.entry(uri)
+    items = ls.diagnostics(uri, entry) if entry else []
+    return t.RelatedFullDocumentDiagnosticReport(items=items)
+
+
+@server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
+                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix, FIX_ALL]))
+def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.CodeAction] | None:
+    uri = params.text_document.uri
+    entry = ls.entry(uri)
+    if entry is None or entry.analysis.syntax_error or ls.excluded(uri):
+        return None       # never offer edits computed for another text
+    analysis, version = entry.analysis, entry.version
+    only = params.context.only
+    wants = (lambda kind: not only or any(kind == o or kind.startswith(f"{o}.") for o in only))
+    findings = visible(analysis.findings, ls.settings_for(uri))
+    start = ls.from_position(analysis, params.range.start)
+    end = ls.from_position(analysis, params.range.end)
+    here = [f for f in findings if f.span.overlaps(Span(start, end))]
+    actions: list[t.CodeAction] = []
+    if wants(t.CodeActionKind.QuickFix):
+        done: set[str] = set()
+        for f in here:
+            diags = [ls.to_diagnostic(analysis, g) for g in here if g.span == f.span and g.fixable]
+            fix = analysis.fix(f.key) if f.fixable else None
+            if fix is not None and fix.title not in done:
+                done.add(fix.title)
+                actions.append(t.CodeAction(
+                    title=fix.title, kind=t.CodeActionKind.QuickFix, diagnostics=diags, is_preferred=True,
+                    edit=ls.workspace_edit(uri, version, analysis, fix.edits)))
+        for f in here:
+            ignore = analysis.ignore_fix(f.key)
+            if ignore is not None:
+                actions.append(t.CodeAction(
+                    title=ignore.title, kind=t.CodeActionKind.QuickFix,
+                    diagnostics=[ls.to_diagnostic(analysis, f)],
+                    edit=ls.workspace_edit(uri, version, analysis, ignore.edits)))
+    if wants(FIX_ALL) and any(f.fixable for f in findings):
+        edits = analysis.fix_all({f.key for f in findings if f.fixable})
+        if edits:
+            actions.append(t.CodeAction(title="switcheroo: convert every torch.optim use in this file to Optax",
+                                        kind=FIX_ALL, edit=ls.workspace_edit(uri, version, analysis, edits)))
+    return actions
+
+
+@server.feature(t.TEXT_DOCUMENT_HOVER)
+def on_hover(ls: SwitcherooServer, params: t.HoverParams) -> t.Hover | None:
+    uri = params.text_document.uri
+    entry = ls.entry(uri)
+    if entry is None or entry.analysis.syntax_error or ls.excluded(uri):
+        return None
+    analysis = entry.analysis
+    pos = ls.from_position(analysis, params.position)
+    settings = ls.settings_for(uri)
+    if not any(f.span.contains(pos) and settings.enabled(f.code) for f in analysis.findings):
+        return None
+    result = explain(analysis, pos)
+    if result is None:
+        return None
+    markdown, span = result
+    return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=markdown),
+                   range=ls.to_range(analysis, span))
+
+
+def serve() -> None:
+    logging.basicConfig(level=logging.WARNING, format="switcheroo: %(levelname)s %(message)s")
+    server.start_io()
