@@ -1,0 +1,384 @@
+"""End to end in real VS Code (1.100.3 via code-server, in headless Chromium).
+
+One session starts one code-server with the packed extension and a test-only driver
+extension (tests/editors/vscode/driver-extension/) installed. The driver runs inside the real
+extension host once the switcheroo extension has activated by itself, exercises diagnostics,
+hover, quick fix, save and restart through the public VS Code API, and writes a JSON result
+that the tests below check.
+
+Needs: node/npm (to build the .vsix), code-server 4.100.3 and chromium, both installed by
+scripts/install-editors. Missing tools skip the tests, except under CI=true where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.editor
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT_DIR = ROOT / "vscode-client"
+HERE = Path(__file__).resolve().parent / "vscode"
+DRIVER_DIR = HERE / "driver-extension"
+FIXTURE = HERE / "fixtures" / "train_adam.py"
+VSIX = CLIENT_DIR / "switcheroo-lsp.vsix"
+CODE_SERVER = Path(
+    os.environ.get("SWITCHEROO_CODE_SERVER", ROOT / ".e2e" / "code-server" / "node_modules" / ".bin" / "code-server")
+)
+RESULT_TIMEOUT_S = float(os.environ.get("SWITCHEROO_E2E_TIMEOUT", "120"))
+
+# The seeded example: the file the driver opens and the finding it fixes.
+WORKSPACE_FILE = "train.py"
+FIX_CODE = "OPX101"
+# Set in the workspace settings so that the test can see settings reach the server.
+SEVERITY_OVERRIDE = {"OPX103": "warning"}
+
+
+def _unavailable(reason: str):
+    """Skips where the editor toolchain is absent; under CI it must be there, so fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: run scripts/install-editors)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _run(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+
+
+def _newest_mtime(paths: list[Path]) -> float:
+    newest = 0.0
+    for p in paths:
+        files = p.rglob("*") if p.is_dir() else [p]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def _build_vsix() -> Path:
+    """Packs the extension unless an up-to-date .vsix is there (or one is given)."""
+    given = os.environ.get("SWITCHEROO_VSIX")
+    if given:
+        return Path(given)
+    sources = [CLIENT_DIR / "src", CLIENT_DIR / "package.json", CLIENT_DIR / "package-lock.json"]
+    vsce = CLIENT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
+    if VSIX.exists() and vsce.exists() and VSIX.stat().st_mtime >= _newest_mtime(sources):
+        return VSIX
+    npm = shutil.which("npm")
+    if not npm:
+        _unavailable("npm not found: needed to build the VS Code extension")
+    if not vsce.exists():
+        _run([npm, "ci", "--no-audit", "--no-fund"], CLIENT_DIR, 600)
+    _run([npm, "run", "package"], CLIENT_DIR, 600)
+    return VSIX
+
+
+def _pack_driver(out_dir: Path) -> Path:
+    out = out_dir / "switcheroo-e2e-driver.vsix"
+    vsce = CLIENT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
+    # --skip-license / --allow-missing-repository keep vsce from prompting.
+    _run(
+        ["node", str(vsce), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository",
+         "--out", str(out)],
+        DRIVER_DIR,
+        120,
+    )
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"code-server exited ({proc.returncode}):\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"code-server not healthy after {timeout} s:\n{_tail(log)}")
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return f"({path} unreadable)"
+
+
+def _logs(user_dir: Path) -> str:
+    """The extension host's log and the Switcheroo output channel, for failure messages."""
+    parts = []
+    for pattern in ("**/exthost.log", "**/*Switcheroo*.log", "**/remoteexthost.log"):
+        for f in sorted(user_dir.glob(pattern)):
+            parts.append(f"--- {f.relative_to(user_dir)}\n{_tail(f)}")
+    return "\n".join(parts) or "(no extension host logs)"
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Ends a process we started and everything in its session (extension host, server)."""
+    if proc is None:
+        return
+    # The leader first, so that it can shut its children down and reap them itself...
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    # ...then whatever is left in its process group (it was started in a session of its own).
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + 3
+        try:
+            os.killpg(proc.pid, sig)
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+                os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+    if proc.poll() is None:
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def vscode_run(tmp_path_factory):
+    """Runs the whole VS Code session once; yields the driver's result and the log dirs."""
+    if not CODE_SERVER.exists():
+        _unavailable(f"code-server not found at {CODE_SERVER} (scripts/install-editors installs it)")
+    chromium = _chromium()
+    if not chromium:
+        _unavailable("chromium not found (scripts/install-editors installs it)")
+    if not shutil.which("node"):
+        _unavailable("node not found")
+
+    base = tmp_path_factory.mktemp("vscode")
+    vsix = _build_vsix()
+    driver = _pack_driver(base)
+
+    ext_dir, user_dir, workspace = base / "ext", base / "user", base / "workspace"
+    for d in (ext_dir, user_dir / "User", workspace / ".vscode"):
+        d.mkdir(parents=True)
+    # Keep the workbench quiet and deterministic: no welcome page, no auto save, no trust prompt.
+    (user_dir / "User" / "settings.json").write_text(
+        json.dumps(
+            {
+                "workbench.startupEditor": "none",
+                "files.autoSave": "off",
+                "security.workspace.trust.enabled": False,
+                "telemetry.telemetryLevel": "off",
+                "extensions.autoUpdate": False,
+                "extensions.autoCheckUpdates": False,
+                "extensions.ignoreRecommendations": True,
+            },
+            indent=2,
+        )
+    )
+    (workspace / ".vscode" / "settings.json").write_text(
+        json.dumps(
+            {
+                "switcheroo.path": [sys.executable, "-m", "switcheroo_lsp", "serve"],
+                "switcheroo.severity": SEVERITY_OVERRIDE,
+            },
+            indent=2,
+        )
+    )
+    shutil.copy(FIXTURE, workspace / WORKSPACE_FILE)
+
+    result_file = base / "result.json"
+    request_file = base / "request.json"
+    request_file.write_text(
+        json.dumps(
+            {
+                "file": WORKSPACE_FILE,
+                "result": str(result_file),
+                "fixCode": FIX_CODE,
+                "timeoutMs": int(RESULT_TIMEOUT_S * 1000 * 0.6),
+                "restart": True,
+            }
+        )
+    )
+    config = base / "code-server.yaml"
+    # An explicit config keeps code-server from writing one (with a password) into ~/.config.
+    config.write_text("auth: none\ncert: false\n")
+    common = [
+        str(CODE_SERVER),
+        "--config", str(config),
+        "--extensions-dir", str(ext_dir),
+        "--user-data-dir", str(user_dir),
+    ]
+    _run(common + ["--install-extension", str(vsix), "--install-extension", str(driver)], base, 120)
+
+    env = dict(os.environ)
+    env["SWITCHEROO_E2E_REQUEST"] = str(request_file)  # inherited by the extension host
+    env.pop("VSCODE_IPC_HOOK_CLI", None)  # never attach to an editor this may run inside
+    port = _free_port()
+    cs_log = base / "code-server.log"
+    chrome_log = base / "chromium.log"
+    code_server = chrome = None
+    t0 = time.monotonic()
+    try:
+        with open(cs_log, "wb") as out:
+            code_server = subprocess.Popen(
+                common
+                + [
+                    "--auth", "none",
+                    "--bind-addr", f"127.0.0.1:{port}",
+                    "--disable-telemetry",
+                    "--disable-update-check",
+                    "--disable-workspace-trust",
+                    "--ignore-last-opened",
+                    str(workspace),
+                ],
+                cwd=base,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_healthy(port, code_server, cs_log)
+        with open(chrome_log, "wb") as out:
+            chrome = subprocess.Popen(
+                [
+                    chromium,
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--no-first-run",
+                    # The machine's network is closed: without these Chromium keeps dialling out.
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-quic",
+                    f"--user-data-dir={base / 'chromium'}",
+                    "--window-size=1280,800",
+                    f"http://127.0.0.1:{port}/?folder={workspace}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        deadline = time.monotonic() + RESULT_TIMEOUT_S
+        while not result_file.exists():
+            for name, proc, log in (("code-server", code_server, cs_log), ("chromium", chrome, chrome_log)):
+                if proc.poll() is not None:
+                    pytest.fail(f"{name} exited ({proc.returncode}):\n{_tail(log)}\n{_logs(user_dir)}")
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"no driver result after {RESULT_TIMEOUT_S:.0f} s\n--- code-server\n{_tail(cs_log)}\n"
+                    f"{_logs(user_dir)}",
+                    pytrace=False,
+                )
+            time.sleep(0.25)
+        result = json.loads(result_file.read_text())
+        result["wallSeconds"] = round(time.monotonic() - t0, 1)
+        yield {"result": result, "logs": lambda: _logs(user_dir) + "\n--- code-server\n" + _tail(cs_log)}
+    finally:
+        _stop(chrome)
+        _stop(code_server)
+
+
+@pytest.fixture
+def result(vscode_run):
+    res = vscode_run["result"]
+    if res.get("error"):
+        pytest.fail(f"driver failed: {res['error']}\nresult: {json.dumps(res, indent=1)[:4000]}\n{vscode_run['logs']()}")
+    return res
+
+
+def _codes(diagnostics):
+    return {d["code"] for d in diagnostics}
+
+
+def test_extension_activates_by_itself_and_runs_the_configured_server(result):
+    assert result["extension"] == {"installed": True, "activeBeforeOpen": True}
+    assert result["serverCommand"]["source"] == "switcheroo.path"
+    assert result["serverCommand"]["command"] == sys.executable
+    assert result["vscodeVersion"] == "1.100.3"
+
+
+def test_diagnostics(result):
+    diags = result["diagnostics"]
+    assert {"OPX101", "OPX102", "OPX103"} <= _codes(diags), diags
+    by_code = {d["code"]: d for d in diags}
+    # Line/character positions as VS Code has them (0-based).
+    assert by_code["OPX101"]["range"]["start"] == [3, 6]
+    assert by_code["OPX103"]["range"]["start"][0] == 6
+    assert by_code["OPX102"]["range"]["start"][0] == 9
+    # Each finding once: a server that pushed and was pulled too would show duplicates.
+    assert len(diags) == len({(d["code"], tuple(d["range"]["start"])) for d in diags}), diags
+
+
+def test_severity_setting_reaches_the_server(result):
+    by_code = {d["code"]: d for d in result["diagnostics"]}
+    assert by_code["OPX103"]["severity"] == "warning"  # overridden in .vscode/settings.json
+    assert by_code["OPX101"]["severity"] == "information"  # the default
+
+
+def test_hover(result):
+    hover = result["hover"]
+    assert "optax" in hover, hover
+    assert "init" in hover, hover
+
+
+def test_code_actions(result):
+    titles = [a["title"] for a in result["actions"]]
+    preferred = [a for a in result["actions"] if a["isPreferred"] and a["kind"] == "quickfix"]
+    assert preferred, titles
+    assert any("optax.adam" in a["title"] for a in preferred), titles
+    assert any("noqa" in t.lower() or "ignore" in t.lower() for t in titles), titles
+    assert [a["kind"] for a in result["fixAllActions"]] == ["source.fixAll.switcheroo"], result["fixAllActions"]
+
+
+def test_quickfix_applied_and_saved(result):
+    assert result["applied"]["applyEdit"] is True
+    assert result["applied"]["saved"] is True
+    text = result["savedText"]
+    lines = text.splitlines()
+    assert "torch.optim.Adam" not in text
+    construct = next(i for i, line in enumerate(lines) if line.startswith("opt = "))
+    assert lines[construct].startswith("opt = optax.adam(learning_rate=0.01"), text
+    assert lines[construct + 1] == "opt_state = opt.init(params)", text
+    assert "import optax" in lines, text
+    # Only the fixed finding goes; the step and zero_grad remain flagged.
+    after = _codes(result["diagnosticsAfterFix"])
+    assert FIX_CODE not in after, result["diagnosticsAfterFix"]
+    assert {"OPX102", "OPX103"} <= after, result["diagnosticsAfterFix"]
+
+
+def test_restart_command(result):
+    restart = result["restart"]
+    assert restart["running"] is True
+    assert {"OPX102", "OPX103"} <= _codes(restart["diagnostics"]), restart
