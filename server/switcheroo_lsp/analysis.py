@@ -22,7 +22,6 @@ from .scopes import ModuleFacts, ReceiverUse, StmtContext, collect
 from .source import Pos, Source, Span
 from .tracing import Identity, Tracer, dotted
 
-STATE_HINT = "grads = jax.grad(loss_fn)(params)"
 
 
 @dataclass
@@ -48,6 +47,8 @@ class _Site:
     names: Names | None = None
     receiver: str = ""
     missing: tuple[str, ...] = ()
+    state_init: tuple[StmtContext, list[str]] | None = None   # where an attribute's state starts
+    ids: frozenset = frozenset()                               # every optimizer the receiver may be
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Analysis:
     facts: ModuleFacts | None = None
     tracer: Tracer | None = None
     _sites: dict[int, _Site] = field(default_factory=dict)
+    kept: frozenset = frozenset()     # torch optimizers whose construction `# noqa` keeps as torch
 
     # -- fixes ----------------------------------------------------------------------------
     def fix(self, key: int) -> Fix | None:
@@ -71,7 +73,8 @@ class Analysis:
 
     def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
         """Every fix of the file as one consistent set of minimal edits."""
-        sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)]
+        sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)
+                 and not (s.ids and s.ids <= self.kept)]
         # A site may carry several findings (OPX102 + OPX203); plan each statement once.
         seen, plan, used = set(), Plan(), []
         for site in sites:
@@ -111,6 +114,9 @@ class Analysis:
             self._plan_construction(site, plan)
         elif kind in ("step", "undefined"):
             plan.set(ctx.stmt, ctx.body, self._step_texts(site))
+            if site.state_init is not None:
+                init_ctx, texts = site.state_init
+                plan.after(init_ctx.stmt, init_ctx.body, texts)
         elif kind == "zero_grad":
             plan.set(ctx.stmt, ctx.body, [])
 
@@ -132,14 +138,15 @@ class Analysis:
         n, recv = site.names, site.receiver
         texts = []
         if site.missing:
-            texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here ({STATE_HINT})")
+            texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here ({_hint(n)})")
         texts.append(f"updates, {n.state} = {recv}.update({n.grads}, {n.state}, {n.params})")
         texts.append(f"{n.params} = {self.optax_name}.apply_updates({n.params}, updates)")
         return texts
 
     @cached_property
     def optax_name(self) -> str:
-        for stmt, _scope in self.facts.imports:
+        for ctx in self.facts.imports:
+            stmt = ctx.stmt
             if isinstance(stmt, ast.Import):
                 for alias in stmt.names:
                     if alias.name == "optax":
@@ -181,10 +188,9 @@ class Analysis:
         if not converted_calls:
             return
         converted = [self.source.node_span(c.func) for c in converted_calls]
-        candidates: dict[str, tuple[ast.stmt, ast.alias]] = {}
-        for stmt, scope in self.facts.imports:
-            if scope is not self.facts.module:
-                continue
+        candidates: dict[str, tuple[StmtContext, ast.alias]] = {}
+        for ctx in self.facts.imports:
+            stmt = ctx.stmt
             for alias in stmt.names:
                 if isinstance(stmt, ast.ImportFrom):
                     q = f"{stmt.module}.{alias.name}" if stmt.module else ""
@@ -194,28 +200,28 @@ class Analysis:
                 else:
                     continue   # `import torch.optim` binds `torch`: never ours to drop
                 if q == "torch.optim" or q.startswith("torch.optim."):
-                    candidates[bound] = (stmt, alias)
+                    candidates[bound] = (ctx, alias)
         if not candidates:
             return
         uses: dict[str, list[Span]] = {name: [] for name in candidates}
         for node in ast.walk(self.facts.tree):
             if isinstance(node, ast.Name) and node.id in uses:
                 uses[node.id].append(self.source.node_span(node))
-        drop: dict[ast.stmt, set[str]] = {}
+        drop: dict[ast.stmt, tuple[StmtContext, set[int]]] = {}
         for name, spans in uses.items():
             inside = [s for s in spans if any(c.start <= s.start and s.end <= c.end for c in converted)]
             if inside and len(inside) == len(spans):
-                stmt, alias = candidates[name]
-                drop.setdefault(stmt, set()).add(id(alias))
-        for stmt, aliases in drop.items():
+                ctx, alias = candidates[name]
+                drop.setdefault(ctx.stmt, (ctx, set()))[1].add(id(alias))
+        for stmt, (ctx, aliases) in drop.items():
             kept = [a for a in stmt.names if id(a) not in aliases]
             if not kept:
-                plan.set(stmt, self.facts.tree.body, [])
+                plan.set(stmt, ctx.body, [])
             else:
                 names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in kept)
                 head = f"from {'.' * stmt.level}{stmt.module or ''} import " if isinstance(
                     stmt, ast.ImportFrom) else "import "
-                plan.set(stmt, self.facts.tree.body, [head + names])
+                plan.set(stmt, ctx.body, [head + names])
 
     # -- hover --------------------------------------------------------------------------------
     def finding_at(self, pos: Pos) -> list[Finding]:
@@ -358,7 +364,7 @@ class _Builder:
             if is_stmt:
                 f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: jax.grad returns fresh gradients, "
                             "nothing accumulates", "zero_grad", noqa, ignore, fixable=True)
-                self._add(f, _Site(f, ctx, receiver=recv))
+                self._add(f, _Site(f, ctx, receiver=recv, ids=ids))
         elif member in ("state_dict", "load_state_dict"):
             self._manual(span, noqa, ignore, ctx,
                          f"{recv}.{member}(): Optax keeps its state in the opt_state pytree; save and restore "
@@ -380,7 +386,9 @@ class _Builder:
         ident = next(iter(ids)) if len(ids) == 1 else None
         names = self.names_for(ident, use.receiver, receiver_ids=ids)
         missing = self._missing(use.ctx, names, ids)
-        site = _Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing)
+        state_init = self._attribute_state_init(use, names)
+        site = _Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
+                     ids=ids)
         rewrite = (f"updates, {names.state} = {recv}.update({names.grads}, {names.state}, {names.params}); "
                    f"{names.params} = optax.apply_updates({names.params}, updates)")
         f = Finding("OPX102", span, f"{recv}.step() → {rewrite} (Optax updates are pure functions: the new "
@@ -390,9 +398,31 @@ class _Builder:
         if missing:
             where = _scope_label(use.ctx)
             w = Finding("OPX203", span, f"{recv}.step() → the rewrite needs {', '.join(missing)}, not defined "
-                        f"{where}: define them before the update (e.g. {STATE_HINT})", "undefined", noqa,
+                        f"{where}: define them before the update (e.g. {_hint(names)})", "undefined", noqa,
                         ignore, fixable=True, data={"missing": list(missing)})
-            self._add(w, _Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing))
+            self._add(w, _Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
+                               state_init=state_init, ids=ids))
+
+    def _attribute_state_init(self, use: ReceiverUse, names: Names) -> tuple[StmtContext, list[str]] | None:
+        """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
+        beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
+        recv, cls = use.receiver, use.ctx.scope.class_scope
+        if not isinstance(recv, ast.Attribute) or cls is None or "." not in names.state:
+            return None
+        state_attr = names.state.split(".", 1)[1]
+        if state_attr in cls.attr_bindings:
+            return None
+        for b in cls.attr_bindings.get(recv.attr, []):
+            if b.kind != "value" or b.ctx is None or (
+                    isinstance(b.node, ast.Call) and self.tracer.construction(b.node) is not None):
+                continue
+            me = b.ctx.scope.self_name
+            texts = []
+            if names.params not in b.ctx.scope.bindings:
+                texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
+            texts.append(f"{me}.{state_attr} = {me}.{recv.attr}.init({names.params})")
+            return b.ctx, texts
+        return None
 
     def _missing(self, ctx: StmtContext, names: Names, ids) -> tuple[str, ...]:
         scope = ctx.scope
@@ -412,7 +442,7 @@ class _Builder:
     # -- names -----------------------------------------------------------------------------------
     def names_for(self, ident: Identity | None, receiver: ast.expr | None, receiver_ids=None) -> Names:
         """Consistent names for an optimizer's state, params and grads across its rewrites."""
-        single = len(self.optimizers) <= 1
+        single = len({o.var for o in self.optimizers}) <= 1
         prefix = ""
         if isinstance(receiver, ast.Attribute):
             prefix = self.source.segment(self.source.node_span(receiver.value)) + "."
@@ -459,11 +489,14 @@ class _Builder:
         if not flagged:
             return
         comments = _comments(self.source.text, flagged)
-        kept = []
+        kept, kept_torch = [], set()
         for f in self.a.findings:
             if any(_suppresses(comments.get(l), f.code) for l in f.noqa_lines):
+                if f.kind == "construct":
+                    kept_torch.add(self.a._sites[f.key].identity)
                 continue
             kept.append(f)
+        self.a.kept = frozenset(kept_torch)
         # Keys index the findings; re-key after suppression.
         sites = {}
         for i, f in enumerate(kept):
@@ -495,6 +528,10 @@ def _suppresses(comment: str | None, code: str) -> bool:
     if not codes:
         return True
     return code.upper() in {c.strip().upper() for c in codes.split(",")}
+
+
+def _hint(names: Names) -> str:
+    return f"{names.grads} = jax.grad(loss_fn)({names.params})"
 
 
 def _var_of(receiver: ast.expr | None) -> str:

@@ -115,6 +115,11 @@ def _render_body(source: Source, plan: Plan, body: list) -> list[_Replacement]:
             # Remove the whole lines, with their trailing comment and line break.
             out.append(_Replacement(line_start, source.line_end_offset(last.end.line, with_break=True), ""))
         elif own_lines and len(run) == 1:
+            code = next((i for i, t in enumerate(new) if not t.startswith("#")), None)
+            if tail.strip() and code is not None:
+                # A trailing comment stays with the first statement that replaces this one.
+                new = new[:code] + [new[code] + tail] + new[code + 1:]
+                end = source.line_end_offset(last.end.line)
             out.append(_Replacement(start, end, (nl + prefix).join(_newlines(t, nl) for t in new)))
         else:
             # Shares its line with other code: keep it on that line, comments go above it.

@@ -23,6 +23,7 @@ class Binding:
     node: ast.AST | None = None
     qualified: str | None = None    # for imports: what the name stands for
     scope: "Scope | None" = None
+    ctx: "StmtContext | None" = None   # the statement that binds it (attribute bindings)
 
 
 @dataclass(eq=False)
@@ -83,7 +84,7 @@ class ModuleFacts:
     calls: list[CallSite]              # every call (constructions and user call sites)
     receiver_uses: list[ReceiverUse]
     functions: dict[ast.AST, Scope]    # FunctionDef -> its scope
-    imports: list[tuple[ast.stmt, Scope]]
+    imports: list[StmtContext]
     top_level_body: list
 
 
@@ -94,7 +95,7 @@ class _Walker:
         self.calls: list[CallSite] = []
         self.receiver_uses: list[ReceiverUse] = []
         self.functions: dict[ast.AST, Scope] = {}
-        self.imports: list[tuple[ast.stmt, Scope]] = []
+        self.imports: list[StmtContext] = []
         self.tree = tree
 
     # -- statements ----------------------------------------------------------------
@@ -138,7 +139,7 @@ class _Walker:
             self.functions[node] = cscope
             self.body(node.body, node, cscope)
         elif isinstance(node, ast.Import):
-            self.imports.append((node, scope))
+            self.imports.append(ctx)
             for alias in node.names:
                 if alias.asname:
                     scope.bind(alias.asname, Binding("import", node, alias.name))
@@ -146,7 +147,7 @@ class _Walker:
                     top = alias.name.split(".")[0]
                     scope.bind(top, Binding("import", node, top))
         elif isinstance(node, ast.ImportFrom):
-            self.imports.append((node, scope))
+            self.imports.append(ctx)
             if node.level == 0 and node.module:
                 for alias in node.names:
                     if alias.name == "*":
@@ -234,6 +235,7 @@ class _Walker:
                     and target.value.id == fscope.self_name):
                 b = _value_binding(value)
                 b.scope = scope
+                b.ctx = ctx
                 fscope.class_scope.attr_bindings.setdefault(target.attr, []).append(b)
         else:
             self.expr(target, ctx)
