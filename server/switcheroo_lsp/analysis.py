@@ -59,6 +59,7 @@ class Analysis:
     facts: ModuleFacts | None = None
     tracer: Tracer | None = None
     _sites: dict[int, _Site] = field(default_factory=dict)
+    _fix_all_memo: dict = field(default_factory=dict)
     kept: frozenset = frozenset()     # torch optimizers whose construction `# noqa` keeps as torch
 
     # -- fixes ----------------------------------------------------------------------------
@@ -72,7 +73,14 @@ class Analysis:
         return Fix(_title(site), render(self.source, plan))
 
     def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
-        """Every fix of the file as one consistent set of minimal edits."""
+        """Every fix of the file as one consistent set of minimal edits (memoised: editors ask
+        for code actions on every cursor move)."""
+        memo_key = None if keys is None else frozenset(keys)
+        if memo_key not in self._fix_all_memo:
+            self._fix_all_memo[memo_key] = self._fix_all(keys)
+        return self._fix_all_memo[memo_key]
+
+    def _fix_all(self, keys: set[int] | None) -> list[TextEdit]:
         sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)
                  and not (s.ids and s.ids <= self.kept)]
         # A site may carry several findings (OPX102 + OPX203); plan each statement once.
@@ -203,15 +211,19 @@ class Analysis:
                     candidates[bound] = (ctx, alias)
         if not candidates:
             return
-        uses: dict[str, list[Span]] = {name: [] for name in candidates}
-        for node in ast.walk(self.facts.tree):
-            if isinstance(node, ast.Name) and node.id in uses:
-                uses[node.id].append(self.source.node_span(node))
+        # Count the name's occurrences in the text, not in a tree walk (that would cost a pass
+        # over the whole module per code action). Text counts every use and then some (comments,
+        # strings), so an alias is dropped only when every occurrence lies in converted code.
+        text = self.source.text
+        converted_ranges = [(self.source.offset(c.start), self.source.offset(c.end)) for c in converted]
         drop: dict[ast.stmt, tuple[StmtContext, set[int]]] = {}
-        for name, spans in uses.items():
-            inside = [s for s in spans if any(c.start <= s.start and s.end <= c.end for c in converted)]
-            if inside and len(inside) == len(spans):
-                ctx, alias = candidates[name]
+        for name, (ctx, alias) in candidates.items():
+            stmt_span = self.source.node_span(ctx.stmt)
+            own = (self.source.offset(stmt_span.start), self.source.offset(stmt_span.end))
+            hits = [m.start() for m in re.finditer(rf"(?<![\w.]){re.escape(name)}\b", text)
+                    if not own[0] <= m.start() < own[1]]
+            inside = [h for h in hits if any(a <= h < b for a, b in converted_ranges)]
+            if inside and len(inside) == len(hits):
                 drop.setdefault(ctx.stmt, (ctx, set()))[1].add(id(alias))
         for stmt, (ctx, aliases) in drop.items():
             kept = [a for a in stmt.names if id(a) not in aliases]
@@ -324,7 +336,7 @@ class _Builder:
                         "port it by hand", "unmapped", noqa, ignore)
             self._add(f, _Site(f, ctx, ident))
             return
-        emission = emit(row, call, self.source.text)
+        emission = emit(row, call, self.source)
         site = _Site(None, ctx, ident, emission)
         if not emission.ok:
             f = Finding("OPX201", span, f"{qualified}: {'; '.join(emission.problems)}", "unmapped", noqa, ignore,

@@ -31,14 +31,22 @@ class ArgValue:
             literal = UNKNOWN
         elements = None
         if isinstance(node, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in node.elts):
-            elements = tuple(ast.get_source_segment(source, e) or ast.unparse(e) for e in node.elts)
-        text = ast.get_source_segment(source, node) or ast.unparse(node)
+            elements = tuple(_segment(source, e) for e in node.elts)
+        text = _segment(source, node)
         if "\n" in text or "\r" in text:
             text = ast.unparse(node)   # keep emitted expressions on one logical line
         atomic = isinstance(node, (ast.Name, ast.Attribute, ast.Constant, ast.Call, ast.Subscript,
                                    ast.Tuple, ast.List, ast.Dict)) and not (
             isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and node.value < 0)
         return cls(text, literal, elements, atomic)
+
+
+def _segment(source, node: ast.AST) -> str:
+    """The node's source text. `source` is a `Source` (fast: its line table is built once) or a
+    plain string (ast.get_source_segment splits the whole text on every call)."""
+    if hasattr(source, "node_text"):
+        return source.node_text(node) or ast.unparse(node)
+    return ast.get_source_segment(source, node) or ast.unparse(node)
 
 
 @dataclass
@@ -175,13 +183,21 @@ def _default_of(row: OptimizerRow, name: str) -> Any:
     return row.defaults().get(name, REQUIRED)
 
 
+def _same_default(torch_default: Any, optax_default: Any) -> bool:
+    """torch's `momentum=0` and optax's `momentum=None` both mean no momentum."""
+    if optax_default is None and torch_default in (0, 0.0, None):
+        return True
+    return torch_default == optax_default
+
+
 def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> str:
     parts = []
     for kw in tx.kws:
         simple = re.fullmatch(r"\{(\w+)\}", kw.template)
         if simple:
             text, given, _ = _value_text(row, args, simple.group(1))
-            if not given and kw.optax_default is not REQUIRED and _default_of(row, simple.group(1)) == kw.optax_default:
+            if not given and kw.optax_default is not REQUIRED and _same_default(
+                    _default_of(row, simple.group(1)), kw.optax_default):
                 continue
             parts.append(f"{kw.name}={text}")
         else:

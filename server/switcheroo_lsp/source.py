@@ -92,6 +92,9 @@ class Source:
         return Span(self.ast_pos(node.lineno, node.col_offset),
                     self.ast_pos(node.end_lineno, node.end_col_offset))
 
+    def node_text(self, node) -> str:
+        return self.segment(self.node_span(node))
+
     def segment(self, span: Span) -> str:
         return self.text[self.offset(span.start):self.offset(span.end)]
 
