@@ -105,7 +105,7 @@ def as_seen(diag: dict) -> tuple:
     return (diag["code"], diag["lnum"], diag["col"], diag["end_lnum"], diag["end_col"])
 
 
-@dataclass
+@dataclass(repr=False)
 class Session:
     """One Neovim run: its report, its exit code, and the files it worked on."""
     dir: Path
@@ -117,6 +117,9 @@ class Session:
     log_path: Path
     seconds: float
     by_name: dict[str, dict] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Session({self.dir}, exit {self.returncode}, {self.seconds:.1f}s)"
 
     def report(self) -> str:
         log = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no lsp.log)"
