@@ -32,6 +32,8 @@ CLIENT_DIR = ROOT / "vscode-client"
 HERE = Path(__file__).resolve().parent / "vscode"
 DRIVER_DIR = HERE / "driver-extension"
 FIXTURE = HERE / "fixtures" / "train_adam.py"
+# The project's example scripts, each opened in the editor too (if there are any yet).
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 VSIX = CLIENT_DIR / "switcheroo-lsp.vsix"
 CODE_SERVER = Path(
     os.environ.get("SWITCHEROO_CODE_SERVER", ROOT / ".e2e" / "code-server" / "node_modules" / ".bin" / "code-server")
@@ -41,8 +43,15 @@ RESULT_TIMEOUT_S = float(os.environ.get("SWITCHEROO_E2E_TIMEOUT", "120"))
 # The seeded example: the file the driver opens and the finding it fixes.
 WORKSPACE_FILE = "train.py"
 FIX_CODE = "OPX101"
+# The server as the workspace settings start it; $SWITCHEROO_E2E_SERVER (a JSON list) swaps in,
+# say, a wrapper that records the traffic.
+SERVER_COMMAND = json.loads(os.environ.get("SWITCHEROO_E2E_SERVER", "null")) or [
+    sys.executable, "-m", "switcheroo_lsp", "serve"
+]
 # Set in the workspace settings so that the test can see settings reach the server.
 SEVERITY_OVERRIDE = {"OPX103": "warning"}
+# The driver adds this to switcheroo.ignore while the server runs.
+IGNORE_ON_CHANGE = "OPX103"
 
 
 def _unavailable(reason: str):
@@ -205,13 +214,16 @@ def vscode_run(tmp_path_factory):
     (workspace / ".vscode" / "settings.json").write_text(
         json.dumps(
             {
-                "switcheroo.path": [sys.executable, "-m", "switcheroo_lsp", "serve"],
+                "switcheroo.path": SERVER_COMMAND,
                 "switcheroo.severity": SEVERITY_OVERRIDE,
             },
             indent=2,
         )
     )
     shutil.copy(FIXTURE, workspace / WORKSPACE_FILE)
+    (workspace / "examples").mkdir()
+    for example in EXAMPLES:
+        shutil.copy(example, workspace / "examples" / example.name)
 
     result_file = base / "result.json"
     request_file = base / "request.json"
@@ -222,7 +234,9 @@ def vscode_run(tmp_path_factory):
                 "result": str(result_file),
                 "fixCode": FIX_CODE,
                 "timeoutMs": int(RESULT_TIMEOUT_S * 1000 * 0.6),
+                "ignoreOnChange": IGNORE_ON_CHANGE,
                 "restart": True,
+                "alsoOpen": [f"examples/{e.name}" for e in EXAMPLES],
             }
         )
     )
@@ -314,6 +328,10 @@ def vscode_run(tmp_path_factory):
 def result(vscode_run):
     res = vscode_run["result"]
     if res.get("error"):
+        # The full story once; the other tests just point at it.
+        if vscode_run.get("reported"):
+            pytest.fail(f"driver failed (details in the first failing test): {res['error'].splitlines()[0]}")
+        vscode_run["reported"] = True
         pytest.fail(f"driver failed: {res['error']}\nresult: {json.dumps(res, indent=1)[:4000]}\n{vscode_run['logs']()}")
     return res
 
@@ -325,7 +343,7 @@ def _codes(diagnostics):
 def test_extension_activates_by_itself_and_runs_the_configured_server(result):
     assert result["extension"] == {"installed": True, "activeBeforeOpen": True}
     assert result["serverCommand"]["source"] == "switcheroo.path"
-    assert result["serverCommand"]["command"] == sys.executable
+    assert result["serverCommand"]["command"] == SERVER_COMMAND[0]
     assert result["vscodeVersion"] == "1.100.3"
 
 
@@ -378,7 +396,25 @@ def test_quickfix_applied_and_saved(result):
     assert {"OPX102", "OPX103"} <= after, result["diagnosticsAfterFix"]
 
 
+def test_setting_change_reaches_the_running_server(result):
+    after = _codes(result["afterIgnore"])
+    assert IGNORE_ON_CHANGE not in after, result.get("afterIgnoreError") or result["afterIgnore"]
+    assert "OPX102" in after, result["afterIgnore"]
+
+
 def test_restart_command(result):
     restart = result["restart"]
     assert restart["running"] is True
-    assert {"OPX102", "OPX103"} <= _codes(restart["diagnostics"]), restart
+    codes = _codes(restart["diagnostics"])
+    assert "OPX102" in codes, restart
+    # The restarted server gets the changed setting at startup.
+    assert IGNORE_ON_CHANGE not in codes, restart
+
+
+@pytest.mark.parametrize("example", [e.name for e in EXAMPLES] or [None])
+def test_examples_are_diagnosed(result, example):
+    if example is None:
+        pytest.skip("no examples/*.py yet")
+    found = result["others"][f"examples/{example}"]
+    assert isinstance(found, list) and found, found
+    assert all(d["code"].startswith("OPX") for d in found), found

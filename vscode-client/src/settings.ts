@@ -172,11 +172,16 @@ export const PROBE_ARGS = [
   `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("${SERVER_MODULE}") else 1)`,
 ];
 
-/** The settings the server reads, as sent in initializationOptions and workspace/configuration. */
+/**
+ * The settings the server reads, as sent in initializationOptions, workspace/configuration and
+ * didChangeConfiguration. A key is present only when the user gave it a value: an absent key
+ * leaves the server's own default or `[tool.switcheroo]` from pyproject.toml in force, whereas
+ * an empty `select` would mean "report nothing" to the server.
+ */
 export interface ServerOptions {
-  select: string[];
-  ignore: string[];
-  severity: Record<string, string>;
+  select?: string[];
+  ignore?: string[];
+  severity?: Record<string, string>;
 }
 
 function codes(value: unknown): string[] {
@@ -187,11 +192,20 @@ function codes(value: unknown): string[] {
 
 /**
  * Normalises `switcheroo.select/ignore/severity` into what the server expects: upper-case
- * codes, lower-case severities, and nothing the server would have to reject.
+ * codes, lower-case severities, nothing the server would have to reject, no empty values.
  */
 export function buildServerOptions(raw: RawSettings): ServerOptions {
-  const severity: Record<string, string> = {};
+  const out: ServerOptions = {};
+  const select = codes(raw.select);
+  if (select.length > 0) {
+    out.select = select;
+  }
+  const ignore = codes(raw.ignore);
+  if (ignore.length > 0) {
+    out.ignore = ignore;
+  }
   if (raw.severity && typeof raw.severity === "object" && !Array.isArray(raw.severity)) {
+    const severity: Record<string, string> = {};
     for (const [code, level] of Object.entries(raw.severity as Record<string, unknown>)) {
       const key = code.trim().toUpperCase();
       const value = typeof level === "string" ? level.trim().toLowerCase() : "";
@@ -199,8 +213,11 @@ export function buildServerOptions(raw: RawSettings): ServerOptions {
         severity[key] = value;
       }
     }
+    if (Object.keys(severity).length > 0) {
+      out.severity = severity;
+    }
   }
-  return { select: codes(raw.select), ignore: codes(raw.ignore), severity };
+  return out;
 }
 
 /** Shell-like rendering of a command for messages and logs. */

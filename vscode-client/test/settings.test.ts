@@ -177,9 +177,11 @@ describe("buildServerOptions", () => {
     );
   });
 
-  it("gives empty defaults for missing settings", () => {
-    assert.deepEqual(buildServerOptions({}), { select: [], ignore: [], severity: {} });
-    assert.deepEqual(buildServerOptions({ severity: ["OPX101"] }).severity, {});
+  it("leaves out what is unset or empty, so pyproject.toml and server defaults apply", () => {
+    assert.deepEqual(buildServerOptions({}), {});
+    assert.deepEqual(buildServerOptions({ select: [], ignore: [], severity: {} }), {});
+    assert.deepEqual(buildServerOptions({ select: ["bogus"], severity: ["OPX101"] }), {});
+    assert.deepEqual(buildServerOptions({ ignore: ["OPX2"] }), { ignore: ["OPX2"] });
   });
 });
 

@@ -2,7 +2,7 @@
 // extension and exercises it through the same public API any user action goes through.
 // The request (JSON) is named by $SWITCHEROO_E2E_REQUEST:
 //   { "file": "train.py", "result": "/abs/result.json", "fixCode": "OPX101",
-//     "timeoutMs": 60000, "restart": true }
+//     "timeoutMs": 60000, "ignoreOnChange": "OPX103", "restart": true, "alsoOpen": ["a.py"] }
 // The result JSON always gets written, with "error" set when a step failed, so the pytest
 // side never has to wait for its own timeout to learn what went wrong.
 "use strict";
@@ -179,7 +179,27 @@ async function run(request, result) {
   }
   step("diagnostics after fix");
 
-  // 7. The restart command brings a fresh server that diagnoses the open file again.
+  // 7. A settings change reaches the running server (didChangeConfiguration, then a pull).
+  if (request.ignoreOnChange) {
+    const t0 = Date.now();
+    await vscode.workspace
+      .getConfiguration("switcheroo", uri)
+      .update("ignore", [request.ignoreOnChange], vscode.ConfigurationTarget.Workspace);
+    try {
+      result.afterIgnore = await settledDiagnostics(
+        uri,
+        (d) => d.length > 0 && !d.some((x) => x.code === request.ignoreOnChange),
+        Math.min(timeout, 20000),
+      );
+    } catch (err) {
+      result.afterIgnore = diagnosticsJson(uri);
+      result.afterIgnoreError = String(err);
+    }
+    result.afterIgnoreMs = Date.now() - t0;
+    step("settings change");
+  }
+
+  // 8. The restart command brings a fresh server that diagnoses the open file again.
   if (request.restart) {
     const t0 = Date.now();
     await vscode.commands.executeCommand("switcheroo.restart");
@@ -191,6 +211,27 @@ async function run(request, result) {
     };
     step("restart");
   }
+
+  // 9. Every other Python file of the workspace is diagnosed when opened.
+  result.others = {};
+  // Shown in tabs, not only opened: the client pulls diagnostics for what is in the editor.
+  const others = [];
+  for (const name of request.alsoOpen || []) {
+    const other = vscode.Uri.file(path.join(folder, name));
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(other), {
+      preview: false,
+      preserveFocus: true,
+    });
+    others.push([name, other]);
+  }
+  for (const [name, other] of others) {
+    try {
+      result.others[name] = await settledDiagnostics(other, (d) => d.length > 0, Math.min(timeout, 20000));
+    } catch (err) {
+      result.others[name] = { error: String(err), diagnostics: diagnosticsJson(other) };
+    }
+  }
+  step("other files");
 }
 
 function writeResult(file, result) {
