@@ -64,7 +64,8 @@ class SwitcherooServer(LanguageServer):
         super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol)
         self.entries: dict[str, Entry] = {}
         self.pending: dict[str, asyncio.Task] = {}
-        self.editor_settings = Settings()
+        self.init_settings = Settings()      # initializationOptions
+        self.client_settings = Settings()    # workspace/configuration or didChangeConfiguration
         self.debounce = float(os.environ.get("SWITCHEROO_DEBOUNCE_MS", "75")) / 1000
         self._pyproject: dict[str, tuple[Settings, Path | None]] = {}
 
@@ -92,6 +93,15 @@ class SwitcherooServer(LanguageServer):
         return str(getattr(enc, "value", enc) or "utf-16")
 
     # -- settings -----------------------------------------------------------------------------------
+    @property
+    def editor_settings(self) -> Settings:
+        """initializationOptions, overridden by the latest configuration the client sent."""
+        return self.init_settings.merged(self.client_settings)
+
+    def warn(self, problems) -> None:
+        for problem in problems:
+            self.window_log_message(t.LogMessageParams(type=t.MessageType.Warning, message=problem))
+
     def settings_for(self, uri: str) -> Settings:
         path = to_fs_path(uri)
         base = Settings()
@@ -201,7 +211,7 @@ server = SwitcherooServer()
 
 @server.feature(t.INITIALIZE)
 def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
-    ls.editor_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
+    ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
     if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
         ls.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
@@ -209,7 +219,11 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
 
 @server.feature(t.INITIALIZED)
 async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> None:
+    ls.warn(ls.init_settings.problems)
+    before = ls.editor_settings
     await refresh_configuration(ls)
+    if ls.editor_settings != before:
+        ls.republish_all()     # documents opened while the configuration was on its way
 
 
 async def refresh_configuration(ls: SwitcherooServer) -> None:
@@ -222,18 +236,18 @@ async def refresh_configuration(ls: SwitcherooServer) -> None:
     except Exception as e:          # a client that answers badly keeps the settings it had
         log.warning("workspace/configuration failed: %s", e)
         return
-    if result and isinstance(result[0], dict):
-        init = ls.editor_settings
-        ls.editor_settings = init.merged(Settings.from_mapping(result[0], "workspace/configuration"))
-        for problem in ls.editor_settings.problems:
-            ls.window_log_message(t.LogMessageParams(type=t.MessageType.Warning, message=problem))
+    section = result[0] if result else None
+    ls.client_settings = Settings.from_mapping(section, "workspace/configuration")
+    ls.warn(ls.client_settings.problems)
 
 
 @server.feature(t.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def on_configuration(ls: SwitcherooServer, params: t.DidChangeConfigurationParams) -> None:
     settings = params.settings
     if isinstance(settings, dict) and isinstance(settings.get("switcheroo"), dict):
-        ls.editor_settings = ls.editor_settings.merged(Settings.from_mapping(settings["switcheroo"]))
+        # Replaces the previous configuration: a key the user removed must stop applying.
+        ls.client_settings = Settings.from_mapping(settings["switcheroo"], "workspace/didChangeConfiguration")
+        ls.warn(ls.client_settings.problems)
     else:
         await refresh_configuration(ls)
     ls.republish_all()
