@@ -16,6 +16,7 @@ import ast
 import difflib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,22 @@ def cli_fixed(path: Path, tmp: Path) -> str:
     return copy.read_text()
 
 
+def non_ascii_crlf(text: str) -> str:
+    """gan.py with non-ASCII identifiers, an astral character before a construction, CRLF endings."""
+    text = re.sub(r"\bgen\b", "gén", re.sub(r"\bdisc\b", "dísc", text))
+    text += 'x = "🎲"; opt_x = torch.optim.SGD(gén.parameters(), lr=0.1)\n'
+    return text.replace("\n", "\r\n")
+
+
+# Files made from an example for a session: name -> (example, transform).
+VARIANTS = {"gan_unicode.py": ("gan.py", non_ascii_crlf)}
+UNICODE_LINE = 'x = "🎲"; opt_x = torch.optim.SGD(gén.parameters(), lr=0.1)'
+
+
+def utf16_len(s: str) -> int:
+    return len(s.encode("utf-16-le")) // 2
+
+
 def position_of(text: str, needle: str) -> tuple[int, int]:
     """(1-based line, 0-based byte column) of the first occurrence, as the Lua driver wants it."""
     for number, line in enumerate(text.splitlines(), 1):
@@ -116,6 +133,7 @@ class Session:
     output: str
     log_path: Path
     seconds: float
+    pristine: dict[str, Path] = field(default_factory=dict)
     by_name: dict[str, dict] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -135,12 +153,17 @@ def run_nvim(tmp: Path, names: list[str], plan) -> Session:
     nvim = nvim_binary()
     work = tmp / "work"
     work.mkdir()
-    files, originals, specs = {}, {}, []
+    files, originals, pristine, specs = {}, {}, {}, []
     for name in names:
         path = work / name
-        shutil.copyfile(EXAMPLES / name, path)
+        example, transform = VARIANTS.get(name, (name, lambda text: text))
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(transform((EXAMPLES / example).read_text(encoding="utf-8")))
         files[name] = path
-        originals[name] = path.read_text()
+        originals[name] = path.read_text(encoding="utf-8")
+        pristine[name] = tmp / "pristine" / name          # the same text, for the command line
+        pristine[name].parent.mkdir(exist_ok=True)
+        shutil.copyfile(path, pristine[name])
         specs.append({"path": str(path), **plan(name, originals[name])})
     home, cache = tmp / "home", tmp / "cache"
     home.mkdir()
@@ -171,6 +194,7 @@ def run_nvim(tmp: Path, names: list[str], plan) -> Session:
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     session = Session(work, files, originals, proc.returncode, result, output,
                       cache / "nvim" / "lsp.log", seconds)
+    session.pristine = pristine
     session.by_name = {Path(f["path"]).name: f for f in result.get("files", [])}
     if proc.returncode != 0 or "error" in result or len(session.by_name) != len(names):
         pytest.fail(f"Neovim session failed: {result.get('error')}\n{session.report()}", pytrace=False)
@@ -185,10 +209,13 @@ GAN_OPT_D = "opt_d = optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))"
 @pytest.fixture(scope="module")
 def quickfix(tmp_path_factory) -> Session:
     def plan(name, text):
-        line, col = position_of(text, "optim.Adam(gen.parameters()")
-        return {"hovers": [{"line": line, "col": col + 6}],   # on "Adam"
+        if name == "gan_unicode.py":
+            line, col = position_of(text, "torch.optim.SGD(")
+        else:
+            line, col = position_of(text, "optim.Adam(gen.parameters()")
+        return {"hovers": [{"line": line, "col": col + 6}],   # inside the call
                 "action": {"kind": "quickfix", "line": line, "col": col}}
-    return run_nvim(tmp_path_factory.mktemp("nvim-quickfix"), ["gan.py"], plan)
+    return run_nvim(tmp_path_factory.mktemp("nvim-quickfix"), ["gan.py", "gan_unicode.py"], plan)
 
 
 def test_diagnostics_match_the_findings(quickfix):
@@ -254,6 +281,34 @@ def test_diagnostics_follow_the_edit(quickfix):
     expected = cli_findings(quickfix.files["gan.py"])
     assert sorted(as_seen(d) for d in after) == sorted(as_lsp(f) for f in expected)
     assert [d["code"] for d in after].count("OPX101") == 1
+
+
+def test_non_ascii_and_crlf(quickfix):
+    """Positions with é (1 UTF-16 unit, 2 bytes) and 🎲 (2 units, 4 bytes) before them; CRLF kept."""
+    print(quickfix.report())
+    got = quickfix.by_name["gan_unicode.py"]
+    lines = quickfix.originals["gan_unicode.py"].splitlines()
+    def chars(line: int, byte_col: int) -> int:     # Neovim columns are bytes
+        return len(lines[line].encode()[:byte_col].decode())
+    seen = sorted((d["code"], d["lnum"], chars(d["lnum"], d["col"]), d["end_lnum"], chars(d["end_lnum"], d["end_col"]))
+                  for d in got["diagnostics"])
+    assert seen == sorted(as_lsp(f) for f in cli_findings(quickfix.pristine["gan_unicode.py"]))
+    row = lines.index(UNICODE_LINE)
+    start = UNICODE_LINE.index("torch.optim.SGD(")
+    assert ("OPX101", row, start, row, len(UNICODE_LINE)) in seen
+    [hover] = got["hovers"]
+    assert "optax.sgd(learning_rate=0.1)" in hover["value"]
+    assert hover["range"] == {"start": {"line": row, "character": utf16_len(UNICODE_LINE[:start])},
+                              "end": {"line": row, "character": utf16_len(UNICODE_LINE)}}
+    assert got["chosen"]["title"] == "Convert to optax.sgd"
+    raw = quickfix.files["gan_unicode.py"].read_bytes()
+    assert raw.count(b"\n") == raw.count(b"\r\n"), "line endings mixed after the edit"
+    saved = raw.decode("utf-8").replace("\r\n", "\n")
+    ast.parse(saved)
+    removed, added = changed_lines(quickfix.originals["gan_unicode.py"], saved)
+    assert removed == [UNICODE_LINE]
+    [converted] = [a for a in added if a != "import optax"]
+    assert converted.startswith('x = "🎲"; opt_x = optax.sgd(learning_rate=0.1)') and "opt_x.init(" in converted
 
 
 # -- fix-all on every example, in one session ------------------------------------------------------

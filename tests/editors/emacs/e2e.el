@@ -128,9 +128,15 @@
     (list :kind kind :prompt prompted :offered offered :chosen answer :text_before before
           :text_after_edit (e2e-buffer-text))))
 
+(defvar e2e-t0 (float-time))
+(defvar e2e-marks nil)
+(defun e2e-mark (what)
+  "Remember when WHAT was done (seconds since start), for the report."
+  (push (list :what what :at (- (float-time) e2e-t0)) e2e-marks))
+
 (defun e2e-run-file (file)
   (let* ((path (plist-get file :path))
-         (buf (find-file-noselect path))
+         (buf (progn (e2e-mark (format "visit %s" path)) (find-file-noselect path)))
          (out (list :path path)))
     (switch-to-buffer buf)
     (unless (eq major-mode 'python-mode) (python-mode))
@@ -139,16 +145,22 @@
     (run-hooks 'post-command-hook)
     (e2e-wait "eglot to manage the buffer" (lambda () (and (eglot-current-server) eglot--managed-mode)))
     (setq e2e-server (eglot-current-server))
+    (e2e-mark "managed")
     (e2e-flymake-settled)
+    (e2e-mark "diagnostics")
     (setq out (plist-put out :diagnostics (e2e-diagnostics)))
     (setq out (plist-put out :hovers
                          (vconcat (mapcar (lambda (h) (e2e-hover (plist-get h :line) (plist-get h :col)))
                                           (plist-get file :hovers)))))
     (let ((action (plist-get file :action)))
       (when action
+        (e2e-mark "hovers")
         (let ((done (e2e-code-action (plist-get action :kind) (plist-get action :line) (plist-get action :col))))
+          (e2e-mark "action applied")
           (save-buffer)        ; sends didChange, then didSave
+          (e2e-mark "saved")
           (e2e-flymake-settled)
+          (e2e-mark "diagnostics after")
           (setq out (append out done
                             (list :diagnostics_after (e2e-diagnostics)
                                   :saved (if (buffer-modified-p) :false t)
@@ -175,7 +187,8 @@
   (let ((result (append (list :emacs_version emacs-version
                               :eglot_version (let ((desc (cadr (assq 'eglot package-alist))))
                                                (if desc (package-version-join (package-desc-version desc)) :null))
-                              :files (vconcat (reverse e2e-files)))
+                              :files (vconcat (reverse e2e-files))
+                              :marks (vconcat (reverse e2e-marks)))
                         extra)))
     (with-temp-file (plist-get e2e-spec :result)
       (insert (json-serialize result :null-object :null :false-object :false)))))
