@@ -59,6 +59,7 @@ class StmtContext:
     body: list                 # the statement list holding stmt
     owner: ast.AST             # the node whose body it is
     scope: Scope
+    loops: tuple = ()          # enclosing for/while loops in the same function, outermost first
 
 
 @dataclass(eq=False)
@@ -97,11 +98,16 @@ class _Walker:
         self.functions: dict[ast.AST, Scope] = {}
         self.imports: list[StmtContext] = []
         self.tree = tree
+        self.loops: tuple = ()
 
     # -- statements ----------------------------------------------------------------
     def body(self, stmts: list, owner: ast.AST, scope: Scope) -> None:
+        loops = self.loops + ((owner,) if isinstance(owner, (ast.For, ast.AsyncFor, ast.While)) and stmts is owner.body
+                              else ())
+        outer, self.loops = self.loops, loops
         for stmt in stmts:
-            self.stmt(StmtContext(stmt, stmts, owner, scope))
+            self.stmt(StmtContext(stmt, stmts, owner, scope, loops))
+        self.loops = outer
 
     def stmt(self, ctx: StmtContext) -> None:
         node, scope = ctx.stmt, ctx.scope
@@ -115,6 +121,7 @@ class _Walker:
             fscope = Scope("function", node, scope)
             self.scopes.append(fscope)
             self.functions[node] = fscope
+            outer_loops, self.loops = self.loops, ()
             params = node.args.posonlyargs + node.args.args
             if scope.kind == "class" and params and not any(
                     isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list):
@@ -126,6 +133,7 @@ class _Walker:
                     if a.annotation is not None:
                         self.expr(a.annotation, ctx)
             self.body(node.body, node, fscope)
+            self.loops = outer_loops
         elif isinstance(node, ast.ClassDef):
             for dec in node.decorator_list:
                 self.expr(dec, ctx)
@@ -137,7 +145,9 @@ class _Walker:
             cscope = Scope("class", node, scope)
             self.scopes.append(cscope)
             self.functions[node] = cscope
+            outer_loops, self.loops = self.loops, ()
             self.body(node.body, node, cscope)
+            self.loops = outer_loops
         elif isinstance(node, ast.Import):
             self.imports.append(ctx)
             for alias in node.names:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .schedules import SCHEDULERS
 from .scopes import Binding, CallSite, ModuleFacts, Scope, StmtContext
 
 # torch 2.13's optimizer classes (torch.optim.__all__ minus the base class).
@@ -26,6 +27,10 @@ OPTAX_OPTIMIZERS = {
     "yogi", "chain", "named_chain", "multi_transform", "MultiSteps", "inject_hyperparams",
 }
 HELPER_MODULE = "switcheroo_optax"
+CLIP_FUNCTIONS = {
+    "torch.nn.utils.clip_grad_norm_": "norm", "torch.nn.utils.clip_grad.clip_grad_norm_": "norm",
+    "torch.nn.utils.clip_grad_value_": "value", "torch.nn.utils.clip_grad.clip_grad_value_": "value",
+}
 
 OTHER = "other"       # definitely not an optimizer
 UNKNOWN = "unknown"   # nothing known (an unbound name, a parameter nobody passes)
@@ -34,7 +39,7 @@ UNKNOWN = "unknown"   # nothing known (an unbound name, a parameter nobody passe
 @dataclass(eq=False)
 class Identity:
     """One optimizer object of the file: a construction, or an annotated parameter."""
-    kind: str                      # "torch" | "optax" | "annotated"
+    kind: str                      # "torch" | "optax" | "annotated" | "scheduler"
     name: str                      # torch class ('Adam') or optax factory or ''
     call: ast.Call | None
     ctx: StmtContext | None
@@ -71,6 +76,8 @@ class Tracer:
         self.identities: list[Identity] = []
         self._by_call: dict[ast.Call, Identity] = {}
         self._param_ids: dict[Binding, frozenset | str] = {}
+        self.incoming: dict[Binding, list[tuple[ast.expr, Scope]]] = {}
+        self.clips: list[tuple[CallSite, str]] = []
         self._find_constructions()
         self._bind_targets()
         self._trace_parameters()
@@ -119,6 +126,14 @@ class Tracer:
         cls = self.torch_class(site.call, site.ctx.scope)
         if cls:
             return "torch", cls
+        q = self.qualified(site.call.func, site.ctx.scope)
+        if q and q.startswith("torch."):
+            parts = q.split(".")
+            if parts[:3] == ["torch", "optim", "lr_scheduler"] and len(parts) == 4 and parts[3] in SCHEDULERS:
+                return "scheduler", parts[3]
+            if q in CLIP_FUNCTIONS:
+                self.clips.append((site, CLIP_FUNCTIONS[q]))
+            return None, ""
         func = site.call.func
         if isinstance(func, ast.Call):   # optax.inject_hyperparams(optax.adam)(...)
             func = func.func
@@ -203,7 +218,7 @@ class Tracer:
 
     # -- parameters -------------------------------------------------------------------
     def _trace_parameters(self) -> None:
-        incoming: dict[Binding, list[tuple[ast.expr, Scope]]] = {}
+        incoming = self.incoming
         for site in self.facts.calls:
             for param, arg in self._bind_call(site):
                 incoming.setdefault(param, []).append((arg, site.ctx.scope))
