@@ -49,6 +49,19 @@ def _segment(source, node: ast.AST) -> str:
     return ast.get_source_segment(source, node) or ast.unparse(node)
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What the rest of the training loop folds into the optimizer: a schedule for its learning
+    rate, a schedule for beta1 / momentum (OneCycleLR), and transforms that run first (clipping)."""
+    learning_rate: str | None = None
+    momentum: str | None = None
+    prefix: tuple[str, ...] = ()
+
+
+# Names a momentum schedule replaces; the transform then takes it through inject_hyperparams.
+_MOMENTUM_NAMES = ("b1", "momentum")
+
+
 @dataclass
 class Emission:
     torch: str
@@ -162,6 +175,9 @@ class _Values(dict):
 
 def _value_text(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> tuple[str, bool, bool]:
     """(text, given by the user, atomic) for a torch argument or a derived value."""
+    if "@" + name in args:                       # replaced by a schedule (Extras)
+        v = args["@" + name]
+        return v.source, True, v.atomic
     if name in row.derived:
         base, index = re.fullmatch(r"\{(\w+)\}\[(\d+)\]", row.derived[name]).groups()
         index = int(index)
@@ -205,7 +221,10 @@ def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> 
                 text, _, atomic = _value_text(row, args, m.group(1))
                 return text if atomic else f"({text})"
             parts.append(f"{kw.name}={_PLACEHOLDER.sub(sub, kw.template)}")
-    return f"{tx.func}({', '.join(parts)})"
+    func = tx.func
+    if any("@" + n in args and kw.template == "{%s}" % n for kw in tx.kws for n in _MOMENTUM_NAMES):
+        func = f"optax.inject_hyperparams({func})"   # a scheduled beta1 / momentum
+    return f"{func}({', '.join(parts)})"
 
 
 def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, bool]) -> tuple[list[str], catalog.Variant]:
@@ -223,9 +242,11 @@ def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, b
     return chain, variant
 
 
-def emit(row: OptimizerRow, call: ast.Call, source: str) -> Emission:
+def emit(row: OptimizerRow, call: ast.Call, source, extras: Extras | None = None) -> Emission:
     args, params, problems = bind(row, call, source)
     out = Emission(torch=row.qualified, params_source=params.source if params else None)
+    if extras is not None:
+        problems = problems + _apply_extras(row, args, extras)
     if params is not None and isinstance(call.args[0] if call.args else None, (ast.List, ast.Tuple)) and any(
             isinstance(e, ast.Dict) for e in (call.args[0].elts if call.args else [])):
         problems.append("parameter groups need optax.multi_transform with labels: convert them by hand")
@@ -248,6 +269,8 @@ def emit(row: OptimizerRow, call: ast.Call, source: str) -> Emission:
             branches[combo] = chain[0] if len(chain) == 1 else f"optax.chain({', '.join(chain)})"
         out.transforms = [_conditional(flags, args, branches, ())]
 
+    if extras is not None and extras.prefix:
+        out.transforms = list(extras.prefix) + out.transforms
     text = " ".join(out.transforms)
     out.needs_jnp = "jnp." in text
     out.needs_helpers = f"{catalog.HELPERS}." in text
@@ -255,6 +278,30 @@ def emit(row: OptimizerRow, call: ast.Call, source: str) -> Emission:
     out.difference = "; ".join(v.difference for v in variants if v.difference)
     out.notes = _notes(row, args, variants)
     return out
+
+
+def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) -> list[str]:
+    """Put the schedules into the arguments; what cannot be folded is a problem."""
+    problems = []
+    if extras.learning_rate is not None:
+        for variant in row.variants:
+            for tx in variant.chain:
+                for kw in tx.kws:
+                    if "{lr}" in kw.template and kw.template != "{lr}":
+                        problems.append(f"torch.optim.{row.torch}'s learning rate enters a formula "
+                                        f"({kw.template}): fold the schedule in by hand")
+                        return problems
+        args["lr"] = ArgValue(extras.learning_rate, atomic=not extras.learning_rate.startswith("lambda"))
+        args["__schedule__"] = ArgValue("True", literal=True)
+    if extras.momentum is not None:
+        if "momentum" in row.defaults():
+            args["momentum"] = ArgValue(extras.momentum, atomic=False)
+            args["@momentum"] = args["momentum"]
+        elif "b1" in row.derived:
+            args["@b1"] = ArgValue(extras.momentum, atomic=False)
+        else:
+            problems.append(f"torch.optim.{row.torch} has no momentum or beta1 for OneCycleLR to cycle")
+    return problems
 
 
 def _conditional(flags, args, branches, prefix) -> str:
