@@ -85,30 +85,37 @@ def _newest_mtime(paths: list[Path]) -> float:
     return newest
 
 
+VSCE = CLIENT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
+
+
+def _client_deps() -> str:
+    """`npm ci` in vscode-client unless its node_modules are there; returns npm's path."""
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        _unavailable("node/npm not found: needed to build the VS Code extension")
+    if not VSCE.exists():
+        _run([npm, "ci", "--no-audit", "--no-fund"], CLIENT_DIR, 600)
+    return npm
+
+
 def _build_vsix() -> Path:
     """Packs the extension unless an up-to-date .vsix is there (or one is given)."""
     given = os.environ.get("SWITCHEROO_VSIX")
     if given:
         return Path(given)
+    npm = _client_deps()
     sources = [CLIENT_DIR / "src", CLIENT_DIR / "package.json", CLIENT_DIR / "package-lock.json"]
-    vsce = CLIENT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
-    if VSIX.exists() and vsce.exists() and VSIX.stat().st_mtime >= _newest_mtime(sources):
+    if VSIX.exists() and VSIX.stat().st_mtime >= _newest_mtime(sources):
         return VSIX
-    npm = shutil.which("npm")
-    if not npm:
-        _unavailable("npm not found: needed to build the VS Code extension")
-    if not vsce.exists():
-        _run([npm, "ci", "--no-audit", "--no-fund"], CLIENT_DIR, 600)
     _run([npm, "run", "package"], CLIENT_DIR, 600)
     return VSIX
 
 
 def _pack_driver(out_dir: Path) -> Path:
     out = out_dir / "switcheroo-e2e-driver.vsix"
-    vsce = CLIENT_DIR / "node_modules" / "@vscode" / "vsce" / "vsce"
     # --skip-license / --allow-missing-repository keep vsce from prompting.
     _run(
-        ["node", str(vsce), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository",
+        ["node", str(VSCE), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository",
          "--out", str(out)],
         DRIVER_DIR,
         120,
@@ -186,8 +193,6 @@ def vscode_run(tmp_path_factory):
     chromium = _chromium()
     if not chromium:
         _unavailable("chromium not found (scripts/install-editors installs it)")
-    if not shutil.which("node"):
-        _unavailable("node not found")
 
     base = tmp_path_factory.mktemp("vscode")
     vsix = _build_vsix()
@@ -334,6 +339,14 @@ def result(vscode_run):
         vscode_run["reported"] = True
         pytest.fail(f"driver failed: {res['error']}\nresult: {json.dumps(res, indent=1)[:4000]}\n{vscode_run['logs']()}")
     return res
+
+
+def test_client_unit_tests():
+    """The extension's own node tests (server selection, settings), so CI runs them too."""
+    npm = _client_deps()
+    proc = subprocess.run([npm, "test"], cwd=CLIENT_DIR, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "# fail 0" in proc.stdout, proc.stdout[-4000:]
 
 
 def _codes(diagnostics):

@@ -4,6 +4,7 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as readline from "node:readline";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
@@ -14,7 +15,6 @@ import {
 } from "vscode-languageclient/node";
 import {
   type Environment,
-  INSTALL_HINT,
   PROBE_ARGS,
   RESTART_SETTINGS,
   type RawSettings,
@@ -23,7 +23,9 @@ import {
   commandFromSettings,
   formatCommand,
   resolveServerCommand,
+  startErrorMessage,
 } from "./settings";
+import { stderrClassifier } from "./serverLog";
 
 const SECTION = "switcheroo";
 const PYTHON_EXTENSION = "ms-python.python";
@@ -142,9 +144,9 @@ async function chooseServer(): Promise<ReturnType<typeof resolveServerCommand>> 
   return resolveServerCommand(raw, env, python, process.env);
 }
 
-async function showStartError(detail: string): Promise<void> {
+async function showStartError(detail: string, failed?: ServerCommand): Promise<void> {
   output.error(detail);
-  const choice = await vscode.window.showErrorMessage(INSTALL_HINT, "Open Settings", "Show Output");
+  const choice = await vscode.window.showErrorMessage(startErrorMessage(failed), "Open Settings", "Show Output");
   if (choice === "Open Settings") {
     await vscode.commands.executeCommand("workbench.action.openSettings", "switcheroo.path");
   } else if (choice === "Show Output") {
@@ -157,7 +159,7 @@ async function start(): Promise<void> {
   if (resolution.kind === "not-found") {
     current = undefined;
     // Not awaited: the message stays up without blocking restarts queued behind us.
-    void showStartError(`Server not found; tried ${resolution.tried.join("; ")}.`);
+    void showStartError(`Server not found; tried ${resolution.tried.join("; ")}.`, resolution.explicit);
     return;
   }
   const server = resolution.server;
@@ -176,6 +178,16 @@ async function start(): Promise<void> {
       { scheme: "untitled", language: "python" },
     ],
     outputChannel: output,
+    // The server logs to stderr; keep its levels instead of marking every line an error.
+    stdioOptions: {
+      stdout: (input, channel) => {
+        readline.createInterface({ input, crlfDelay: Infinity }).on("line", (line) => channel.info(line));
+      },
+      stderr: (input, channel) => {
+        const level = stderrClassifier();
+        readline.createInterface({ input, crlfDelay: Infinity }).on("line", (line) => channel[level(line)](line));
+      },
+    },
     initializationOptions: buildServerOptions(readSettings()),
     synchronize: { configurationSection: SECTION },
     middleware: {
@@ -221,7 +233,7 @@ async function start(): Promise<void> {
     } catch {
       // Already dead: nothing to dispose.
     }
-    void showStartError(`Could not start ${formatCommand(server)} (from ${server.source}): ${String(err)}`);
+    void showStartError(`Could not start ${formatCommand(server)} (from ${server.source}): ${String(err)}`, server);
   }
 }
 

@@ -39,7 +39,7 @@ export interface Environment {
 
 export type Resolution =
   | { kind: "ok"; server: ServerCommand }
-  | { kind: "not-found"; tried: string[] };
+  | { kind: "not-found"; tried: string[]; explicit?: ServerCommand };
 
 const SEVERITIES = new Set(["error", "warning", "information", "hint"]);
 const CODE = /^OPX[0-9]*$/;
@@ -144,7 +144,7 @@ export function resolveServerCommand(
   const explicit = commandFromSettings(raw, env, processEnv);
   if (explicit) {
     if (!commandExists(explicit.command, env)) {
-      return { kind: "not-found", tried: [`${explicit.source}: ${explicit.command}`] };
+      return { kind: "not-found", tried: [`${explicit.source}: ${explicit.command}`], explicit };
     }
     return { kind: "ok", server: explicit };
   }
@@ -228,7 +228,17 @@ export function formatCommand(server: { command: string; args: string[] }): stri
 /** Settings whose change means a different server process. */
 export const RESTART_SETTINGS = ["switcheroo.path", "switcheroo.interpreter"];
 
-export const INSTALL_HINT =
-  "Switcheroo: could not start the switcheroo-lsp server. Install it with `pip install switcheroo-lsp` " +
-  "(into the environment VS Code uses for Python, or anywhere on PATH), or point the `switcheroo.path` " +
-  "setting at the executable.";
+/**
+ * The message shown when no server could be started. Notifications render no Markdown, so
+ * commands and settings are quoted plainly. An explicit setting that points nowhere is named,
+ * since reinstalling would not help there.
+ */
+export function startErrorMessage(failed?: { source: CommandSource; command: string }): string {
+  const install =
+    'Install it with "pip install switcheroo-lsp" (in the Python environment VS Code uses, or anywhere on PATH), ' +
+    'or set "switcheroo.path" to the switcheroo-lsp executable.';
+  if (failed && (failed.source === "switcheroo.path" || failed.source === "switcheroo.interpreter")) {
+    return `Switcheroo: could not start the server from "${failed.source}" (${failed.command}). ${install}`;
+  }
+  return `Switcheroo: could not start the switcheroo-lsp server. ${install}`;
+}

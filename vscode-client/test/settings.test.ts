@@ -8,6 +8,7 @@ import {
   findOnPath,
   formatCommand,
   resolveServerCommand,
+  startErrorMessage,
 } from "../src/settings";
 
 // A fake file system: only the listed files "exist and are executable".
@@ -78,7 +79,9 @@ describe("resolveServerCommand", () => {
 
   it("reports an explicit setting whose executable is missing instead of falling back", () => {
     const r = resolveServerCommand({ path: ["/nope/switcheroo-lsp"] }, env(["/usr/bin/switcheroo-lsp"]));
-    assert.deepEqual(r, { kind: "not-found", tried: ["switcheroo.path: /nope/switcheroo-lsp"] });
+    assert.equal(r.kind, "not-found");
+    assert.deepEqual(r.kind === "not-found" && r.tried, ["switcheroo.path: /nope/switcheroo-lsp"]);
+    assert.equal(r.kind === "not-found" && r.explicit?.command, "/nope/switcheroo-lsp");
   });
 
   it("uses the Python extension's interpreter when it has the server", () => {
@@ -191,5 +194,19 @@ describe("formatCommand", () => {
       formatCommand({ command: "/a b/python", args: ["-m", "switcheroo_lsp", "serve"] }),
       '"/a b/python" -m switcheroo_lsp serve',
     );
+  });
+});
+
+describe("startErrorMessage", () => {
+  it("tells how to install the server and mentions switcheroo.path", () => {
+    const m = startErrorMessage();
+    assert.match(m, /pip install switcheroo-lsp/);
+    assert.match(m, /switcheroo\.path/);
+    assert.doesNotMatch(m, /`/); // notifications show backticks literally
+  });
+
+  it("names an explicit setting that points nowhere", () => {
+    const m = startErrorMessage({ source: "switcheroo.path", command: "/nope/switcheroo-lsp" });
+    assert.match(m, /"switcheroo\.path" \(\/nope\/switcheroo-lsp\)/);
   });
 });
