@@ -72,7 +72,10 @@ class SwitcherooServer(LanguageServer):
     def report_server_error(self, error, source):
         # An unreadable message gets a log line, not a popup in the user's editor.
         if isinstance(error, json.JSONDecodeError):
-            self.protocol._send_response(None, error=t.ResponseError(code=-32700, message=f"parse error: {error}"))
+            # JSON-RPC wants `"id": null` here; pygls's serializer would drop a None id, and a
+            # response without an id reads as a malformed notification to the client.
+            self.protocol._send_data({"jsonrpc": "2.0", "id": None,
+                                      "error": {"code": -32700, "message": f"parse error: {error}"}})
         log.error("%s: %s", type(error).__name__, error)
 
     # -- capabilities -----------------------------------------------------------------------------

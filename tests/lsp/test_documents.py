@@ -6,10 +6,12 @@ One real server per client profile for the whole module.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from lsprotocol import types as t
 
-from lsp_support import (ENCODING, PROFILES, PULLS, SCRIPT, TRAIN, TRAIN_FINDINGS, UNFLAGGED, UNICODE,
+from lsp_support import (ENCODING, PROFILES, TIMEOUT, PULLS, SCRIPT, TRAIN, TRAIN_FINDINGS, UNFLAGGED, UNICODE,
                          Client, codes, find, lsp_client, rng, summary)
 
 client = lsp_client(PROFILES)
@@ -246,7 +248,73 @@ async def test_malformed_request_gets_an_error_and_the_server_keeps_answering(cl
     assert codes(await client.diagnostics_of(doc)) == ["OPX101", "OPX102"]
 
 
+async def test_bad_messages_never_stop_the_server(client: Client):
+    from pygls.exceptions import JsonRpcException
+    doc = client.open(TRAIN)
+    await client.diagnostics_of(doc)
+    # Params that are not an object at all.
+    with pytest.raises(JsonRpcException) as bad:
+        await client.raw_request("textDocument/codeAction", "oops")
+    assert bad.value.code == -32602
+    # A notification that does not deserialize has nobody to answer; it is dropped.
+    client.protocol._send_data({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": 1}})
+    # A body that is not JSON gets a Parse error answer with `"id": null`.
+    from concurrent.futures import Future
+    parse_error: Future = Future()
+    client.protocol._request_futures[None] = parse_error
+    body = b"{not json"
+    client.protocol.writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    with pytest.raises(JsonRpcException) as unreadable:
+        await asyncio.wait_for(asyncio.wrap_future(parse_error), TIMEOUT)
+    assert unreadable.value.code == -32700
+    # Still serving, with fresh analyses.
+    assert (await client.hover(doc, t.Position(9, 12))) is not None
+    client.replace(doc, TRAIN.replace("        opt.step()\n", ""))
+    assert codes(await client.diagnostics_of(doc)) == ["OPX101", "OPX103"]
+
+
+async def test_untitled_documents_are_analysed(client: Client):
+    doc = client.open(TRAIN, uri="untitled:Untitled-1")
+    assert summary(await client.diagnostics_of(doc)) == TRAIN_FINDINGS
+    (fix,) = [a for a in await client.actions(doc, rng(6, 8, 6, 23)) if a.is_preferred]
+    assert client.apply(doc, fix.edit) == TRAIN.replace("        opt.zero_grad()\n", "")
+
+
 async def test_unknown_notification_is_ignored(client: Client):
     client.protocol.notify("switcheroo/noSuchNotification", {"x": 1})
     doc = client.open(TRAIN)
     assert summary(await client.diagnostics_of(doc)) == TRAIN_FINDINGS
+
+
+# -- suppression and project settings ----------------------------------------------------------------------
+
+NOQA = TRAIN.replace(
+    "weight_decay=1e-4)\n", "weight_decay=1e-4)  # noqa\n").replace(
+    "        opt.zero_grad()\n", "        opt.zero_grad()  # noqa: OPX102\n").replace(
+    "        opt.step()\n", "        opt.step()  # NOQA: OPX103, OPX102\n")
+
+
+async def test_noqa_suppresses_the_codes_it_names(client: Client):
+    doc = client.open(NOQA)
+    # Bare noqa: all; `noqa: OPX102` on the zero_grad() line does not hide OPX103.
+    assert summary(await client.diagnostics_of(doc)) == [("OPX103", rng(6, 8, 6, 23))]
+    assert await client.hover(doc, t.Position(9, 10)) is None
+    # A `# noqa` inside a string is not a comment.
+    doc2 = client.open(TRAIN.replace("        opt.step()\n", "        opt.step(); s = '# noqa'\n"))
+    assert codes(await client.diagnostics_of(doc2)) == ["OPX101", "OPX103", "OPX102"]
+
+
+async def test_pyproject_settings_are_honoured(client: Client, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.switcheroo]\nignore = ["OPX103"]\nexclude = ["generated/"]\n', encoding="utf-8")
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "pkg").mkdir()
+    project = client.open(TRAIN, uri=(tmp_path / "pkg" / "train.py").as_uri())
+    assert codes(await client.diagnostics_of(project)) == ["OPX101", "OPX102"]
+    excluded = client.open(TRAIN, uri=(tmp_path / "generated" / "train.py").as_uri())
+    assert await client.diagnostics_of(excluded) == []
+    assert await client.actions(excluded, rng(4, 10, 4, 74)) == []
+    assert await client.hover(excluded, t.Position(9, 10)) is None
+    # A file outside that project keeps the defaults.
+    elsewhere = client.open(TRAIN, uri=(tmp_path.parent / f"{tmp_path.name}-other.py").as_uri())
+    assert codes(await client.diagnostics_of(elsewhere)) == ["OPX101", "OPX103", "OPX102"]
