@@ -3,32 +3,28 @@
 `analyze(text)` parses once (Python's `ast`), traces optimizers, and returns an `Analysis`
 holding the findings. Fixes and hovers are computed from that analysis on request, never by
 parsing again; the server keeps one analysis per document version.
+
+Fixes compose: a plan collects, per statement, what replaces it; the optimizer construction is
+rewritten once with everything folded into it (schedule, clipping), whichever fixes asked.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from . import catalog
-from .emit import Emission, emit
-from .findings import Finding, Fix, TextEdit
+from .builder import NOQA, Builder
+from .emit import Extras, emit
+from .findings import Finding, Fix, Names, Site, TextEdit
 from .rewrite import Plan, insertion_line_stmt, render
-from .scopes import ModuleFacts, ReceiverUse, StmtContext, collect
+from .scopes import ModuleFacts, StmtContext, collect
 from .source import Pos, Source, Span
-from .tracing import Identity, Tracer, dotted
+from .tracing import Identity, Tracer
 
-
-
-@dataclass
-class Names:
-    state: str          # `opt_state`, or `self.opt_state` for an attribute receiver
-    params: str
-    grads: str
+__all__ = ["analyze", "Analysis", "Names", "Site"]
 
 
 @dataclass
@@ -38,17 +34,17 @@ class SyntaxProblem:
 
 
 @dataclass
-class _Site:
-    """What a finding needs to build its fix."""
-    finding: Finding
-    ctx: StmtContext
-    identity: Identity | None = None
-    emission: Emission | None = None
-    names: Names | None = None
-    receiver: str = ""
-    missing: tuple[str, ...] = ()
-    state_init: tuple[StmtContext, list[str]] | None = None   # where an attribute's state starts
-    ids: frozenset = frozenset()                               # every optimizer the receiver may be
+class _Folded:
+    """What fixes fold into one optimizer's construction."""
+    learning_rate: str | None = None
+    momentum: str | None = None
+    prefix: list[str] = field(default_factory=list)
+    todo: list[str] = field(default_factory=list)
+
+    def extras(self) -> Extras | None:
+        if self.learning_rate is None and self.momentum is None and not self.prefix:
+            return None
+        return Extras(self.learning_rate, self.momentum, tuple(self.prefix))
 
 
 @dataclass
@@ -58,7 +54,8 @@ class Analysis:
     syntax_error: SyntaxProblem | None = None
     facts: ModuleFacts | None = None
     tracer: Tracer | None = None
-    _sites: dict[int, _Site] = field(default_factory=dict)
+    _sites: dict[int, Site] = field(default_factory=dict)
+    construct_sites: dict[Identity, Site] = field(default_factory=dict)
     _fix_all_memo: dict = field(default_factory=dict)
     kept: frozenset = frozenset()     # torch optimizers whose construction `# noqa` keeps as torch
 
@@ -67,34 +64,17 @@ class Analysis:
         site = self._sites.get(key)
         if site is None or not site.finding.fixable:
             return None
-        plan = Plan()
-        self._plan_site(site, plan)
-        self._plan_imports(plan, [site])
-        return Fix(_title(site), render(self.source, plan))
+        return Fix(_title(site), render(self.source, self._plan([site])))
 
     def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
         """Every fix of the file as one consistent set of minimal edits (memoised: editors ask
         for code actions on every cursor move)."""
         memo_key = None if keys is None else frozenset(keys)
         if memo_key not in self._fix_all_memo:
-            self._fix_all_memo[memo_key] = self._fix_all(keys)
+            sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)
+                     and not (s.ids and s.ids <= self.kept)]
+            self._fix_all_memo[memo_key] = render(self.source, self._plan(sites)) if sites else []
         return self._fix_all_memo[memo_key]
-
-    def _fix_all(self, keys: set[int] | None) -> list[TextEdit]:
-        sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)
-                 and not (s.ids and s.ids <= self.kept)]
-        # A site may carry several findings (OPX102 + OPX203); plan each statement once.
-        seen, plan, used = set(), Plan(), []
-        for site in sites:
-            if site.ctx.stmt in seen:
-                continue
-            seen.add(site.ctx.stmt)
-            self._plan_site(site, plan)
-            used.append(site)
-        if not used:
-            return []
-        self._plan_imports(plan, used)
-        return render(self.source, plan)
 
     def ignore_fix(self, key: int) -> Fix | None:
         """`# noqa: CODE` at the end of the line where the finding's statement starts."""
@@ -103,7 +83,7 @@ class Analysis:
             return None
         line = finding.ignore_line
         text = self.source.line(line)
-        m = _NOQA.search(text)
+        m = NOQA.search(text)
         if m and m.group("codes"):
             codes = m.group("codes").rstrip()
             new = text[:m.start("codes")] + codes + ", " + finding.code + text[m.start("codes") + len(codes):]
@@ -111,45 +91,143 @@ class Analysis:
             return None   # a bare `# noqa` already suppresses everything
         else:
             new = text.rstrip() + f"  # noqa: {finding.code}"
-        start = Pos(line, 0)
-        end = Pos(line, len(text))
-        return Fix(f"Ignore {finding.code} on this line", [TextEdit(Span(start, end), new)], preferred=False)
+        return Fix(f"Ignore {finding.code} on this line",
+                   [TextEdit(Span(Pos(line, 0), Pos(line, len(text))), new)], preferred=False)
 
     # -- planning ---------------------------------------------------------------------------
-    def _plan_site(self, site: _Site, plan: Plan) -> None:
-        ctx, kind = site.ctx, site.finding.kind
-        if kind == "construct":
-            self._plan_construction(site, plan)
-        elif kind in ("step", "undefined"):
-            plan.set(ctx.stmt, ctx.body, self._step_texts(site))
-            if site.state_init is not None:
-                init_ctx, texts = site.state_init
-                plan.after(init_ctx.stmt, init_ctx.body, texts)
-        elif kind == "zero_grad":
-            plan.set(ctx.stmt, ctx.body, [])
+    def _plan(self, sites: list[Site]) -> Plan:
+        plan = Plan()
+        seen: set[ast.stmt] = set()
+        used: list[Site] = []
+        folded: dict[Identity, _Folded] = {}
+        constructs: dict[Identity, Site] = {}
+        for site in sites:
+            # One statement may carry several findings (OPX102 + OPX203): plan it once.
+            if site.ctx.stmt in seen:
+                continue
+            seen.add(site.ctx.stmt)
+            used.append(site)
+            kind = site.finding.kind
+            if kind == "construct":
+                constructs[site.identity] = site
+            elif kind in ("schedule", "schedule_undefined"):
+                self._plan_schedule(site, plan, folded)
+            elif kind == "clip":
+                folded.setdefault(site.identity, _Folded()).prefix.append(site.clip)
+                keep = [f"{site.norm_target} = {self.optax_name}.global_norm({site.norm_grads})"] \
+                    if site.norm_target else []
+                plan.set(site.ctx.stmt, site.ctx.body, keep)
+            elif kind == "sched_step":
+                plan.set(site.ctx.stmt, site.ctx.body, self._scheduler_step_texts(site))
+            elif kind in ("step", "undefined"):
+                plan.set(site.ctx.stmt, site.ctx.body, self._step_texts(site))
+                if site.state_init is not None:
+                    init_ctx, texts = site.state_init
+                    plan.after(init_ctx.stmt, init_ctx.body, texts)
+            elif kind == "zero_grad":
+                plan.set(site.ctx.stmt, site.ctx.body, [])
+        converted: list[ast.Call] = []
+        for ident in list(constructs) + [i for i in folded if i not in constructs]:
+            site = constructs.get(ident) or self.construct_sites.get(ident)
+            if self._plan_optimizer(ident, site, folded.get(ident), plan) and ident.kind == "torch":
+                converted.append(ident.call)
+        for site in used:
+            if site.finding.kind in ("schedule", "schedule_undefined"):
+                converted.append(site.sched.call)
+                converted.extend(c.stmt.value for c in site.absorbed if isinstance(c.stmt, (ast.Assign, ast.Expr)))
+            elif site.finding.kind == "clip":
+                converted.append(site.ctx.stmt.value)
+        self._plan_imports(plan, converted)
+        return plan
 
-    def _plan_construction(self, site: _Site, plan: Plan) -> None:
-        ctx, ident, emission = site.ctx, site.identity, site.emission
+    def _plan_schedule(self, site: Site, plan: Plan, folded: dict[Identity, _Folded]) -> None:
+        schedule, ctx = site.schedule, site.ctx
+        if schedule.kind == "plateau":
+            target = self.source.node_text(site.sched.target) if site.sched.target is not None else "plateau"
+            texts = [f"{target} = {schedule.text}",
+                     f"{site.plateau_state} = {target}.init({site.names.params})"]
+            plan.set(ctx.stmt, ctx.body, [t.replace("optax.", self.optax_name + ".") for t in texts])
+            return
+        plan.set(ctx.stmt, ctx.body, [])
+        for member in site.absorbed:
+            plan.set(member.stmt, member.body, [])
+        f = folded.setdefault(site.identity, _Folded())
+        f.learning_rate, f.momentum = schedule.text, schedule.momentum or None
+        if site.steps_per_epoch_missing:
+            f.todo.append("# TODO(switcheroo): define steps_per_epoch (optimizer updates per epoch) for the schedule")
+
+    def _plan_optimizer(self, ident: Identity, site: Site | None, folded: _Folded | None, plan: Plan) -> bool:
+        """Rewrite the optimizer's construction once, with everything folded into it."""
+        extras = folded.extras() if folded else None
+        ctx = ident.ctx
+        if ctx is None:
+            return False
         stmt_span = self.source.node_span(ctx.stmt)
         call_span = self.source.node_span(ident.call)
         indent = self.source.indent_of(stmt_span.start.line)
-        expr = emission.expression(indent, self.optax_name)
-        text = self.source.segment(Span(stmt_span.start, call_span.start)) + expr + self.source.segment(
-            Span(call_span.end, stmt_span.end))
-        texts = [text.replace("\r\n", "\n")]
-        if ident.target is not None and site.names is not None:
-            target = self.source.segment(self.source.node_span(ident.target))
+        if ident.kind == "torch":
+            if site is None or site.emission is None:
+                return False
+            emission = site.emission
+            if extras is not None:
+                emission = emit(catalog.OPTIMIZERS[ident.name], ident.call, self.source, extras)
+                if emission.problems:
+                    return False
+            expr = emission.expression(indent, self.optax_name)
+        elif ident.kind == "optax" and extras is not None:
+            expr = self._patched_optax(ident, extras)
+        else:
+            return False
+        text = (self.source.segment(Span(stmt_span.start, call_span.start)) + expr
+                + self.source.segment(Span(call_span.end, stmt_span.end)))
+        texts = list(folded.todo if folded else []) + [text.replace("\r\n", "\n")]
+        if ident.kind == "torch" and ident.target is not None and site.names is not None:
+            target = self.source.node_text(ident.target)
             texts.append(f"{site.names.state} = {target}.init({site.names.params})")
         plan.set(ctx.stmt, ctx.body, texts)
+        return True
 
-    def _step_texts(self, site: _Site) -> list[str]:
-        n, recv = site.names, site.receiver
+    def _patched_optax(self, ident: Identity, extras: Extras) -> str:
+        """An optimizer already in Optax, with a schedule and clipping folded in."""
+        call = ident.call
+        base = self.source.offset(self.source.node_span(call).start)
+        text = self.source.node_text(call)
+        if extras.learning_rate is not None:
+            kw = next((k for n in ast.walk(call) if isinstance(n, ast.Call) for k in n.keywords
+                       if k.arg == "learning_rate"), None)
+            if kw is not None:
+                span = self.source.node_span(kw.value)
+                a, b = self.source.offset(span.start) - base, self.source.offset(span.end) - base
+                text = text[:a] + extras.learning_rate + text[b:]
+        if extras.prefix:
+            prefix = ", ".join(extras.prefix)
+            if text.startswith(f"{self.optax_name}.chain("):
+                head = len(f"{self.optax_name}.chain(")
+                text = f"{text[:head]}{prefix}, {text[head:]}"
+            else:
+                text = f"{self.optax_name}.chain({prefix}, {text})"
+        return text
+
+    def _step_texts(self, site: Site) -> list[str]:
+        n, recv, ox = site.names, site.receiver, self.optax_name
         texts = []
         if site.missing:
             texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here ({_hint(n)})")
         texts.append(f"updates, {n.state} = {recv}.update({n.grads}, {n.state}, {n.params})")
-        texts.append(f"{n.params} = {self.optax_name}.apply_updates({n.params}, updates)")
+        if site.plateau_state:
+            # ReduceLROnPlateau: the plateau state's scale multiplies every update.
+            texts.append(f"{n.params} = {ox}.apply_updates({n.params}, {ox}.tree.scale({site.plateau_state}.scale, "
+                         "updates))")
+        else:
+            texts.append(f"{n.params} = {ox}.apply_updates({n.params}, updates)")
         return texts
+
+    def _scheduler_step_texts(self, site: Site) -> list[str]:
+        if site.schedule.kind != "plateau":
+            return []
+        state = site.plateau_state
+        return [f"_, {state} = {site.receiver}.update(updates={site.names.params}, state={state}, "
+                f"value={site.metric})"]
 
     @cached_property
     def optax_name(self) -> str:
@@ -165,37 +243,37 @@ class Analysis:
         return any(b.kind == "import" and b.qualified == qualified
                    for b in self.facts.module.bindings.get(name, []))
 
-    def _plan_imports(self, plan: Plan, sites: list[_Site]) -> None:
-        facts = self.facts
+    def _plan_imports(self, plan: Plan, converted: list[ast.Call]) -> None:
+        """Add what the new code uses, once, after the imports; drop torch imports it left unused."""
+        written = "\n".join(t for texts in list(plan.replace.values()) + list(plan.insert_after.values())
+                            for t in texts)
         needed = []
-        converts = [s for s in sites if s.finding.kind in ("construct", "step", "undefined")]
-        if converts and not self._module_binds(self.optax_name, "optax"):
+        if f"{self.optax_name}." in written and not self._module_binds(self.optax_name, "optax"):
             needed.append("import optax")
-        if any(s.emission and s.emission.needs_jnp for s in sites) and not self._module_binds("jnp", "jax.numpy"):
+        if "jnp." in written and not self._module_binds("jnp", "jax.numpy"):
             needed.append("import jax.numpy as jnp")
-        if any(s.emission and s.emission.needs_helpers for s in sites) and not self._module_binds(
-                catalog.HELPERS, catalog.HELPERS):
+        if f"{catalog.HELPERS}." in written and not self._module_binds(catalog.HELPERS, catalog.HELPERS):
             needed.append(f"import {catalog.HELPERS}")
-        removed = [s.identity.call for s in sites if s.finding.kind == "construct"]
-        self._plan_unused_imports(plan, removed)
+        self._plan_unused_imports(plan, converted)
         if not needed:
             return
-        anchor = insertion_line_stmt(facts.tree)
+        tree = self.facts.tree
+        anchor = insertion_line_stmt(tree)
         if anchor is not None:
-            plan.after(anchor, facts.tree.body, needed)
-        elif facts.tree.body:
-            first = facts.tree.body[0]
+            plan.after(anchor, tree.body, needed)
+        elif tree.body:
+            first = tree.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
                     first.value.value, str):
-                plan.after(first, facts.tree.body, needed)
+                plan.after(first, tree.body, needed)
             else:
-                plan.before(first, facts.tree.body, needed)
+                plan.before(first, tree.body, needed)
 
     def _plan_unused_imports(self, plan: Plan, converted_calls: list[ast.Call]) -> None:
-        """Drop `torch.optim` import aliases whose every use the fix converted."""
+        """Drop `torch.optim` (and clipping) import aliases whose every use the fix converted."""
         if not converted_calls:
             return
-        converted = [self.source.node_span(c.func) for c in converted_calls]
+        converted = [self.source.node_span(c.func) for c in converted_calls if isinstance(c, ast.Call)]
         candidates: dict[str, tuple[StmtContext, ast.alias]] = {}
         for ctx in self.facts.imports:
             stmt = ctx.stmt
@@ -207,7 +285,7 @@ class Analysis:
                     q, bound = alias.name, alias.asname
                 else:
                     continue   # `import torch.optim` binds `torch`: never ours to drop
-                if q == "torch.optim" or q.startswith("torch.optim."):
+                if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")):
                     candidates[bound] = (ctx, alias)
         if not candidates:
             return
@@ -235,28 +313,37 @@ class Analysis:
                     stmt, ast.ImportFrom) else "import "
                 plan.set(stmt, ctx.body, [head + names])
 
-    # -- hover --------------------------------------------------------------------------------
+    # -- lookups ------------------------------------------------------------------------------
     def finding_at(self, pos: Pos) -> list[Finding]:
         return [f for f in self.findings if f.span.contains(pos)]
 
-    def site(self, key: int) -> _Site | None:
+    def site(self, key: int) -> Site | None:
         return self._sites.get(key)
 
 
-def _title(site: _Site) -> str:
+def _hint(names: Names) -> str:
+    return f"{names.grads} = jax.grad(loss_fn)({names.params})"
+
+
+def _title(site: Site) -> str:
     kind = site.finding.kind
     if kind == "construct":
         title = f"Convert to {site.emission.head}"
         return title if site.emission.exact else title + " (approximate)"
     if kind in ("step", "undefined"):
         return f"Convert {site.receiver}.step() to {site.receiver}.update + optax.apply_updates"
+    if kind in ("schedule", "schedule_undefined"):
+        if site.schedule.kind == "plateau":
+            return "Convert ReduceLROnPlateau to optax.contrib.reduce_on_plateau"
+        return f"Fold {site.sched.name} into the optimizer's learning_rate"
+    if kind == "sched_step":
+        if site.schedule.kind == "plateau":
+            return f"Convert {site.receiver}.step(metric) to a reduce_on_plateau update"
+        return f"Remove {site.receiver}.step(): the schedule advances with every update"
+    if kind == "clip":
+        return f"Fold the clipping into the optimizer: {site.clip}"
     return "Remove zero_grad(): JAX gradients are not accumulated"
 
-
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-
-
-# -- the analysis itself ------------------------------------------------------------------------
 
 def analyze(text: str) -> Analysis:
     source = Source(text)
@@ -275,304 +362,6 @@ def analyze(text: str) -> Analysis:
         analysis.syntax_error = SyntaxProblem("syntax error: the file nests too deeply to parse", Pos(0, 0))
         return analysis
     facts = collect(tree)
-    tracer = Tracer(facts)
-    analysis.facts, analysis.tracer = facts, tracer
-    _Builder(analysis).run()
+    analysis.facts, analysis.tracer = facts, Tracer(facts)
+    Builder(analysis).run()
     return analysis
-
-
-class _Builder:
-    def __init__(self, analysis: Analysis):
-        self.a = analysis
-        self.source = analysis.source
-        self.tracer = analysis.tracer
-        self.facts = analysis.facts
-        self.optimizers = [i for i in self.tracer.identities
-                           if i.kind == "torch" or (i.kind == "optax" and i.target is not None)]
-        if not self.optimizers:
-            self.optimizers = [i for i in self.tracer.identities if i.kind == "annotated"]
-        self.init_names = self._existing_inits()
-        self._pending: dict[int, _Site] = {}
-
-    def run(self) -> None:
-        for ident in self.tracer.identities:
-            if ident.kind == "torch":
-                self._construction(ident)
-        for use in self.facts.receiver_uses:
-            ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
-            if ids:
-                self._receiver_use(use, ids)
-        self.a.findings.sort(key=lambda f: (f.span.start, f.code))
-        keyed = {}
-        for i, f in enumerate(self.a.findings):
-            keyed[i] = self._pending[f.key]
-            f.key = i
-        self.a._sites = keyed
-        self._drop_noqa()
-
-    def _add(self, finding: Finding, site: _Site) -> None:
-        finding.key = len(self._pending)
-        site.finding = finding
-        self._pending[finding.key] = site
-        self.a.findings.append(finding)
-
-    def _lines(self, node: ast.AST, ctx: StmtContext) -> tuple[tuple[int, ...], int]:
-        start = node.lineno - 1
-        stmt_first, stmt_last = ctx.stmt.lineno - 1, ctx.stmt.end_lineno - 1
-        ignore = stmt_first
-        if self.source.line(stmt_first).rstrip().endswith("\\"):
-            ignore = stmt_last
-        return tuple(sorted({start, stmt_first, stmt_last})), ignore
-
-    # -- constructions -------------------------------------------------------------------------
-    def _construction(self, ident: Identity) -> None:
-        call, ctx = ident.call, ident.ctx
-        span = self.source.node_span(call)
-        noqa, ignore = self._lines(call, ctx)
-        row = catalog.OPTIMIZERS.get(ident.name)
-        qualified = f"torch.optim.{ident.name}"
-        if row is None:
-            f = Finding("OPX201", span, f"{qualified} has no faithful Optax equivalent in switcheroo's catalog yet: "
-                        "port it by hand", "unmapped", noqa, ignore)
-            self._add(f, _Site(f, ctx, ident))
-            return
-        emission = emit(row, call, self.source)
-        site = _Site(None, ctx, ident, emission)
-        if not emission.ok:
-            f = Finding("OPX201", span, f"{qualified}: {'; '.join(emission.problems)}", "unmapped", noqa, ignore,
-                        data={"torch": qualified})
-            self._add(f, site)
-            return
-        site.names = self.names_for(ident, ident.target)
-        note = f" ({emission.notes[0]})" if emission.notes else ""
-        message = f"{qualified} → {emission.one_line()}{note}"
-        code = "OPX101" if emission.exact else "OPX201"
-        if not emission.exact:
-            message += f"; not exact: {emission.difference}"
-        f = Finding(code, span, message, "construct", noqa, ignore, fixable=True,
-                    data={"torch": qualified, "optax": emission.one_line()})
-        self._add(f, site)
-
-    # -- receivers -----------------------------------------------------------------------------
-    def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> None:
-        ctx, node = use.ctx, use.node
-        span = self.source.node_span(node)
-        noqa, ignore = self._lines(node, ctx)
-        recv = self.source.segment(self.source.node_span(use.receiver))
-        is_stmt = isinstance(ctx.stmt, ast.Expr) and ctx.stmt.value is node
-        member = use.member
-        if member == "step":
-            if node.args or node.keywords:
-                self._manual(span, noqa, ignore, ctx,
-                             f"{recv}.step(closure): Optax has no closures; evaluate the loss and gradients "
-                             "yourself, then call update (for LBFGS pass value=, grad=, value_fn=)")
-            elif not is_stmt:
-                self._manual(span, noqa, ignore, ctx,
-                             f"the value of {recv}.step() is used: rewrite by hand as "
-                             f"updates, state = {recv}.update(grads, state, params)")
-            else:
-                self._step(use, ids, span, noqa, ignore, recv)
-        elif member == "zero_grad":
-            if is_stmt:
-                f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: jax.grad returns fresh gradients, "
-                            "nothing accumulates", "zero_grad", noqa, ignore, fixable=True)
-                self._add(f, _Site(f, ctx, receiver=recv, ids=ids))
-        elif member in ("state_dict", "load_state_dict"):
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.{member}(): Optax keeps its state in the opt_state pytree; save and restore "
-                         "it (with params) using your checkpoint library, e.g. orbax")
-        elif member == "add_param_group":
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.add_param_group(): Optax optimizers are fixed at construction; build the "
-                         "groups up front with optax.multi_transform")
-        elif member == "param_groups":
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.param_groups: Optax has no mutable groups; change hyperparameters with "
-                         "optax.inject_hyperparams (opt_state.hyperparams[...]) or a schedule")
-
-    def _manual(self, span, noqa, ignore, ctx, message) -> None:
-        f = Finding("OPX202", span, message, "manual", noqa, ignore)
-        self._add(f, _Site(f, ctx))
-
-    def _step(self, use: ReceiverUse, ids: frozenset, span: Span, noqa, ignore, recv: str) -> None:
-        ident = next(iter(ids)) if len(ids) == 1 else None
-        names = self.names_for(ident, use.receiver, receiver_ids=ids)
-        missing = self._missing(use.ctx, names, ids)
-        state_init = self._attribute_state_init(use, names)
-        site = _Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
-                     ids=ids)
-        rewrite = (f"updates, {names.state} = {recv}.update({names.grads}, {names.state}, {names.params}); "
-                   f"{names.params} = optax.apply_updates({names.params}, updates)")
-        f = Finding("OPX102", span, f"{recv}.step() → {rewrite} (Optax updates are pure functions: the new "
-                    "state and parameters are returned, not mutated)", "step", noqa, ignore, fixable=True,
-                    data={"rewrite": rewrite})
-        self._add(f, site)
-        if missing:
-            where = _scope_label(use.ctx)
-            w = Finding("OPX203", span, f"{recv}.step() → the rewrite needs {', '.join(missing)}, not defined "
-                        f"{where}: define them before the update (e.g. {_hint(names)})", "undefined", noqa,
-                        ignore, fixable=True, data={"missing": list(missing)})
-            self._add(w, _Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
-                               state_init=state_init, ids=ids))
-
-    def _attribute_state_init(self, use: ReceiverUse, names: Names) -> tuple[StmtContext, list[str]] | None:
-        """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
-        beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
-        recv, cls = use.receiver, use.ctx.scope.class_scope
-        if not isinstance(recv, ast.Attribute) or cls is None or "." not in names.state:
-            return None
-        state_attr = names.state.split(".", 1)[1]
-        if state_attr in cls.attr_bindings:
-            return None
-        for b in cls.attr_bindings.get(recv.attr, []):
-            if b.kind != "value" or b.ctx is None or (
-                    isinstance(b.node, ast.Call) and self.tracer.construction(b.node) is not None):
-                continue
-            me = b.ctx.scope.self_name
-            texts = []
-            if names.params not in b.ctx.scope.bindings:
-                texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
-            texts.append(f"{me}.{state_attr} = {me}.{recv.attr}.init({names.params})")
-            return b.ctx, texts
-        return None
-
-    def _missing(self, ctx: StmtContext, names: Names, ids) -> tuple[str, ...]:
-        scope = ctx.scope
-        bound = set(scope.bindings) | scope.globals
-        if scope.kind == "class":
-            bound = set()
-        defined_by_init = {self.names_for(i, i.target).state for i in ids
-                           if i.kind == "torch" and i.target is not None and i.ctx and i.ctx.scope is scope}
-        missing = []
-        for name in (names.grads, names.params, names.state):
-            if "." in name:
-                continue   # attribute state: the construction's init line defines it
-            if name not in bound and name not in defined_by_init and name not in missing:
-                missing.append(name)
-        return tuple(missing)
-
-    # -- names -----------------------------------------------------------------------------------
-    def names_for(self, ident: Identity | None, receiver: ast.expr | None, receiver_ids=None) -> Names:
-        """Consistent names for an optimizer's state, params and grads across its rewrites."""
-        single = len({o.var for o in self.optimizers}) <= 1
-        prefix = ""
-        if isinstance(receiver, ast.Attribute):
-            prefix = self.source.segment(self.source.node_span(receiver.value)) + "."
-        if ident is not None and ident in self.init_names:
-            state_base, params = self.init_names[ident]
-        else:
-            var = ident.var if ident is not None and ident.target is not None else _var_of(receiver)
-            if ident is not None and ident not in self.optimizers and not single:
-                var = _var_of(receiver)
-            state_base = "opt_state" if single else f"{var}_state"
-            params = "params" if single else self._params_name(ident, var)
-        grads = params.replace("params", "grads") if "params" in params else f"{params}_grads"
-        return Names(prefix + state_base, params, grads)
-
-    def _params_name(self, ident: Identity | None, var: str) -> str:
-        base = _parameters_owner(ident) if ident is not None else None
-        if base:
-            others = [_parameters_owner(o) for o in self.optimizers if o is not ident]
-            if base not in others:
-                return f"{base}_params"
-        return f"{var}_params"
-
-    def _existing_inits(self) -> dict[Identity, tuple[str, str]]:
-        """`opt_state = opt.init(params)` already in the file (a converted optimizer)."""
-        out = {}
-        for site in self.facts.calls:
-            call = site.call
-            if not (isinstance(call.func, ast.Attribute) and call.func.attr == "init" and len(call.args) == 1):
-                continue
-            stmt = site.ctx.stmt
-            if not (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1):
-                continue
-            ids = self.tracer.receiver_ids(call.func.value, site.ctx.scope)
-            target = stmt.targets[0]
-            if len(ids) == 1 and isinstance(target, (ast.Name, ast.Attribute)) and isinstance(call.args[0], ast.Name):
-                state = target.id if isinstance(target, ast.Name) else target.attr
-                out[next(iter(ids))] = (state, call.args[0].id)
-        return out
-
-    # -- noqa --------------------------------------------------------------------------------------
-    def _drop_noqa(self) -> None:
-        lines = {l for f in self.a.findings for l in f.noqa_lines}
-        flagged = {l for l in lines if "noqa" in self.source.line(l).lower()}
-        if not flagged:
-            return
-        comments = _comments(self.source.text, flagged)
-        kept, kept_torch = [], set()
-        for f in self.a.findings:
-            if any(_suppresses(comments.get(l), f.code) for l in f.noqa_lines):
-                if f.kind == "construct":
-                    kept_torch.add(self.a._sites[f.key].identity)
-                continue
-            kept.append(f)
-        self.a.kept = frozenset(kept_torch)
-        # Keys index the findings; re-key after suppression.
-        sites = {}
-        for i, f in enumerate(kept):
-            sites[i] = self.a._sites[f.key]
-            f.key = i
-        self.a.findings, self.a._sites = kept, sites
-
-
-def _comments(text: str, lines: set[int]) -> dict[int, str]:
-    """The comment on each of `lines` (0-based), from the tokenizer, so a `# noqa` inside a
-    string does not count."""
-    out = {}
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.COMMENT and tok.start[0] - 1 in lines:
-                out[tok.start[0] - 1] = tok.string
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return out
-
-
-def _suppresses(comment: str | None, code: str) -> bool:
-    if not comment:
-        return False
-    m = _NOQA.search(comment)
-    if not m:
-        return False
-    codes = m.group("codes")
-    if not codes:
-        return True
-    return code.upper() in {c.strip().upper() for c in codes.split(",")}
-
-
-def _hint(names: Names) -> str:
-    return f"{names.grads} = jax.grad(loss_fn)({names.params})"
-
-
-def _var_of(receiver: ast.expr | None) -> str:
-    if isinstance(receiver, ast.Name):
-        return receiver.id
-    if isinstance(receiver, ast.Attribute):
-        return receiver.attr
-    return "opt"
-
-
-def _parameters_owner(ident: Identity) -> str | None:
-    """`gen.parameters()` -> 'gen' (the owner of the parameters an optimizer updates)."""
-    if ident is None or ident.call is None or not (ident.call.args or ident.call.keywords):
-        return None
-    first = ident.call.args[0] if ident.call.args else next(
-        (k.value for k in ident.call.keywords if k.arg == "params"), None)
-    if first is None:
-        return None
-    for node in ast.walk(first):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "parameters", "named_parameters"):
-            parts = dotted(node.func.value)
-            if parts:
-                return parts[-1]
-    return None
-
-
-def _scope_label(ctx: StmtContext) -> str:
-    node = ctx.scope.node
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return f"in {node.name}()"
-    return "at module level"

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .source import Span
+
+if TYPE_CHECKING:
+    from .emit import Emission
+    from .schedules import Schedule
+    from .scopes import StmtContext
+    from .tracing import Identity
 
 CODES: dict[str, tuple[str, str]] = {
     # code: (default severity, what it is about)
@@ -56,3 +62,34 @@ class Finding:
     @property
     def docs(self) -> str:
         return DOCS_URL.format(code=self.code.lower())
+
+
+@dataclass
+class Names:
+    """What an optimizer's rewrites call its state, parameters and gradients."""
+    state: str          # `opt_state`, or `self.opt_state` for an attribute receiver
+    params: str
+    grads: str
+
+
+@dataclass(eq=False)
+class Site:
+    """Where a finding is and what its fix needs (kept beside the analysis, never re-derived)."""
+    finding: Finding | None
+    ctx: "StmtContext"
+    identity: "Identity | None" = None          # the optimizer concerned
+    emission: "Emission | None" = None
+    names: Names | None = None
+    receiver: str = ""
+    missing: tuple[str, ...] = ()
+    state_init: tuple | None = None             # (StmtContext, texts): where an attribute's state starts
+    ids: frozenset = frozenset()                # every optimizer the receiver may be
+    sched: "Identity | None" = None             # schedulers: the scheduler itself
+    schedule: "Schedule | None" = None
+    absorbed: list = field(default_factory=list)   # SequentialLR members' statements, removed with it
+    steps_per_epoch_missing: bool = False
+    plateau_state: str = ""                     # ReduceLROnPlateau: its state's name
+    metric: str = ""                            # ReduceLROnPlateau.step(metric)
+    clip: str = ""                              # clipping: the Optax transform
+    norm_target: str = ""                       # `total = clip_grad_norm_(...)`: keep `total`
+    norm_grads: str = ""

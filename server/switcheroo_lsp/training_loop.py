@@ -1,0 +1,377 @@
+"""The rest of a training loop: LR schedulers and gradient clipping, folded into the optimizer.
+
+A scheduler's schedule becomes the optimizer's `learning_rate` (OPX104, its `.step()` OPX105);
+`clip_grad_norm_` / `clip_grad_value_` before a step becomes the first transform of the
+optimizer's chain (OPX106). Which loop a scheduler counts follows where torch steps it: in the
+same loop body as `optimizer.step()` it counts updates; in an enclosing loop it counts epochs,
+`count // steps_per_epoch`, with `steps_per_epoch` read off the inner loop when evident.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from . import catalog, schedules
+from .emit import UNKNOWN, ArgValue, Extras, emit
+from .findings import Finding, Site
+from .scopes import ReceiverUse, Scope, StmtContext
+from .tracing import Identity, dotted
+
+if TYPE_CHECKING:
+    from .builder import Builder as _Builder
+
+PLACEHOLDER = "steps_per_epoch"
+CLIP_NOTE = ("torch divides by norm + 1e-6, optax.clip_by_global_norm by the norm: when clipping is "
+             "active the updates differ by about 1e-7 relative")
+
+
+def scheduler_findings(b: "_Builder") -> None:
+    absorbed = _sequential_members(b)
+    for ident in b.tracer.identities:
+        if ident.kind == "scheduler" and ident not in absorbed:
+            _scheduler(b, ident, absorbed)
+
+
+def _sequential_members(b: "_Builder") -> set[Identity]:
+    """Schedulers listed in a SequentialLR belong to it: they get no finding of their own."""
+    members = set()
+    for ident in b.tracer.identities:
+        if ident.kind == "scheduler" and ident.name == "SequentialLR":
+            for sub in _sub_schedulers(b, ident) or []:
+                members.add(sub)
+    return members
+
+
+def _sub_schedulers(b: "_Builder", ident: Identity) -> list[Identity] | None:
+    call = ident.call
+    node = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "schedulers"), None)
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return None
+    subs = []
+    for element in node.elts:
+        ids = b.tracer.value_ids(element, ident.ctx.scope)
+        if not isinstance(ids, frozenset) or len(ids) != 1:
+            return None
+        sub = next(iter(ids))
+        if sub.kind != "scheduler":
+            return None
+        subs.append(sub)
+    return subs
+
+
+def _optimizer_of(b: "_Builder", ident: Identity) -> Identity | None:
+    call = ident.call
+    node = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "optimizer"), None)
+    ids = b.tracer.value_ids(node, ident.ctx.scope) if node is not None else None
+    if isinstance(ids, frozenset) and len(ids) == 1:
+        opt = next(iter(ids))
+        if opt.kind in ("torch", "optax"):
+            return opt
+    return None
+
+
+def learning_rate_of(b: "_Builder", opt: Identity) -> str | None:
+    """The optimizer's learning rate as source text (torch's default made explicit)."""
+    call = opt.call
+    if opt.kind == "torch":
+        row = catalog.OPTIMIZERS.get(opt.name)
+        for kw in call.keywords:
+            if kw.arg == "lr":
+                return b.source.node_text(kw.value)
+        if len(call.args) > 1:
+            return b.source.node_text(call.args[1])
+        return repr(row.defaults()["lr"]) if row else None
+    kw = _learning_rate_kw(call)
+    return b.source.node_text(kw.value) if kw is not None else None
+
+
+def _learning_rate_kw(call: ast.Call) -> ast.keyword | None:
+    for node in ast.walk(call):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "learning_rate":
+                    return kw
+    return None
+
+
+def _uses(b: "_Builder", ident: Identity, member: str = "step") -> list[ReceiverUse]:
+    return [u for u in b.facts.receiver_uses if u.member == member
+            and ident in b.tracer.receiver_ids(u.receiver, u.ctx.scope)]
+
+
+def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
+    call, ctx = ident.call, ident.ctx
+    span = b.source.node_span(call)
+    noqa, ignore = b._lines(call, ctx)
+    qualified = f"torch.optim.lr_scheduler.{ident.name}"
+    row = schedules.SCHEDULERS[ident.name]
+    opt = _optimizer_of(b, ident)
+    site = Site(None, ctx, opt, sched=ident)
+
+    def unmapped(why: str, code: str = "OPX201") -> None:
+        f = Finding(code, span, f"{qualified}: {why}", "unmapped" if code == "OPX201" else "manual", noqa, ignore)
+        b._add(f, site)
+
+    if opt is None:
+        return unmapped("the optimizer it drives cannot be traced: fold the schedule into it by hand", "OPX202")
+    lr = learning_rate_of(b, opt)
+    if lr is None:
+        return unmapped("the optimizer has no learning_rate to schedule")
+    count, spe_missing = _counting(b, ident, opt)
+    if row.kind == "sequential":
+        schedule = _sequential(b, ident, lr, count)
+    else:
+        args, _, problems = schedules.bind(row, call, b.source)
+        schedule = schedules.build(row, args, lr, count)
+        schedule.problems[:0] = problems
+    site.schedule = schedule
+    if not schedule.ok:
+        return unmapped("; ".join(schedule.problems))
+    steps = _uses(b, ident)
+    if row.kind == "plateau":
+        site.names = b.names_for(opt, opt.target)
+        site.plateau_state = _plateau_state(b, ident)
+        b.plateaus[opt] = site
+        message = (f"{qualified} → {schedule.text}, a separate state that scales the updates "
+                   f"({schedule.notes[0]})")
+    else:
+        extras = Extras(learning_rate=schedule.text, momentum=schedule.momentum or None)
+        if opt.kind == "torch":
+            trial = emit(catalog.OPTIMIZERS[opt.name], opt.call, b.source, extras) if opt.name in catalog.OPTIMIZERS \
+                else None
+            if trial is None or trial.problems:
+                return unmapped("; ".join(trial.problems) if trial else "its optimizer has no Optax equivalent")
+        elif schedule.momentum:
+            return unmapped("momentum cycling on an optimizer already converted to Optax: rebuild it with "
+                            "optax.inject_hyperparams by hand")
+        counted = "epochs" if count != "count" else "updates"
+        message = f"{qualified} → learning_rate={schedule.text} in the optimizer (counts {counted})"
+        if schedule.notes:
+            message += f" ({schedule.notes[0]})"
+    site.absorbed = [m.ctx for m in (_sub_schedulers(b, ident) or []) if m.ctx.stmt is not ctx.stmt]
+    site.steps_per_epoch_missing = spe_missing
+    f = Finding("OPX104", span, message, "schedule", noqa, ignore, fixable=True,
+                data={"torch": qualified, "schedule": schedule.text})
+    b._add(f, site)
+    if spe_missing:
+        w = Finding("OPX203", span, f"{qualified} is stepped once per epoch, and the updates per epoch are not "
+                    f"evident here: define {PLACEHOLDER} where the optimizer is built", "schedule_undefined",
+                    noqa, ignore, fixable=True)
+        b._add(w, Site(w, ctx, opt, sched=ident, schedule=schedule, names=site.names,
+                        absorbed=site.absorbed, steps_per_epoch_missing=True,
+                        plateau_state=site.plateau_state))
+    for use in steps:
+        _scheduler_step(b, use, ident, schedule, site)
+
+
+def _plateau_state(b: "_Builder", ident: Identity) -> str:
+    t = ident.target
+    if isinstance(t, ast.Attribute):
+        return f"{b.source.node_text(t)}_state"
+    return f"{ident.var}_state" if ident.target is not None else "plateau_state"
+
+
+def _scheduler_step(b: "_Builder", use: ReceiverUse, ident: Identity, schedule, sched_site) -> None:
+    node, ctx = use.node, use.ctx
+    span = b.source.node_span(node)
+    noqa, ignore = b._lines(node, ctx)
+    recv = b.source.node_text(use.receiver)
+    is_stmt = isinstance(ctx.stmt, ast.Expr) and ctx.stmt.value is node
+    site = Site(None, ctx, sched_site.identity, sched=ident, schedule=schedule, receiver=recv,
+                plateau_state=sched_site.plateau_state, names=sched_site.names)
+    if schedule.kind == "plateau":
+        metric = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "metrics"), None)
+        if metric is None or not is_stmt:
+            f = Finding("OPX202", span, f"{recv}.step(): pass the metric as the first argument to convert it",
+                        "manual", noqa, ignore)
+            b._add(f, site)
+            return
+        value = b.source.node_text(metric)
+        site.metric = f"-{_paren(value)}" if schedule.mode_max else value
+        message = (f"{recv}.step({value}) → _, {site.plateau_state} = {recv}.update(updates=params, "
+                   f"state={site.plateau_state}, value={site.metric})")
+        f = Finding("OPX105", span, message, "sched_step", noqa, ignore, fixable=True)
+    elif is_stmt:
+        f = Finding("OPX105", span, f"{recv}.step() → removed: the schedule lives in the optimizer's "
+                    "learning_rate and advances with every update", "sched_step", noqa, ignore, fixable=True)
+    else:
+        f = Finding("OPX202", span, f"the value of {recv}.step() is used: rewrite it by hand", "manual", noqa, ignore)
+    b._add(f, site)
+
+
+def _paren(text: str) -> str:
+    return text if text.replace("_", "").replace(".", "").isalnum() else f"({text})"
+
+
+def _sequential(b: "_Builder", ident: Identity, lr: str, count: str) -> schedules.Schedule:
+    out = schedules.Schedule("SequentialLR", "schedule")
+    subs = _sub_schedulers(b, ident)
+    call = ident.call
+    milestones = call.args[2] if len(call.args) > 2 else next(
+        (k.value for k in call.keywords if k.arg == "milestones"), None)
+    if subs is None or milestones is None:
+        out.problems.append("list the schedulers inline (or as names bound to them) to join them")
+        return out
+    parts = []
+    for sub in subs:
+        row = schedules.SCHEDULERS[sub.name]
+        if row.kind != "schedule":
+            out.problems.append(f"{sub.name} inside SequentialLR has no Optax schedule here")
+            return out
+        args, _, problems = schedules.bind(row, sub.call, b.source)
+        s = schedules.build(row, args, lr, "count")
+        if problems or not s.ok or s.momentum:
+            out.problems.extend(problems + s.problems or [f"{sub.name} cannot be joined"])
+            return out
+        parts.append(s.text)
+        out.notes.extend(n for n in s.notes if n not in out.notes)
+    joined = f"optax.join_schedules([{', '.join(parts)}], {b.source.node_text(milestones)})"
+    out.text = joined if count == "count" else f"lambda count: {joined}{count}"
+    out.needs_jnp = "jnp." in out.text
+    return out
+
+
+# -- which loop a scheduler counts ------------------------------------------------------------------
+
+def _counting(b: "_Builder", sched: Identity, opt: Identity) -> tuple[str, bool]:
+    """("count", _) when the scheduler steps with every update; else ("(count // N)", missing)."""
+    sched_steps, opt_steps = _uses(b, sched), _uses(b, opt)
+    if not sched_steps or not opt_steps:
+        return "count", False
+    s, o = sched_steps[0].ctx, opt_steps[0].ctx
+    if s.scope is o.scope and s.loops and o.loops and s.loops[-1] is o.loops[-1]:
+        return "count", False
+    if s.scope is o.scope and not s.loops and not o.loops:
+        return "count", False
+    n = _loop_length(b, o, opt.ctx)
+    if n is None:
+        return f"(count // {PLACEHOLDER})", True
+    return f"(count // {n})", False
+
+
+def _loop_length(b: "_Builder", step_ctx: StmtContext, construction: StmtContext) -> str | None:
+    """How many updates one pass of the step's innermost loop makes, as an expression that can be
+    evaluated where the optimizer is built; None when that is not evident."""
+    if not step_ctx.loops or not isinstance(step_ctx.loops[-1], (ast.For, ast.AsyncFor)):
+        return None
+    it = step_ctx.loops[-1].iter
+    while isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in ("enumerate", "tqdm", "iter") \
+            and it.args:
+        it = it.args[0]
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" and len(it.args) == 1:
+        inner, wrap = it.args[0], "{}"
+    elif isinstance(it, (ast.Name, ast.Attribute)):
+        inner, wrap = it, "len({})"
+    else:
+        return None
+    text = _visible_at(b, inner, step_ctx.scope, construction)
+    return wrap.format(text) if text is not None else None
+
+
+def _visible_at(b: "_Builder", expr: ast.expr, scope: Scope, construction: StmtContext) -> str | None:
+    """`expr` (evaluated in `scope`) as text that means the same where the optimizer is built."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, int):
+        return repr(expr.value)
+    parts = dotted(expr)
+    if not parts:
+        return None
+    root = parts[0]
+    bindings = b.tracer.lookup(root, scope)
+    if bindings and len(bindings) == 1 and bindings[0].kind == "param" and scope is not construction.scope:
+        # A parameter of the function that steps: what the file's single call site passes.
+        incoming = b.tracer.incoming.get(bindings[0], [])
+        if len(incoming) != 1 or not isinstance(incoming[0][0], (ast.Name, ast.Attribute)):
+            return None
+        return _visible_at(b, incoming[0][0], incoming[0][1], construction)
+    where = b.tracer.lookup(root, construction.scope)
+    if not where or where is not bindings:
+        return None
+    line = construction.stmt.lineno
+    if any(getattr(x.node, "lineno", 0) >= line and x.scope is construction.scope for x in where):
+        return None          # bound only after the optimizer is built
+    return b.source.node_text(expr)
+
+
+# -- clipping -------------------------------------------------------------------------------------------
+
+def clip_findings(b: "_Builder") -> None:
+    for site_call, kind in b.tracer.clips:
+        call, ctx = site_call.call, site_call.ctx
+        step = _next_step(b, ctx)
+        if step is None:
+            continue            # not before a traced step: nothing to fold into
+        ids = b.tracer.receiver_ids(step.receiver, step.ctx.scope)
+        opt = next(iter(ids)) if len(ids) == 1 else None
+        span = b.source.node_span(call)
+        noqa, ignore = b._lines(call, ctx)
+        name = "clip_grad_norm_" if kind == "norm" else "clip_grad_value_"
+        site = Site(None, ctx, opt)
+        limit = call.args[1] if len(call.args) > 1 else next(
+            (k.value for k in call.keywords if k.arg in ("max_norm", "clip_value")), None)
+        problems = []
+        if limit is None:
+            problems.append("no limit is passed")
+        norm_type = next((k.value for k in call.keywords if k.arg == "norm_type"), call.args[2] if len(call.args) > 2
+                         else None)
+        if kind == "norm" and norm_type is not None and ArgValue.from_node(norm_type, b.source).literal not in (2, 2.0):
+            problems.append("only the 2-norm has an Optax transform (optax.clip_by_global_norm)")
+        if problems or opt is None:
+            f = Finding("OPX201", span, f"torch.nn.utils.{name}: {'; '.join(problems) or 'the optimizer is ambiguous'}",
+                        "unmapped", noqa, ignore)
+            b._add(f, site)
+            continue
+        transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({b.source.node_text(limit)})"
+        site.clip = transform
+        stmt = ctx.stmt
+        value_used = not (isinstance(stmt, ast.Expr) and stmt.value is call)
+        if value_used and not (isinstance(stmt, ast.Assign) and stmt.value is call and kind == "norm"):
+            f = Finding("OPX202", span, f"the value of {name}() is used here: rewrite it by hand", "manual", noqa, ignore)
+            b._add(f, site)
+            continue
+        if value_used:
+            grads = b.names_for(opt, step.receiver).grads
+            site.norm_target = b.source.node_text(stmt.targets[0])
+            site.norm_grads = grads
+        movable = opt.ctx is not None and _visible_everywhere(b, limit, ctx.scope, opt.ctx)
+        if opt.kind == "torch":
+            row = catalog.OPTIMIZERS.get(opt.name)
+            trial = emit(row, opt.call, b.source, Extras(prefix=(transform,))) if row else None
+            movable = movable and trial is not None and not trial.problems
+        message = f"torch.nn.utils.{name} → {transform} first in the optimizer's chain"
+        if kind == "norm":
+            message += f" ({CLIP_NOTE})"
+        if not movable:
+            # Needs a person: the limit only exists here, the optimizer is built elsewhere.
+            message += (f"; its limit {b.source.node_text(limit)} is not available where the optimizer is built: "
+                        "fold it in there by hand")
+        f = Finding("OPX106" if movable else "OPX202", span, message, "clip" if movable else "manual", noqa, ignore,
+                    fixable=movable, data={"transform": transform})
+        b._add(f, site)
+
+
+def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
+    """The first traced optimizer step after `ctx` in the same block (or nested in it)."""
+    best = None
+    for use in b.facts.receiver_uses:
+        if use.member not in ("step", "update") or use.ctx.scope is not ctx.scope:
+            continue
+        if use.ctx.stmt.lineno <= ctx.stmt.end_lineno or use.ctx.loops[:len(ctx.loops)] != ctx.loops:
+            continue
+        ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope)
+        kinds = ("optax",) if use.member == "update" else ("torch", "optax", "annotated")
+        if ids and all(i.kind in kinds for i in ids) and (
+                best is None or use.ctx.stmt.lineno < best.ctx.stmt.lineno):
+            best = use
+    return best
+
+
+def _visible_everywhere(b: "_Builder", expr: ast.expr, scope: Scope, construction: StmtContext) -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name):
+            if _visible_at(b, node, scope, construction) is None:
+                return False
+    return True
+
+
+__all__ = ["scheduler_findings", "clip_findings", "learning_rate_of", "UNKNOWN"]
