@@ -6,7 +6,8 @@
 ;;
 ;; spec.json: {"cmd": [...server command...], "result": PATH, "log": PATH, "timeout_s": N,
 ;;             "files": [{"path": P, "hovers": [{"line": L, "col": C}, ...],
-;;                        "action": {"kind": "quickfix"|"source.fixAll.switcheroo", "line": L, "col": C}?}]}
+;;                        "action": {"kind": "quickfix"|"source.fixAll.switcheroo", "line": L, "col": C}?,
+;;                        "sweep": ["OPX101", ...]?}]}
 ;; (lines 1-based, columns 0-based characters).
 ;;
 ;; For each file: visit it (python-mode), let eglot connect the way a user's eglot-ensure does
@@ -97,6 +98,13 @@
             #'e2e-this-version-published-p)
   (flymake-start nil t))   ; runs the eglot backend now, which reports what was published
 
+(defun e2e-go-idle ()
+  "What Emacs does once the user has been idle for `eglot-send-changes-idle-time': run eglot's
+idle timer, which sends the pending didChange. (Batch Emacs is never idle, so it never fires.)"
+  (let ((timer eglot--change-idle-timer))
+    (when timer
+      (timer-event-handler timer))))     ; dequeues it and runs it, as the idle loop would
+
 (defun e2e-hover (line col)
   (e2e-goto line col)
   (let* ((res (jsonrpc-request (eglot--current-server-or-lose) :textDocument/hover
@@ -152,7 +160,8 @@
     (setq out (plist-put out :hovers
                          (vconcat (mapcar (lambda (h) (e2e-hover (plist-get h :line) (plist-get h :col)))
                                           (plist-get file :hovers)))))
-    (let ((action (plist-get file :action)))
+    (let ((action (plist-get file :action))
+          (sweep (plist-get file :sweep)))
       (when action
         (e2e-mark "hovers")
         (let ((done (e2e-code-action (plist-get action :kind) (plist-get action :line) (plist-get action :col))))
@@ -161,11 +170,31 @@
           (e2e-mark "saved")
           (e2e-flymake-settled)
           (e2e-mark "diagnostics after")
-          (setq out (append out done
-                            (list :diagnostics_after (e2e-diagnostics)
-                                  :saved (if (buffer-modified-p) :false t)
-                                  :version eglot--versioned-identifier
-                                  :text_after (e2e-buffer-text)))))))
+          (setq out (append out done))))
+      ;; A user going through the findings one by one: quick fix the first diagnostic with one
+      ;; of these codes, wait until eglot has sent the change (on its idle timer) and the new
+      ;; diagnostics are in, again, until none is left.
+      (when sweep
+        (let ((steps nil))
+          (cl-loop repeat 40
+                   for target = (cl-find-if (lambda (d) (member (plist-get d :code) sweep))
+                                            (append (e2e-diagnostics) nil))
+                   while target
+                   do (let ((done (e2e-code-action "quickfix" (1+ (plist-get target :line))
+                                                   (plist-get target :col))))
+                        (e2e-go-idle)
+                        (e2e-flymake-settled)
+                        (push (list :code (plist-get target :code) :line (plist-get target :line)
+                                    :col (plist-get target :col) :title (plist-get done :chosen))
+                              steps)))
+          (setq out (append out (list :sweep (vconcat (reverse steps)))))
+          (save-buffer)
+          (e2e-flymake-settled)))
+      (when (or action sweep)
+        (setq out (append out (list :diagnostics_after (e2e-diagnostics)
+                                    :saved (if (buffer-modified-p) :false t)
+                                    :version eglot--versioned-identifier
+                                    :text_after (e2e-buffer-text))))))
     (push out e2e-files)))
 
 (defun e2e-dump-logs ()

@@ -4,14 +4,16 @@
 --
 -- spec.json: {"cmd": [...server command...], "cmd_env": {...}, "root": DIR, "result": PATH,
 --             "timeout_ms": N, "files": [{"path": P, "hovers": [{"line": L, "col": C}, ...],
---                        "action": {"kind": "quickfix"|"source.fixAll.switcheroo", "line": L, "col": C}?}]}
+--                        "action": {"kind": "quickfix"|"source.fixAll.switcheroo", "line": L, "col": C}?,
+--                        "sweep": ["OPX101", ...]?}]}
 -- (lines 1-based, columns 0-based bytes, as nvim_win_set_cursor takes them).
 --
 -- For each file it opens the buffer, attaches the one switcheroo client, waits for pushed
 -- diagnostics, asks for hovers, then goes through the real UI path:
 -- vim.lsp.buf.code_action({only = {kind}}) with vim.ui.select answering with the first item
 -- (for fix-all: the fix-all item), waits until the edit lands and the server has published
--- diagnostics for the new version, and :writes the file. Everything observed goes to
+-- diagnostics for the new version, and :writes the file. With "sweep" it quick-fixes those
+-- codes one diagnostic at a time, as a user would, until none is left. Everything observed goes to
 -- spec.result as JSON; any failure writes {"error": ...} there too and exits with cquit 1.
 
 local function read_file(path)
@@ -91,6 +93,53 @@ local function buffer_text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), "\n") .. "\n"
 end
 
+-- The real UI path: vim.lsp.buf.code_action at the cursor, the menu (vim.ui.select) answered
+-- with its first item (for a non-quickfix kind: the first item of that kind). Returns once
+-- the edit is in the buffer and the server has published diagnostics for the new version.
+local function code_action(bufnr, kind, line, col)
+  vim.api.nvim_win_set_cursor(0, { line, col })
+  local offered, chosen
+  vim.ui.select = function(items, _, on_choice)
+    offered = {}
+    for _, tuple in ipairs(items) do
+      local a = tuple[2]
+      table.insert(offered, { title = a.title, kind = a.kind or vim.NIL, isPreferred = a.isPreferred or false })
+    end
+    local pick = items[1]
+    if kind ~= "quickfix" then
+      pick = nil
+      for _, tuple in ipairs(items) do
+        if tuple[2].kind == kind then pick = tuple break end
+      end
+    end
+    chosen = pick and { title = pick[2].title, kind = pick[2].kind or vim.NIL,
+                        isPreferred = pick[2].isPreferred or false } or vim.NIL
+    on_choice(pick, pick and 1 or nil)
+  end
+  local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  local notified = #result.notifications
+  vim.lsp.buf.code_action({ only = { kind } })
+  local where = string.format("%s:%d:%d", vim.api.nvim_buf_get_name(bufnr), line, col)
+  wait_for("the code action menu at " .. where, function()
+    if offered == nil and #result.notifications > notified then   -- "No code actions available"
+      error("no menu at " .. where .. ": " .. result.notifications[#result.notifications].message, 0)
+    end
+    return offered ~= nil
+  end)
+  if chosen == vim.NIL then
+    error("no " .. kind .. " action offered at " .. where .. ": " .. vim.inspect(offered), 0)
+  end
+  wait_for("the " .. kind .. " edit at " .. where, function()
+    return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick
+  end)
+  -- The edit is applied synchronously inside the response handler: the buffer is final now.
+  wait_for("diagnostics for the edited version after " .. where, function()
+    local last = last_published(bufnr)
+    return last ~= nil and last.version == vim.lsp.util.buf_versions[bufnr]
+  end)
+  return offered, chosen
+end
+
 local client_id
 
 local function run_file(file)
@@ -137,44 +186,32 @@ local function run_file(file)
   end
 
   if file.action then
-    local kind = file.action.kind
-    vim.api.nvim_win_set_cursor(0, { file.action.line, file.action.col })
-    local offered, chosen
-    vim.ui.select = function(items, opts, on_choice)
-      offered = {}
-      for _, tuple in ipairs(items) do
-        local a = tuple[2]
-        table.insert(offered, { title = a.title, kind = a.kind or vim.NIL, isPreferred = a.isPreferred or false })
-      end
-      local pick = items[1]
-      if kind ~= "quickfix" then
-        pick = nil
-        for _, tuple in ipairs(items) do
-          if tuple[2].kind == kind then pick = tuple break end
-        end
-      end
-      chosen = pick and { title = pick[2].title, kind = pick[2].kind or vim.NIL,
-                          isPreferred = pick[2].isPreferred or false } or vim.NIL
-      on_choice(pick, pick and 1 or nil)
-    end
-    local tick = vim.api.nvim_buf_get_changedtick(bufnr)
     out.text_before = buffer_text(bufnr)
-    vim.lsp.buf.code_action({ only = { kind } })
-    wait_for("the code action menu on " .. file.path, function() return offered ~= nil end)
-    out.offered, out.chosen = offered, chosen
-    if chosen == vim.NIL then
-      error("no " .. kind .. " action offered: " .. vim.inspect(offered), 0)
-    end
-    wait_for("the " .. kind .. " edit to change " .. file.path, function()
-      return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick
-    end)
-    -- The edit is applied synchronously inside the response handler: the buffer is final now.
+    out.offered, out.chosen = code_action(bufnr, file.action.kind, file.action.line, file.action.col)
     out.text_after_edit = buffer_text(bufnr)
-    wait_for("diagnostics for the edited version of " .. file.path, function()
-      local last = last_published(bufnr)
-      return last ~= nil and last.version == vim.lsp.util.buf_versions[bufnr]
-    end)
     out.diagnostics_after = diagnostics_of(bufnr)
+  end
+
+  -- A user going through the findings one by one: quick fix the first diagnostic with one of
+  -- these codes, wait for the new diagnostics, again, until none is left.
+  if file.sweep then
+    out.sweep = {}
+    local wanted = {}
+    for _, code in ipairs(file.sweep) do wanted[code] = true end
+    for _ = 1, 40 do
+      local target
+      for _, d in ipairs(diagnostics_of(bufnr)) do
+        if wanted[d.code] then target = d break end
+      end
+      if not target then break end
+      local _, chosen = code_action(bufnr, "quickfix", target.lnum + 1, target.col)
+      table.insert(out.sweep, { code = target.code, lnum = target.lnum, col = target.col, title = chosen.title,
+                                isPreferred = chosen.isPreferred })
+    end
+    out.diagnostics_after = diagnostics_of(bufnr)
+  end
+
+  if file.action or file.sweep then
     vim.cmd("write")
     out.saved = not vim.bo[bufnr].modified
     out.text_after = buffer_text(bufnr)
