@@ -29,15 +29,33 @@ SERVER_ENV = {**os.environ, "SWITCHEROO_DEBOUNCE_MS": "0"}
 FIX_ALL = "source.fixAll.switcheroo"
 TIMEOUT = 10.0        # upper bound for anything the server should do "at once"
 
-# The captured client profiles. Neovim 0.7 and Emacs push; Neovim 0.11 is the profile that
-# declares textDocument.diagnostic, so it is the one that must pull and never be pushed to.
+# The captured client profiles. Neovim 0.7 and Emacs push; Neovim 0.11 declares
+# textDocument.diagnostic, so it must pull and never be pushed to. "vscode+pull" is the captured
+# VS Code 1.65.2 with the two capabilities VS Code gained in 1.73 (pull diagnostics and
+# workspace/diagnostic/refresh): the client that would show every finding twice.
 VSCODE, NVIM7, EMACS, NVIM11 = "visual-studio-code", "neovim@v0.7.0", "emacs", "neovim@v0.11.0"
-PROFILES = [VSCODE, NVIM7, EMACS, NVIM11]
+VSCODE_PULL = "visual-studio-code+pull"
+PROFILES = [VSCODE, NVIM7, EMACS, NVIM11, VSCODE_PULL]
 # What each profile must get, written down rather than derived from the capabilities, so a
 # server that misreads them fails.
-PULLS = {VSCODE: False, NVIM7: False, EMACS: False, NVIM11: True}
-VERSIONED_EDITS = {VSCODE: True, NVIM7: False, EMACS: True, NVIM11: False}
-ENCODING = {VSCODE: "utf-16", NVIM7: "utf-16", EMACS: "utf-32", NVIM11: "utf-8"}
+PULLS = {VSCODE: False, NVIM7: False, EMACS: False, NVIM11: True, VSCODE_PULL: True}
+VERSIONED_EDITS = {VSCODE: True, NVIM7: False, EMACS: True, NVIM11: False, VSCODE_PULL: True}
+ENCODING = {VSCODE: "utf-16", NVIM7: "utf-16", EMACS: "utf-32", NVIM11: "utf-8", VSCODE_PULL: "utf-16"}
+
+
+def capabilities(profile: str) -> t.ClientCapabilities:
+    if profile == VSCODE_PULL:
+        caps = client_capabilities(VSCODE)
+        caps.text_document.diagnostic = t.DiagnosticClientCapabilities(
+            dynamic_registration=True, related_document_support=False)
+        caps.workspace.diagnostics = t.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+        return caps
+    return client_capabilities(profile)
+
+
+def profile_id(profile: str) -> str:
+    return profile.replace("visual-studio-code", "vscode").replace("@v", "")
+
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 _counter = itertools.count()
@@ -148,6 +166,18 @@ class Client(LanguageClient):
             return await self.pull(doc)
         return await self.pushed(doc)
 
+    @property
+    def refreshes(self) -> bool:
+        ws = self.capabilities.workspace if self.capabilities else None
+        return bool(ws and ws.diagnostics and ws.diagnostics.refresh_support)
+
+    async def wait_refresh(self, seen: int, timeout: float = TIMEOUT) -> None:
+        """Poll (bounded) until workspace/diagnostic/refresh has been asked more than `seen` times."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.diagnostic_refresh_count <= seen:
+            assert asyncio.get_running_loop().time() < deadline, "no workspace/diagnostic/refresh"
+            await asyncio.sleep(0.01)
+
     async def barrier(self) -> None:
         """Two round trips: whatever the server scheduled for earlier notifications has been
         sent by the time the second answer arrives (the stream is ordered)."""
@@ -208,13 +238,13 @@ def lsp_client(profiles: list[str], *, name: str = "client", scope: str = "modul
     """
 
     @pytest_lsp.fixture(
-        name=name, scope=scope, params=profiles, ids=[p.replace("visual-studio-code", "vscode").replace("@v", "") for p in profiles],
+        name=name, scope=scope, params=profiles, ids=[profile_id(p) for p in profiles],
         config=ClientServerConfig(server_command=SERVER, server_env=SERVER_ENV,
                                   client_factory=lambda: make_client(configuration)))
     async def fixture(request, lsp_client: Client):
         lsp_client.profile = request.param
         lsp_client.init_result = await lsp_client.initialize_session(t.InitializeParams(
-            capabilities=client_capabilities(request.param),
+            capabilities=capabilities(request.param),
             initialization_options=init_options,
             root_uri=DOC_DIR.as_uri(),
             workspace_folders=[t.WorkspaceFolder(uri=DOC_DIR.as_uri(), name="tests")]))

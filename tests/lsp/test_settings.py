@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from lsprotocol import types as t
 
-from lsp_support import (EMACS, FIX_ALL, NVIM7, NVIM11, SCRIPT, TRAIN, VSCODE, Client, codes, lsp_client, rng)
+from lsp_support import (EMACS, FIX_ALL, NVIM7, NVIM11, SCRIPT, TRAIN, VSCODE, VSCODE_PULL, Client, codes, lsp_client, rng)
 
 selecting = lsp_client([VSCODE, NVIM11], name="selecting", init_options={"select": ["OPX102"]})
 ignoring = lsp_client([VSCODE, NVIM7, NVIM11], name="ignoring", init_options={"ignore": ["OPX103", "OPX2"]})
 severe = lsp_client([VSCODE, NVIM11], name="severe",
                     init_options={"severity": {"OPX101": "error", "OPX2": "hint"}})
-configured = lsp_client([VSCODE, EMACS, NVIM11], name="configured",
+configured = lsp_client([VSCODE, EMACS, NVIM11, VSCODE_PULL], name="configured",
                         configuration={"switcheroo": {"ignore": ["OPX103"]}})
 misconfigured = lsp_client([NVIM7], name="misconfigured",
                            init_options={"severity": {"OPX101": "loud"}, "select": ["OPX1", "NOPE"]})
@@ -75,15 +75,21 @@ async def test_did_change_configuration_republishes(configured: Client):
 
     async def shown(expected: list[str]) -> None:
         if configured.pulls:
-            await configured.barrier()
+            # A client that can be told to pull again is told; the others pull on their own.
+            if configured.refreshes:
+                await configured.wait_refresh(refreshed)
+            else:
+                await configured.barrier()
+                assert configured.diagnostic_refresh_count == 0
             assert codes(await configured.pull(doc)) == expected
+            assert configured.published == []
         else:
             await configured.wait_published(lambda p: p.uri == doc.uri and codes(p.diagnostics) == expected, since)
             await configured.barrier()
             assert codes(configured.diagnostics[doc.uri]) == expected
 
     # 1. Settings pushed in the notification (VS Code's synchronize.configurationSection).
-    since = len(configured.published)
+    since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(
         settings={"switcheroo": {"ignore": ["OPX101"], "severity": {"OPX102": "warning"}}}))
     await shown(["OPX103", "OPX102"])
@@ -92,19 +98,19 @@ async def test_did_change_configuration_republishes(configured: Client):
         assert step.severity == t.DiagnosticSeverity.Warning
 
     # 2. Removing the ignore brings the finding back (settings replace, they do not pile up).
-    since = len(configured.published)
+    since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(
         settings={"switcheroo": {"ignore": []}}))
     await shown(["OPX101", "OPX103", "OPX102"])
 
     # 3. A bare notification: the server asks for the configuration again.
     configured.set_configuration({"select": ["OPX103"]}, section="switcheroo")
-    since = len(configured.published)
+    since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings=None))
     await shown(["OPX103"])
 
     # Back to the module's configuration for whatever runs next.
     configured.set_configuration({"ignore": ["OPX103"]}, section="switcheroo")
-    since = len(configured.published)
+    since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings=None))
     await shown(["OPX101", "OPX102"])
