@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .analysis import Analysis
-from .rewrite import apply
-from .source import Pos, Source, Span
+from .findings import Finding, Site
+from .source import Pos, Span
 
 PATTERN = (
     "**The Optax pattern.** An Optax optimizer is a pair of pure functions. "
@@ -13,67 +13,79 @@ PATTERN = (
     "`params = optax.apply_updates(params, updates)` returns the new parameters. Nothing is mutated, "
     "and `jax.grad` returns fresh gradients, so nothing needs zeroing."
 )
+SCHEDULE_NOTE = ("A schedule is a function of the update count, passed as `learning_rate`; optax "
+                 "calls it with an int32 count, so in a float64 run its values carry float32 rounding.")
+FAITHFUL = ("**Numerically faithful:** the same parameters and gradients give torch's trajectory "
+            "(tested by running both, float64).")
 
 
-def hover(analysis: Analysis, pos: Pos) -> tuple[str, Span] | None:
-    findings = analysis.finding_at(pos)
+def hover(analysis: Analysis, pos: Pos, visible=None) -> tuple[str, Span] | None:
+    """Markdown for the findings at `pos` (only those `visible` lets through, when given)."""
+    findings = [f for f in analysis.finding_at(pos) if visible is None or visible(f)]
     if not findings:
         return None
     parts: list[str] = []
+    explained: set[int] = set()      # OPX102 and OPX203 on one step share their explanation
     for finding in findings:
         site = analysis.site(finding.key)
         parts.append(f"### {finding.code} · switcheroo\n\n{finding.message}")
-        if finding.kind == "construct":
-            parts.append(_rewrite_block(analysis, finding.key))
-            notes = site.emission.notes if site.emission else []
-            if notes:
-                parts.append("**Differences that apply to this call**\n\n" + "\n".join(f"- {n}" for n in notes))
-            if site.emission and not site.emission.exact:
-                parts.append(f"**Not exact:** {site.emission.difference}")
-            else:
-                parts.append("**Numerically faithful:** the same parameters and gradients give torch's "
-                             "trajectory (tested by running both, float64).")
-        elif finding.kind in ("step", "undefined"):
-            if finding.kind == "step":
-                parts.append(_rewrite_block(analysis, finding.key))
-            if site.missing:
-                parts.append(f"**Define first:** {', '.join(f'`{m}`' for m in site.missing)} "
-                             "(the rewrite adds a TODO comment naming them).")
-            ident = site.identity
-            if ident is not None and ident.kind == "torch":
-                construct = next((f for f in analysis.findings if f.kind == "construct"
-                                  and analysis.site(f.key).identity is ident), None)
-                if construct is not None:
-                    parts.append(f"**Its optimizer:** {construct.message}")
-        elif finding.kind == "zero_grad":
-            parts.append("`jax.grad` returns new gradients on every call; torch accumulates into `.grad` "
-                         "until `zero_grad()` clears it. The statement is removed (`pass` if a block "
-                         "would be left empty).")
-        elif finding.kind in ("manual", "unmapped"):
-            parts.append("No automatic rewrite: this needs a decision only you can make.")
+        if id(site.ctx.stmt) not in explained:
+            explained.add(id(site.ctx.stmt))
+            parts.extend(_explain(analysis, finding, site))
     parts.append(PATTERN)
-    first = findings[0]
-    return "\n\n".join(p for p in parts if p), first.span
+    return "\n\n".join(p for p in parts if p), findings[0].span
+
+
+def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
+    kind = finding.kind
+    out = [_rewrite_block(analysis, finding.key)] if finding.fixable else []
+    if kind == "construct":
+        notes = site.emission.notes if site.emission else []
+        if notes:
+            out.append(_bullets("Differences that apply to this call", notes))
+        if site.emission and not site.emission.exact:
+            out.append(f"**Not exact:** {site.emission.difference}")
+        else:
+            out.append(FAITHFUL)
+    elif kind in ("step", "undefined"):
+        if site.missing:
+            out.append(f"**Define first:** {', '.join(f'`{m}`' for m in site.missing)} "
+                       "(the rewrite adds a TODO comment naming them).")
+        construct = analysis.construct_sites.get(site.identity) if site.identity else None
+        if construct is not None:
+            out.append(f"**Its optimizer:** {construct.finding.message}")
+    elif kind in ("schedule", "schedule_undefined", "sched_step"):
+        if site.schedule is not None:
+            notes = list(site.schedule.notes)
+            if site.schedule.kind != "plateau":
+                notes.append(SCHEDULE_NOTE)
+            out.append(_bullets("Differences that apply", notes))
+    elif kind == "zero_grad":
+        out.append("`jax.grad` returns new gradients on every call; torch accumulates into `.grad` until "
+                   "`zero_grad()` clears it. The statement is removed (`pass` if a block would be left empty).")
+    elif kind in ("manual", "unmapped"):
+        out.append("No automatic rewrite: this needs a decision only you can make.")
+    return out
+
+
+def _bullets(title: str, items: list[str]) -> str:
+    return f"**{title}**\n\n" + "\n".join(f"- {i}" for i in items)
 
 
 def _rewrite_block(analysis: Analysis, key: int) -> str:
-    """The exact lines this call's fix produces."""
+    """The lines this finding's fix writes (imports left out)."""
     fix = analysis.fix(key)
     if fix is None:
         return ""
-    site = analysis.site(key)
-    source = analysis.source
-    stmt_lines = range(site.ctx.stmt.lineno - 1, site.ctx.stmt.end_lineno)
-    edit = next((e for e in fix.edits if e.span.start.line in stmt_lines or
-                 (e.span.start.line <= stmt_lines.start < e.span.end.line)), None)
-    if edit is None:
-        return ""
-    text = edit.new_text.rstrip("\r\n") or "(removed)"
-    text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
-    lines = text.split("\n")
-    indent = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
-    body = "\n".join(l[indent:] for l in lines)
-    return f"**This call becomes** ({fix.title})\n\n```python\n{body}\n```"
-
-
-__all__ = ["hover", "PATTERN", "apply", "Source"]
+    blocks = []
+    for edit in fix.edits:
+        lines = [l.rstrip("\r") for l in edit.new_text.rstrip("\r\n").split("\n")]
+        code = [l for l in lines if l.strip() and not l.lstrip().startswith(("import ", "from "))]
+        if not code:
+            continue
+        indent = min(len(l) - len(l.lstrip()) for l in code)
+        blocks.append("\n".join(l[indent:] for l in lines if l.strip()))
+    if not blocks:
+        blocks = ["(the statement is removed)"]
+    body = "\n...\n".join(blocks)
+    return f"**This fix writes** ({fix.title})\n\n```python\n{body}\n```"

@@ -121,6 +121,8 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     count, spe_missing = _counting(b, ident, opt)
     if row.kind == "sequential":
         schedule = _sequential(b, ident, lr, count)
+    elif row.kind == "unsupported":
+        schedule = schedules.build(row, {}, lr, count)
     else:
         args, _, problems = schedules.bind(row, call, b.source)
         schedule = schedules.build(row, args, lr, count)
