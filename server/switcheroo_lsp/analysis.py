@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from . import catalog
+from . import catalog, param_groups
 from .builder import NOQA, Builder
 from .emit import Extras, emit
 from .findings import Finding, Fix, Names, Site, TextEdit
@@ -170,9 +170,12 @@ class Analysis:
                 return False
             emission = site.emission
             if extras is not None:
-                emission = emit(catalog.OPTIMIZERS[ident.name], ident.call, self.source, extras)
+                row = catalog.OPTIMIZERS[ident.name]
+                emission = (param_groups.emit_groups(row, ident.call, site.groups, self.source, extras)
+                            if site.groups else emit(row, ident.call, self.source, extras))
                 if emission.problems:
                     return False
+            todo = [f"# TODO(switcheroo): {emission.notes[0]}"] if emission.placeholders else []
             expr = emission.expression(indent, self.optax_name)
         elif ident.kind == "optax" and extras is not None:
             expr = self._patched_optax(ident, extras)
@@ -180,7 +183,8 @@ class Analysis:
             return False
         text = (self.source.segment(Span(stmt_span.start, call_span.start)) + expr
                 + self.source.segment(Span(call_span.end, stmt_span.end)))
-        texts = list(folded.todo if folded else []) + [text.replace("\r\n", "\n")]
+        texts = (list(folded.todo if folded else []) + (todo if ident.kind == "torch" else [])
+                 + [text.replace("\r\n", "\n")])
         if ident.kind == "torch" and ident.target is not None and site.names is not None:
             target = self.source.node_text(ident.target)
             texts.append(f"{site.names.state} = {target}.init({site.names.params})")

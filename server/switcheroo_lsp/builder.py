@@ -10,7 +10,7 @@ import io
 import re
 import tokenize
 
-from . import catalog
+from . import catalog, param_groups
 from .emit import emit
 from .findings import Finding, Names, Site
 from .scopes import ReceiverUse, StmtContext
@@ -89,8 +89,14 @@ class Builder:
                         "port it by hand", "unmapped", noqa, ignore)
             self._add(f, Site(f, ctx, ident))
             return
-        emission = emit(row, call, self.source)
-        site = Site(None, ctx, ident, emission)
+        groups = param_groups.read_groups(self._params_node(call, ctx))
+        if isinstance(groups, str):
+            f = Finding("OPX202", span, f"{qualified} with parameter groups: {groups}; build the groups with "
+                        "optax.multi_transform and a labels pytree by hand", "manual", noqa, ignore)
+            self._add(f, Site(f, ctx, ident))
+            return
+        emission = param_groups.emit_groups(row, call, groups, self.source) if groups else emit(row, call, self.source)
+        site = Site(None, ctx, ident, emission, groups=groups)
         if not emission.ok:
             f = Finding("OPX201", span, f"{qualified}: {'; '.join(emission.problems)}", "unmapped", noqa, ignore,
                         data={"torch": qualified})
@@ -106,6 +112,20 @@ class Builder:
         f = Finding(code, span, message, "construct", noqa, ignore, fixable=True,
                     data={"torch": qualified, "optax": emission.one_line()})
         self._add(f, site)
+        if emission.placeholders:
+            w = Finding("OPX203", span, f"{qualified} → the rewrite needs {', '.join(emission.placeholders)}, which "
+                        f"torch never spells out: {emission.notes[0]}", "construct", noqa, ignore, fixable=True)
+            self._add(w, Site(w, ctx, ident, emission, names=site.names, groups=groups))
+
+    def _params_node(self, call: ast.Call, ctx: StmtContext) -> ast.expr | None:
+        """The params argument, looked through a name bound once to a list in the same scope."""
+        node = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "params"), None)
+        if isinstance(node, ast.Name):
+            bindings = ctx.scope.bindings.get(node.id, [])
+            if len(bindings) == 1 and bindings[0].kind == "value" and isinstance(bindings[0].node, (ast.List,
+                                                                                                   ast.Tuple)):
+                return bindings[0].node
+        return node
 
     # -- receivers -----------------------------------------------------------------------------
     def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> None:
@@ -321,8 +341,8 @@ def _parameters_owner(ident: Identity) -> str | None:
         return None
     first = ident.call.args[0] if ident.call.args else next(
         (k.value for k in ident.call.keywords if k.arg == "params"), None)
-    if first is None:
-        return None
+    if first is None or param_groups.read_groups(first) is not None:
+        return None     # parameter groups: the whole params pytree
     for node in ast.walk(first):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
                 "parameters", "named_parameters"):

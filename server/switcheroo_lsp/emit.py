@@ -72,6 +72,7 @@ class Emission:
     exact: bool = True
     difference: str = ""
     problems: list[str] = field(default_factory=list)   # no faithful rewrite: OPX201
+    placeholders: tuple[str, ...] = ()                  # names the user must define (OPX203)
     params_source: str | None = None
 
     @property

@@ -93,3 +93,4 @@ class Site:
     clip: str = ""                              # clipping: the Optax transform
     norm_target: str = ""                       # `total = clip_grad_norm_(...)`: keep `total`
     norm_grads: str = ""
+    groups: Any = None                          # parameter groups (param_groups.Groups)
