@@ -59,22 +59,27 @@ def nvim_binary() -> str:
     return found
 
 
-def cli_findings(path: Path) -> list[dict]:
-    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "check", "--format", "json", str(path)],
+def cli_findings(*paths: Path) -> dict[str, list[dict]]:
+    """`switcheroo-lsp check --format json` over the paths (one run), by file name."""
+    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "check", "--format", "json", *map(str, paths)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 1), f"check failed ({proc.returncode}): {proc.stderr}"
-    return json.loads(proc.stdout)
+    found: dict[str, list[dict]] = {}
+    for f in json.loads(proc.stdout):
+        found.setdefault(Path(f["path"]).name, []).append(f)
+    return found
 
 
-def cli_fixed(path: Path, tmp: Path) -> str:
-    """What `switcheroo-lsp fix` makes of the file (on a copy)."""
-    copy = tmp / "cli-fix" / path.name
-    copy.parent.mkdir(exist_ok=True)
-    shutil.copyfile(path, copy)
-    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "fix", str(copy)],
+@pytest.fixture(scope="module")
+def fixed_by_cli(tmp_path_factory) -> dict[str, str]:
+    """What `switcheroo-lsp fix` makes of each example (one run over copies)."""
+    work = tmp_path_factory.mktemp("cli-fix")
+    for name in ALL:
+        shutil.copyfile(EXAMPLES / name, work / name)
+    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "fix", str(work)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 1), f"fix failed ({proc.returncode}): {proc.stderr}"
-    return copy.read_text()
+    return {name: (work / name).read_text() for name in ALL}
 
 
 def non_ascii_crlf(text: str) -> str:
@@ -135,6 +140,15 @@ class Session:
     seconds: float
     pristine: dict[str, Path] = field(default_factory=dict)
     by_name: dict[str, dict] = field(default_factory=dict)
+    _findings: dict[str, dict] = field(default_factory=dict)
+
+    def findings(self, when: str = "after") -> dict[str, list[dict]]:
+        """The command line's findings on the files as the editor saved them ("after") or as
+        they were given to it ("before"), computed once per session."""
+        if when not in self._findings:
+            where = self.files if when == "after" else self.pristine
+            self._findings[when] = cli_findings(*where.values())
+        return self._findings[when]
 
     def __repr__(self) -> str:
         return f"Session({self.dir}, exit {self.returncode}, {self.seconds:.1f}s)"
@@ -221,7 +235,7 @@ def quickfix(tmp_path_factory) -> Session:
 def test_diagnostics_match_the_findings(quickfix):
     print(quickfix.report())
     seen = quickfix.by_name["gan.py"]["diagnostics"]
-    expected = cli_findings(EXAMPLES / "gan.py")
+    expected = quickfix.findings("before")["gan.py"]
     assert sorted(as_seen(d) for d in seen) == sorted(as_lsp(f) for f in expected)
     codes = [d["code"] for d in seen]
     assert codes.count("OPX101") == 2 and codes.count("OPX102") == 2 and codes.count("OPX103") == 2
@@ -278,7 +292,7 @@ def test_quickfix_through_the_ui_converts_the_construction(quickfix):
 def test_diagnostics_follow_the_edit(quickfix):
     print(quickfix.report())
     after = quickfix.by_name["gan.py"]["diagnostics_after"]
-    expected = cli_findings(quickfix.files["gan.py"])
+    expected = quickfix.findings()["gan.py"]
     assert sorted(as_seen(d) for d in after) == sorted(as_lsp(f) for f in expected)
     assert [d["code"] for d in after].count("OPX101") == 1
 
@@ -292,7 +306,7 @@ def test_non_ascii_and_crlf(quickfix):
         return len(lines[line].encode()[:byte_col].decode())
     seen = sorted((d["code"], d["lnum"], chars(d["lnum"], d["col"]), d["end_lnum"], chars(d["end_lnum"], d["end_col"]))
                   for d in got["diagnostics"])
-    assert seen == sorted(as_lsp(f) for f in cli_findings(quickfix.pristine["gan_unicode.py"]))
+    assert seen == sorted(as_lsp(f) for f in quickfix.findings("before")["gan_unicode.py"])
     row = lines.index(UNICODE_LINE)
     start = UNICODE_LINE.index("torch.optim.SGD(")
     assert ("OPX101", row, start, row, len(UNICODE_LINE)) in seen
@@ -327,7 +341,7 @@ def fix_all(tmp_path_factory) -> Session:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_fix_all_leaves_no_convertible_finding(fix_all, name, tmp_path):
+def test_fix_all_leaves_no_convertible_finding(fix_all, fixed_by_cli, name):
     print(fix_all.report())
     got = fix_all.by_name[name]
     assert got["chosen"]["kind"] == "source.fixAll.switcheroo"
@@ -337,11 +351,11 @@ def test_fix_all_leaves_no_convertible_finding(fix_all, name, tmp_path):
     assert saved == got["text_after"]
     ast.parse(saved)
     assert saved.count("import optax\n") == 1
-    left = {f["code"] for f in cli_findings(fix_all.files[name])}
+    left = {f["code"] for f in fix_all.findings().get(name, [])}
     assert not left & CONVERTED, left
     assert not {d["code"] for d in got["diagnostics_after"]} & CONVERTED
     # The editor applied the server's edit exactly: the same text as the command line's fix.
-    assert saved == cli_fixed(EXAMPLES / name, tmp_path)
+    assert saved == fixed_by_cli[name]
 
 
 def test_precision_on_other_step_calls(fix_all):
@@ -366,7 +380,7 @@ def one_by_one(tmp_path_factory) -> Session:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_quick_fixes_one_by_one(one_by_one, name, tmp_path):
+def test_quick_fixes_one_by_one(one_by_one, fixed_by_cli, name):
     print(one_by_one.report())
     got = one_by_one.by_name[name]
     before = {d["code"] for d in got["diagnostics"]} & CONVERTED
@@ -379,12 +393,12 @@ def test_quick_fixes_one_by_one(one_by_one, name, tmp_path):
     ast.parse(saved)
     assert saved.count("import optax\n") == 1
     assert not {d["code"] for d in got["diagnostics_after"]} & CONVERTED
-    assert not {f["code"] for f in cli_findings(one_by_one.files[name])} & CONVERTED
+    assert not {f["code"] for f in one_by_one.findings().get(name, [])} & CONVERTED
     if "lr_scheduler" not in one_by_one.originals[name]:
         # Each fix uses the names fix-all would (spec: the same names in init, step and fix-all),
         # so fixing one at a time ends where fix-all does. (A scheduler is folded in by its own
         # fixes, which this sweep leaves alone.)
-        assert saved == cli_fixed(EXAMPLES / name, tmp_path)
+        assert saved == fixed_by_cli[name]
 
 def test_server_shuts_down_cleanly(quickfix, fix_all, one_by_one):
     for session in (quickfix, fix_all, one_by_one):
