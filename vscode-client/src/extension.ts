@@ -62,6 +62,12 @@ function scopeUri(): vscode.Uri | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri;
 }
 
+/** The first folder on disk; undefined for no folder or a virtual one (no cwd to give). */
+function workspaceDir(): string | undefined {
+  const uri = scopeUri();
+  return uri?.scheme === "file" ? uri.fsPath : undefined;
+}
+
 function readSettings(scope?: vscode.Uri): RawSettings {
   const config = vscode.workspace.getConfiguration(SECTION, scope ?? scopeUri());
   return {
@@ -75,7 +81,7 @@ function readSettings(scope?: vscode.Uri): RawSettings {
 
 function environment(): Environment {
   return {
-    workspaceFolder: scopeUri()?.fsPath,
+    workspaceFolder: workspaceDir(),
     homeDir: os.homedir(),
     envPath: process.env.PATH,
     envPathExt: process.env.PATHEXT,
@@ -170,7 +176,7 @@ async function start(): Promise<void> {
     args: server.args,
     // TransportKind.stdio makes the client append `--stdio`, which `serve` accepts.
     transport: TransportKind.stdio,
-    options: { cwd: scopeUri()?.fsPath, env: process.env },
+    options: { cwd: workspaceDir(), env: process.env },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [
