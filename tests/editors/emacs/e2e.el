@@ -88,6 +88,8 @@
              diags))))
 
 (defun e2e-this-version-published-p ()
+  (when (and e2e-published (null (cdr (car e2e-published))))
+    (error "The server published diagnostics without a version: cannot tell which text they are for"))
   (let ((uri (eglot--path-to-uri buffer-file-name)))
     (cl-some (lambda (p) (and (equal (car p) uri) (equal (cdr p) eglot--versioned-identifier)))
              e2e-published)))

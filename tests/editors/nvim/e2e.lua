@@ -135,6 +135,9 @@ local function code_action(bufnr, kind, line, col)
   -- The edit is applied synchronously inside the response handler: the buffer is final now.
   wait_for("diagnostics for the edited version after " .. where, function()
     local last = last_published(bufnr)
+    if last ~= nil and last.version == vim.NIL then
+      error("the server published diagnostics without a version: cannot tell which text they are for", 0)
+    end
     return last ~= nil and last.version == vim.lsp.util.buf_versions[bufnr]
   end)
   return offered, chosen
