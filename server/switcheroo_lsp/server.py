@@ -12,14 +12,17 @@ import asyncio
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument, Workspace
 
 from . import __version__
 from .analysis import Analysis, analyze
@@ -52,6 +55,25 @@ class Protocol(LanguageServerProtocol):
             return _Unanswerable()
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+class Document(TextDocument):
+    """pygls splits lines with str.splitlines, which also breaks at form feeds, U+2028 and
+    other characters the LSP does not count as line ends: an incremental change after one of
+    them would land on the wrong line."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(_LINE.findall(self.source))
+
+
+class DocumentWorkspace(Workspace):
+    def _create_text_document(self, doc_uri, source=None, version=None, language_id=None) -> Document:
+        return Document(doc_uri, source=source, version=version, language_id=language_id,
+                        sync_kind=self._sync_kind, position_codec=self.position_codec)
+
+
 @dataclass
 class Entry:
     version: int | None
@@ -67,7 +89,8 @@ class SwitcherooServer(LanguageServer):
         self.init_settings = Settings()      # initializationOptions
         self.client_settings = Settings()    # workspace/configuration or didChangeConfiguration
         self.debounce = float(os.environ.get("SWITCHEROO_DEBOUNCE_MS", "75")) / 1000
-        self._pyproject: dict[str, tuple[Settings, Path | None]] = {}
+        # folder -> (its project settings, the pyproject.toml they came from, its mtime)
+        self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
     def report_server_error(self, error, source):
         # An unreadable message gets a log line, not a popup in the user's editor.
@@ -105,28 +128,34 @@ class SwitcherooServer(LanguageServer):
         for problem in problems:
             self.window_log_message(t.LogMessageParams(type=t.MessageType.Warning, message=problem))
 
-    def settings_for(self, uri: str) -> Settings:
+    def project(self, uri: str) -> tuple[Settings, Path | None]:
+        """`[tool.switcheroo]` of the nearest pyproject.toml and its folder; reread once it changes."""
         path = to_fs_path(uri)
-        base = Settings()
-        if path:
-            folder = str(Path(path).parent)
-            if folder not in self._pyproject:
-                self._pyproject[folder] = load_pyproject(Path(folder))
-            base, _ = self._pyproject[folder]
-        return base.merged(self.editor_settings)
+        if not path:
+            return Settings(), None
+        folder = Path(path).parent
+        cached = self._pyproject.get(folder)
+        if cached is None or _mtime(cached[1]) != cached[2]:
+            settings, root = load_pyproject(folder)
+            found = root / "pyproject.toml" if root else None
+            cached = self._pyproject[folder] = (settings, found, _mtime(found))
+            self.warn(settings.problems)
+        return cached[0], cached[1].parent if cached[1] else None
+
+    def settings_for(self, uri: str) -> Settings:
+        return self.project(uri)[0].merged(self.editor_settings)
 
     def excluded(self, uri: str) -> bool:
         path = to_fs_path(uri)
         if not path:
             return False
-        settings = self.settings_for(uri)
-        _, root = self._pyproject.get(str(Path(path).parent), (None, None))
-        return settings.excluded(Path(path), root)
+        _, root = self.project(uri)
+        return self.settings_for(uri).excluded(Path(path), root)
 
     # -- analysis -----------------------------------------------------------------------------------
     def entry(self, uri: str) -> Entry | None:
         """The analysis of the document's current version, computed now if it is missing."""
-        doc = self.workspace.text_documents.get(uri)
+        doc = self.workspace.text_documents.get(unquote(uri))    # pygls keys them unquoted
         if doc is None:
             return None
         entry = self.entries.get(uri)
@@ -177,7 +206,7 @@ class SwitcherooServer(LanguageServer):
             if caps and caps.diagnostics and caps.diagnostics.refresh_support:
                 self.workspace_diagnostic_refresh(None)
             return
-        for uri in list(self.workspace.text_documents):
+        for uri in [doc.uri for doc in self.workspace.text_documents.values()]:   # as the client spelt it
             entry = self.entry(uri)
             if entry is not None:
                 self.publish(uri, entry)
@@ -209,11 +238,19 @@ class SwitcherooServer(LanguageServer):
         return t.WorkspaceEdit(changes={uri: text_edits})
 
 
+def _mtime(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path else None
+    except OSError:
+        return None
+
+
 server = SwitcherooServer()
 
 
 @server.feature(t.INITIALIZE)
 def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
+    ls.workspace.__class__ = DocumentWorkspace     # pygls made it just before this handler
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
     if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
@@ -268,7 +305,7 @@ def did_change(ls: SwitcherooServer, params: t.DidChangeTextDocumentParams) -> N
 
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: SwitcherooServer, params: t.DidSaveTextDocumentParams) -> None:
-    ls._pyproject.clear()     # a saved pyproject.toml may have changed the settings
+    ls._pyproject.clear()     # a pyproject.toml may have appeared nearer to the file
     ls.schedule(params.text_document.uri, 0)
 
 

@@ -7,12 +7,13 @@ One real server per client profile for the whole module.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from lsprotocol import types as t
 
 from lsp_support import (ENCODING, PROFILES, TIMEOUT, PULLS, SCRIPT, TRAIN, TRAIN_FINDINGS, UNFLAGGED, UNICODE,
-                         Client, codes, find, lsp_client, rng, summary)
+                         Client, codes, find, lines_of, lsp_client, rng, summary)
 
 client = lsp_client(PROFILES)
 
@@ -110,6 +111,23 @@ async def test_incremental_change_on_a_non_ascii_line(client: Client):
     diagnostics = await client.diagnostics_of(doc)
     step = next(d for d in diagnostics if d.code == "OPX102")
     assert step.range == find(doc.text, "opt.step()", client.encoding)
+
+
+async def test_incremental_changes_after_unusual_line_separators(client: Client):
+    """Only CR, LF and CRLF end lines in the LSP; a form feed (a page break, common in old
+    Python files) or a U+2028 inside a string must not shift later lines."""
+    text = TRAIN.replace("import torch\n\n\n", 'import torch\n\x0c\ns = "a\u2028b\x85c"\n')
+    assert lines_of(text)[4:7] == lines_of(TRAIN)[4:7]
+    doc = client.open(text)
+    assert summary(await client.diagnostics_of(doc)) == TRAIN_FINDINGS
+    client.edit(doc, rng(6, 0, 7, 0), "")          # delete the zero_grad() line
+    assert summary(await client.diagnostics_of(doc)) == [
+        ("OPX101", rng(4, 10, 4, 74)), ("OPX102", rng(8, 8, 8, 18))]
+    (fix,) = [a for a in await client.actions(doc, rng(8, 8, 8, 18)) if a.is_preferred]
+    result = client.apply(doc, fix.edit)
+    assert "\x0c" in result and "\u2028" in result
+    assert lines_of(result)[9:11] == ["        updates, opt_state = opt.update(grads, opt_state, params)",
+                                       "        params = optax.apply_updates(params, updates)"]
 
 
 async def test_non_ascii_columns(client: Client):
@@ -280,6 +298,19 @@ async def test_untitled_documents_are_analysed(client: Client):
     assert client.apply(doc, fix.edit) == TRAIN.replace("        opt.zero_grad()\n", "")
 
 
+async def test_percent_encoded_uris(client: Client):
+    """Editors quote spaces and non-ASCII in file URIs; answers use the URI as the client sent it."""
+    uri = client.new_uri("my project ñ")
+    assert "%20" in uri and "%C3%B1" in uri
+    doc = client.open(TRAIN, uri=uri)
+    assert summary(await client.diagnostics_of(doc)) == TRAIN_FINDINGS
+    (fix,) = [a for a in await client.actions(doc, rng(6, 8, 6, 23)) if a.is_preferred]
+    assert client.apply(doc, fix.edit) == TRAIN.replace("        opt.zero_grad()\n", "")
+    assert await client.hover(doc, t.Position(9, 12)) is not None
+    client.edit(doc, rng(6, 0, 7, 0), "")
+    assert codes(await client.diagnostics_of(doc)) == ["OPX101", "OPX102"]
+
+
 async def test_unknown_notification_is_ignored(client: Client):
     client.protocol.notify("switcheroo/noSuchNotification", {"x": 1})
     doc = client.open(TRAIN)
@@ -318,3 +349,17 @@ async def test_pyproject_settings_are_honoured(client: Client, tmp_path):
     # A file outside that project keeps the defaults.
     elsewhere = client.open(TRAIN, uri=(tmp_path.parent / f"{tmp_path.name}-other.py").as_uri())
     assert codes(await client.diagnostics_of(elsewhere)) == ["OPX101", "OPX103", "OPX102"]
+
+
+async def test_an_edited_pyproject_applies_to_the_next_analysis(client: Client, tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.switcheroo]\nignore = ["OPX103"]\n', encoding="utf-8")
+    doc = client.open(TRAIN, uri=(tmp_path / "train.py").as_uri())
+    assert codes(await client.diagnostics_of(doc)) == ["OPX101", "OPX102"]
+    pyproject.write_text('[tool.switcheroo]\nignore = ["OPX101"]\nseverity = {OPX102 = "loud"}\n', encoding="utf-8")
+    stat = pyproject.stat()
+    os.utime(pyproject, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))   # coarse clocks
+    client.replace(doc, TRAIN + "\n")
+    assert codes(await client.diagnostics_of(doc)) == ["OPX103", "OPX102"]
+    # The invalid entry is reported to the user, not silently dropped.
+    assert any("OPX102" in m.message and "pyproject.toml" in m.message for m in client.log_messages)

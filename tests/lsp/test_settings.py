@@ -70,7 +70,7 @@ async def test_workspace_configuration_applies_from_the_start(configured: Client
 
 
 async def test_did_change_configuration_republishes(configured: Client):
-    doc = configured.open(TRAIN)
+    doc = configured.open(TRAIN, uri=configured.new_uri("a quoted ü uri"))
     await configured.barrier()
 
     async def shown(expected: list[str]) -> None:
@@ -114,3 +114,21 @@ async def test_did_change_configuration_republishes(configured: Client):
     since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings=None))
     await shown(["OPX101", "OPX102"])
+
+
+debounced = lsp_client([VSCODE], name="debounced", init_options={"debounce_ms": 100})
+
+
+async def test_a_typing_burst_ends_with_the_diagnostics_of_its_last_version(debounced: Client):
+    doc = debounced.open(TRAIN)
+    await debounced.pushed(doc)
+    since = len(debounced.published)
+    # Rename the stepped receiver keystroke by keystroke: `opt.step()` -> `optim.step()`.
+    debounced.edit(doc, rng(9, 11, 9, 11), "i")
+    debounced.edit(doc, rng(9, 12, 9, 12), "m")
+    assert "        optim.step()\n" in doc.text
+    final = await debounced.pushed(doc, since)
+    assert codes(final) == ["OPX101", "OPX103"]
+    await debounced.barrier()
+    versions = [p.version for p in debounced.published[since:] if p.uri == doc.uri]
+    assert versions == sorted(versions) and versions[-1] == doc.version
