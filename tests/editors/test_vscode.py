@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT_DIR = ROOT / "vscode-client"
 HERE = Path(__file__).resolve().parent / "vscode"
 DRIVER_DIR = HERE / "driver-extension"
+FAKE_PYTHON_DIR = HERE / "fake-python-extension"
 FIXTURE = HERE / "fixtures" / "train_adam.py"
 # The project's example scripts, each opened in the editor too (if there are any yet).
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -111,13 +112,13 @@ def _build_vsix() -> Path:
     return VSIX
 
 
-def _pack_driver(out_dir: Path) -> Path:
-    out = out_dir / "switcheroo-e2e-driver.vsix"
+def _pack(extension_dir: Path, out: Path) -> Path:
+    """Packs a test-only extension (plain JS, no dependencies) with the client's vsce."""
     # --skip-license / --allow-missing-repository keep vsce from prompting.
     _run(
         ["node", str(VSCE), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository",
          "--out", str(out)],
-        DRIVER_DIR,
+        extension_dir,
         120,
     )
     return out
@@ -196,7 +197,8 @@ def vscode_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("vscode")
     vsix = _build_vsix()
-    driver = _pack_driver(base)
+    driver = _pack(DRIVER_DIR, base / "driver.vsix")
+    fake_python = _pack(FAKE_PYTHON_DIR, base / "fake-python.vsix")
 
     ext_dir, user_dir, workspace = base / "ext", base / "user", base / "workspace"
     for d in (ext_dir, user_dir / "User", workspace / ".vscode"):
@@ -242,6 +244,7 @@ def vscode_run(tmp_path_factory):
                 "ignoreOnChange": IGNORE_ON_CHANGE,
                 "restart": True,
                 "alsoOpen": [f"examples/{e.name}" for e in EXAMPLES],
+                "pythonFallback": True,
             }
         )
     )
@@ -254,10 +257,12 @@ def vscode_run(tmp_path_factory):
         "--extensions-dir", str(ext_dir),
         "--user-data-dir", str(user_dir),
     ]
-    _run(common + ["--install-extension", str(vsix), "--install-extension", str(driver)], base, 120)
+    installs = [arg for v in (vsix, driver, fake_python) for arg in ("--install-extension", str(v))]
+    _run(common + installs, base, 120)
 
     env = dict(os.environ)
     env["SWITCHEROO_E2E_REQUEST"] = str(request_file)  # inherited by the extension host
+    env["SWITCHEROO_E2E_PYTHON"] = sys.executable  # the fake Python extension's interpreter
     env.pop("VSCODE_IPC_HOOK_CLI", None)  # never attach to an editor this may run inside
     port = _free_port()
     cs_log = base / "code-server.log"
@@ -323,7 +328,11 @@ def vscode_run(tmp_path_factory):
             time.sleep(0.25)
         result = json.loads(result_file.read_text())
         result["wallSeconds"] = round(time.monotonic() - t0, 1)
-        yield {"result": result, "logs": lambda: _logs(user_dir) + "\n--- code-server\n" + _tail(cs_log)}
+        yield {
+            "result": result,
+            "logs": lambda: _logs(user_dir) + "\n--- code-server\n" + _tail(cs_log),
+            "user_dir": user_dir,
+        }
     finally:
         _stop(chrome)
         _stop(code_server)
@@ -422,6 +431,28 @@ def test_restart_command(result):
     assert "OPX102" in codes, restart
     # The restarted server gets the changed setting at startup.
     assert IGNORE_ON_CHANGE not in codes, restart
+
+
+def test_python_extension_interpreter_is_used_without_settings(result):
+    py = result["pythonExtension"]
+    assert py["installed"] is True
+    assert py["serverCommand"] == {
+        "command": sys.executable,
+        "args": ["-m", "switcheroo_lsp", "serve"],
+        "source": "python-extension",
+    }
+    assert py["diagnostics"], py
+    # A change of interpreter restarted the server with the same choice.
+    assert py["afterChange"]["source"] == "python-extension"
+
+
+def test_output_channel_logs_the_server_without_errors(result, vscode_run):
+    logs = sorted(vscode_run["user_dir"].glob("logs/**/switcheroo.switcheroo-lsp/Switcheroo.log"))
+    assert logs, "no Switcheroo output channel log"
+    text = "\n".join(p.read_text(errors="replace") for p in logs)
+    assert "Server started" in text, text
+    # Server stderr keeps its level (a Python WARNING is no error); nothing failed.
+    assert "[error]" not in text, text
 
 
 @pytest.mark.parametrize("example", [e.name for e in EXAMPLES] or [None])

@@ -52,6 +52,8 @@ let current: ServerCommand | undefined;
 let output: vscode.LogOutputChannel;
 // Starts and stops are chained so that a burst of setting changes cannot run two servers.
 let queue: Promise<void> = Promise.resolve();
+// Set while a restart is queued: the client about to be replaced must not be sent anything.
+let restartPending = false;
 
 function enqueue(task: () => Promise<void>): Promise<void> {
   queue = queue.then(task, task).catch((err) => output.error(`Switcheroo: ${String(err)}`));
@@ -214,6 +216,9 @@ async function start(): Promise<void> {
         // Likewise for didChangeConfiguration: { settings: { switcheroo: {select, ignore, severity} } }.
         didChangeConfiguration: async (sections, next) => {
           const running = client;
+          if (restartPending) {
+            return; // the new server gets the settings as initializationOptions
+          }
           if (!running || !sections?.includes(SECTION)) {
             return next(sections);
           }
@@ -257,7 +262,9 @@ async function stop(): Promise<void> {
 }
 
 function restart(reason: string): Promise<void> {
+  restartPending = true;
   return enqueue(async () => {
+    restartPending = false;
     output.info(`Restarting the server: ${reason}`);
     await stop();
     await start();

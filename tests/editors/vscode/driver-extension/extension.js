@@ -2,7 +2,8 @@
 // extension and exercises it through the same public API any user action goes through.
 // The request (JSON) is named by $SWITCHEROO_E2E_REQUEST:
 //   { "file": "train.py", "result": "/abs/result.json", "fixCode": "OPX101",
-//     "timeoutMs": 60000, "ignoreOnChange": "OPX103", "restart": true, "alsoOpen": ["a.py"] }
+//     "timeoutMs": 60000, "ignoreOnChange": "OPX103", "restart": true, "alsoOpen": ["a.py"],
+//     "pythonFallback": true }
 // The result JSON always gets written, with "error" set when a step failed, so the pytest
 // side never has to wait for its own timeout to learn what went wrong.
 "use strict";
@@ -232,6 +233,37 @@ async function run(request, result) {
     }
   }
   step("other files");
+
+  // 10. Without switcheroo.path the Python extension's interpreter is used (a fake one in
+  // this test), and a change of interpreter restarts the server.
+  if (request.pythonFallback) {
+    const python = vscode.extensions.getExtension("ms-python.python");
+    const before = api.serverCommand();
+    await vscode.workspace
+      .getConfiguration("switcheroo", uri)
+      .update("path", undefined, vscode.ConfigurationTarget.Workspace);
+    const fallback = await waitFor(
+      "a server started from the Python extension's interpreter",
+      () => {
+        const cmd = api.serverCommand();
+        return cmd && cmd !== before && api.isRunning() ? cmd : null;
+      },
+      Math.min(timeout, 30000),
+    );
+    result.pythonExtension = { installed: Boolean(python), serverCommand: fallback };
+    result.pythonExtension.diagnostics = await settledDiagnostics(uri, (d) => d.length > 0, Math.min(timeout, 20000));
+    python.exports.fireChange();
+    const afterChange = await waitFor(
+      "a restart after the interpreter changed",
+      () => {
+        const cmd = api.serverCommand();
+        return cmd && cmd !== fallback && api.isRunning() ? cmd : null;
+      },
+      Math.min(timeout, 30000),
+    );
+    result.pythonExtension.afterChange = afterChange;
+    step("python extension fallback");
+  }
 }
 
 function writeResult(file, result) {
