@@ -264,32 +264,40 @@ def vscode_run(tmp_path_factory):
     env["SWITCHEROO_E2E_REQUEST"] = str(request_file)  # inherited by the extension host
     env["SWITCHEROO_E2E_PYTHON"] = sys.executable  # the fake Python extension's interpreter
     env.pop("VSCODE_IPC_HOOK_CLI", None)  # never attach to an editor this may run inside
-    port = _free_port()
     cs_log = base / "code-server.log"
     chrome_log = base / "chromium.log"
     code_server = chrome = None
     t0 = time.monotonic()
     try:
-        with open(cs_log, "wb") as out:
-            code_server = subprocess.Popen(
-                common
-                + [
-                    "--auth", "none",
-                    "--bind-addr", f"127.0.0.1:{port}",
-                    "--disable-telemetry",
-                    "--disable-update-check",
-                    "--disable-workspace-trust",
-                    "--ignore-last-opened",
-                    str(workspace),
-                ],
-                cwd=base,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _wait_healthy(port, code_server, cs_log)
+        # A free port can be taken between our probe and code-server's bind: try a few.
+        for attempt in range(3):
+            port = _free_port()
+            with open(cs_log, "wb") as out:
+                code_server = subprocess.Popen(
+                    common
+                    + [
+                        "--auth", "none",
+                        "--bind-addr", f"127.0.0.1:{port}",
+                        "--disable-telemetry",
+                        "--disable-update-check",
+                        "--disable-workspace-trust",
+                        "--ignore-last-opened",
+                        str(workspace),
+                    ],
+                    cwd=base,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            try:
+                _wait_healthy(port, code_server, cs_log)
+                break
+            except RuntimeError:
+                _stop(code_server)
+                if attempt == 2 or "EADDRINUSE" not in _tail(cs_log):
+                    raise
         with open(chrome_log, "wb") as out:
             chrome = subprocess.Popen(
                 [
