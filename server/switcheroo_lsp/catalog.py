@@ -170,10 +170,20 @@ _row(OptimizerRow(
                ("centered", False), ("capturable", False), ("foreach", None), ("maximize", False),
                ("differentiable", False)),
     keyword_only=(),
-    variants=(Variant(chain=(
-        Tx("optax.rmsprop", (_LR,) + _RMS_KWS + (Kw("centered", "{centered}", False),
-                                                  Kw("momentum", "{momentum}", None))),
-    )),),
+    variants=(
+        # With momentum and a schedule, optax.rmsprop scales by the learning rate before the
+        # momentum trace, torch after it (0.74 apart): spell the chain out in torch's order.
+        Variant(when=(("__schedule__", True), ("momentum", NONZERO), ("centered", True)), chain=(
+            Tx("optax.scale_by_stddev", _RMS_KWS), Tx("optax.trace", (Kw("decay", "{momentum}"),)),
+            Tx("optax.scale_by_learning_rate", (_LR,)))),
+        Variant(when=(("__schedule__", True), ("momentum", NONZERO)), chain=(
+            Tx("optax.scale_by_rms", _RMS_KWS), Tx("optax.trace", (Kw("decay", "{momentum}"),)),
+            Tx("optax.scale_by_learning_rate", (_LR,)))),
+        Variant(chain=(
+            Tx("optax.rmsprop", (_LR,) + _RMS_KWS + (Kw("centered", "{centered}", False),
+                                                      Kw("momentum", "{momentum}", None))),
+        )),
+    ),
     notes=(
         Note("decay=alpha: torch's default is 0.99, optax's 0.9; eps_in_sqrt=False: torch adds eps "
              "outside the square root (0.58 and 0.048 apart otherwise)"),

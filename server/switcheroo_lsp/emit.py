@@ -223,7 +223,8 @@ def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> 
                 return text if atomic else f"({text})"
             parts.append(f"{kw.name}={_PLACEHOLDER.sub(sub, kw.template)}")
     func = tx.func
-    if any("@" + n in args and kw.template == "{%s}" % n for kw in tx.kws for n in _MOMENTUM_NAMES):
+    if any("@" + n in args and kw.template == "{%s}" % n for kw in tx.kws for n in _MOMENTUM_NAMES) or (
+            "@momentum" in args and tx.func == "optax.trace"):
         func = f"optax.inject_hyperparams({func})"   # a scheduled beta1 / momentum
     return f"{func}({', '.join(parts)})"
 
