@@ -87,7 +87,7 @@ class SwitcherooServer(LanguageServer):
         self.entries: dict[str, Entry] = {}
         self.pending: dict[str, asyncio.Task] = {}
         self.init_settings = Settings()      # initializationOptions
-        self.client_settings = Settings()    # workspace/configuration or didChangeConfiguration
+        self.client_settings: Settings | None = None    # workspace/configuration, didChangeConfiguration
         self.debounce = float(os.environ.get("SWITCHEROO_DEBOUNCE_MS", "75")) / 1000
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
@@ -121,8 +121,10 @@ class SwitcherooServer(LanguageServer):
     # -- settings -----------------------------------------------------------------------------------
     @property
     def editor_settings(self) -> Settings:
-        """initializationOptions, overridden by the latest configuration the client sent."""
-        return self.init_settings.merged(self.client_settings)
+        """The latest settings the editor sent. initializationOptions are the editor's settings
+        at start; a configuration sent later supersedes them as a whole, so that a setting the
+        user removed (VS Code then omits the key) stops applying."""
+        return self.client_settings if self.client_settings is not None else self.init_settings
 
     def warn(self, problems) -> None:
         for problem in problems:
@@ -277,6 +279,9 @@ async def refresh_configuration(ls: SwitcherooServer) -> None:
         log.warning("workspace/configuration failed: %s", e)
         return
     section = result[0] if result else None
+    if section is None:      # nothing configured there: initializationOptions stand
+        ls.client_settings = None
+        return
     ls.client_settings = Settings.from_mapping(section, "workspace/configuration")
     ls.warn(ls.client_settings.problems)
 

@@ -11,12 +11,15 @@ from lsprotocol import types as t
 
 from lsp_support import (EMACS, FIX_ALL, NVIM7, NVIM11, SCRIPT, TRAIN, VSCODE, VSCODE_PULL, Client, codes, lsp_client, rng)
 
-selecting = lsp_client([VSCODE, NVIM11], name="selecting", init_options={"select": ["OPX102"]})
-ignoring = lsp_client([VSCODE, NVIM7, NVIM11], name="ignoring", init_options={"ignore": ["OPX103", "OPX2"]})
-severe = lsp_client([VSCODE, NVIM11], name="severe",
-                    init_options={"severity": {"OPX101": "error", "OPX2": "hint"}})
+selecting = lsp_client([VSCODE], name="selecting", init_options={"select": ["OPX102"]})
+ignoring = lsp_client([NVIM7, NVIM11], name="ignoring",
+                      init_options={"ignore": ["OPX103", "OPX2"], "severity": {"OPX10": "hint", "OPX101": "error"}})
+# The VS Code extension sends the same settings as initializationOptions and as configuration,
+# omitting the keys the user has not set.
 configured = lsp_client([VSCODE, EMACS, NVIM11, VSCODE_PULL], name="configured",
-                        configuration={"switcheroo": {"ignore": ["OPX103"]}})
+                        init_options={"ignore": ["OPX103"]}, configuration={"switcheroo": {"ignore": ["OPX103"]}})
+# Eglot answers workspace/configuration with null when the workspace configures nothing.
+eglot_like = lsp_client([EMACS], name="eglot_like", init_options={"ignore": ["OPX103"]})
 misconfigured = lsp_client([NVIM7], name="misconfigured",
                            init_options={"severity": {"OPX101": "loud"}, "select": ["OPX1", "NOPE"]})
 
@@ -38,11 +41,11 @@ async def test_ignore_hides_codes_and_prefixes(ignoring: Client):
     assert codes(await ignoring.diagnostics_of(doc)) == ["OPX101", "OPX102"]
 
 
-async def test_severity_overrides(severe: Client):
-    doc = severe.open(SCRIPT)
-    severity = {d.code: d.severity for d in await severe.diagnostics_of(doc)}
-    assert severity == {"OPX101": t.DiagnosticSeverity.Error, "OPX103": t.DiagnosticSeverity.Information,
-                        "OPX102": t.DiagnosticSeverity.Information, "OPX203": t.DiagnosticSeverity.Hint}
+async def test_severity_overrides(ignoring: Client):
+    doc = ignoring.open(SCRIPT)
+    severity = {d.code: d.severity for d in await ignoring.diagnostics_of(doc)}
+    # The longest matching prefix wins.
+    assert severity == {"OPX101": t.DiagnosticSeverity.Error, "OPX102": t.DiagnosticSeverity.Hint}
 
 
 async def test_invalid_settings_are_reported_and_the_rest_applies(misconfigured: Client):
@@ -97,10 +100,10 @@ async def test_did_change_configuration_republishes(configured: Client):
         step = configured.diagnostics[doc.uri][-1]
         assert step.severity == t.DiagnosticSeverity.Warning
 
-    # 2. Removing the ignore brings the finding back (settings replace, they do not pile up).
+    # 2. The user removed every setting; VS Code then sends none of the keys. Nothing is
+    # ignored any more, although initializationOptions said otherwise at start.
     since, refreshed = len(configured.published), configured.diagnostic_refresh_count
-    configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(
-        settings={"switcheroo": {"ignore": []}}))
+    configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings={"switcheroo": {}}))
     await shown(["OPX101", "OPX103", "OPX102"])
 
     # 3. A bare notification: the server asks for the configuration again.
@@ -114,6 +117,14 @@ async def test_did_change_configuration_republishes(configured: Client):
     since, refreshed = len(configured.published), configured.diagnostic_refresh_count
     configured.workspace_did_change_configuration(t.DidChangeConfigurationParams(settings=None))
     await shown(["OPX101", "OPX102"])
+
+
+async def test_initialization_options_stand_when_the_configuration_is_empty(eglot_like: Client):
+    doc = eglot_like.open(TRAIN)
+    await eglot_like.barrier()
+    assert codes(await eglot_like.diagnostics_of(doc)) == ["OPX101", "OPX102"]
+    await eglot_like.barrier()
+    assert codes(eglot_like.diagnostics[doc.uri]) == ["OPX101", "OPX102"]
 
 
 debounced = lsp_client([VSCODE], name="debounced", init_options={"debounce_ms": 100})
