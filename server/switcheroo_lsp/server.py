@@ -384,9 +384,7 @@ def on_hover(ls: SwitcherooServer, params: t.HoverParams) -> t.Hover | None:
     analysis = entry.analysis
     pos = ls.from_position(analysis, params.position)
     settings = ls.settings_for(uri)
-    if not any(f.span.contains(pos) and settings.enabled(f.code) for f in analysis.findings):
-        return None
-    result = explain(analysis, pos)
+    result = explain(analysis, pos, lambda f: settings.enabled(f.code))
     if result is None:
         return None
     markdown, span = result

@@ -159,6 +159,8 @@ async def test_only_is_respected(client: Client):
     quick = await client.actions(doc, whole, diagnostics, only=["quickfix"])
     assert quick and all(a.kind == t.CodeActionKind.QuickFix for a in quick)
     assert [a.kind for a in await client.actions(doc, whole, diagnostics, only=["source"])] == [FIX_ALL]
+    # VS Code's `"editor.codeActionsOnSave": {"source.fixAll": true}` asks for the parent kind.
+    assert [a.kind for a in await client.actions(doc, whole, [], only=["source.fixAll"])] == [FIX_ALL]
     assert await client.actions(doc, whole, diagnostics, only=["refactor"]) == []
     everything = await client.actions(doc, whole, diagnostics)
     assert {a.kind for a in everything} == {t.CodeActionKind.QuickFix, FIX_ALL}
