@@ -177,46 +177,6 @@ def _newlines(text: str, nl: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", nl) if nl != "\n" else text
 
 
-def _to_line_edits(source: Source, reps: list[_Replacement]) -> list[TextEdit]:
-    """Widen each replacement to whole lines and merge those that share lines."""
-    if not reps:
-        return []
-    reps.sort(key=lambda r: (r.start, r.end))
-    groups: list[list[_Replacement]] = []
-    for r in reps:
-        first_line = source.pos_at(r.start).line
-        if groups:
-            prev_end_line = source.pos_at(groups[-1][-1].end).line
-            prev_end = groups[-1][-1].end
-            # Touching a line the previous group ends on: same edit.
-            if first_line <= prev_end_line and not (prev_end == source.line_starts[first_line] and
-                                                     prev_end > groups[-1][-1].start and r.start >= prev_end):
-                groups[-1].append(r)
-                continue
-        groups.append([r])
-    edits = []
-    text = source.text
-    for group in groups:
-        first_line = source.pos_at(group[0].start).line
-        g_start = source.line_starts[first_line]
-        last_end = max(r.end for r in group)
-        end_pos = source.pos_at(last_end)
-        if last_end == source.line_starts[end_pos.line] and end_pos.line > first_line:
-            g_end = last_end            # a removal already ended at a line start
-        else:
-            g_end = source.line_end_offset(end_pos.line, with_break=True)
-        pieces, cursor = [], g_start
-        for r in group:
-            if r.start < cursor:        # overlapping replacements cannot both apply
-                continue
-            pieces.append(text[cursor:r.start])
-            pieces.append(r.text)
-            cursor = r.end
-        pieces.append(text[cursor:g_end])
-        edits.append(TextEdit(Span(source.pos_at(g_start), source.pos_at(g_end)), "".join(pieces)))
-    return edits
-
-
 def apply(text: str, edits: list[TextEdit]) -> str:
     """Apply edits (core positions) to text; used by the CLI and tests."""
     source = Source(text)
