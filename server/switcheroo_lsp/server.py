@@ -88,7 +88,7 @@ class SwitcherooServer(LanguageServer):
         self.pending: dict[str, asyncio.Task] = {}
         self.init_settings = Settings()      # initializationOptions
         self.client_settings: Settings | None = None    # workspace/configuration, didChangeConfiguration
-        self.debounce = float(os.environ.get("SWITCHEROO_DEBOUNCE_MS", "75")) / 1000
+        self.debounce = _milliseconds(os.environ.get("SWITCHEROO_DEBOUNCE_MS"), 75)
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -240,6 +240,15 @@ class SwitcherooServer(LanguageServer):
         return t.WorkspaceEdit(changes={uri: text_edits})
 
 
+def _milliseconds(value, default: float) -> float:
+    """A debounce in seconds from a millisecond count; anything unreadable keeps the default."""
+    try:
+        ms = float(value)
+    except (TypeError, ValueError):
+        ms = default
+    return max(0.0, ms if ms == ms else default) / 1000
+
+
 def _mtime(path: Path | None) -> int | None:
     try:
         return path.stat().st_mtime_ns if path else None
@@ -255,8 +264,8 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
     ls.workspace.__class__ = DocumentWorkspace     # pygls made it just before this handler
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
-    if isinstance(opts, dict) and isinstance(opts.get("debounce_ms"), (int, float)):
-        ls.debounce = max(0.0, float(opts["debounce_ms"]) / 1000)
+    if isinstance(opts, dict) and "debounce_ms" in opts:
+        ls.debounce = _milliseconds(opts["debounce_ms"], ls.debounce * 1000)
 
 
 @server.feature(t.INITIALIZED)

@@ -23,6 +23,8 @@ async def test_server_capabilities_match_the_client(client: Client):
     assert client.encoding == ENCODING[client.profile]
     assert client.pulls == PULLS[client.profile]
     assert caps.hover_provider
+    sync = caps.text_document_sync
+    assert sync.open_close and sync.save and sync.change == t.TextDocumentSyncKind.Incremental
     kinds = caps.code_action_provider.code_action_kinds
     assert "quickfix" in kinds and "source.fixAll.switcheroo" in kinds
     assert caps.diagnostic_provider is not None and caps.diagnostic_provider.identifier == "switcheroo"
