@@ -45,3 +45,8 @@ def test_nested_section_and_merge_precedence():
     merged = base.merged(editor)
     assert merged.ignore == ("OPX203",)
     assert dict(merged.severity) == {"OPX101": "hint", "OPX102": "error"}
+
+
+def test_empty_select_means_every_code():
+    s = Settings.from_mapping({"select": [], "ignore": []})
+    assert s.select is None and s.enabled("OPX101") and s.enabled("OPX203")

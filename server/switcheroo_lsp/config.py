@@ -42,6 +42,8 @@ class Settings:
                     problems.append(f"{origin}: {key} must be a list of strings")
                     continue
                 values[key] = tuple(i.strip() for i in items if i.strip())
+        if values.get("select") == ():
+            del values["select"]   # an empty list (VS Code's default) means "not set": every code
         sev = data.get("severity")
         if sev is not None:
             if not isinstance(sev, dict):
