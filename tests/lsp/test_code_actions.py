@@ -187,7 +187,8 @@ async def test_ignore_action_adds_noqa_and_the_diagnostic_goes(client: Client):
     ignore = next(a for a in actions if a.title == "Ignore OPX101 on this line")
     assert ignore.kind == t.CodeActionKind.QuickFix and not ignore.is_preferred
     result = client.apply(doc, ignore.edit)
-    assert lines_of(result)[4] == "    opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)  # noqa: OPX101"
+    assert lines_of(result)[4] == ("    opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)"
+                                   "  # noqa: OPX101")
     assert touched_lines(doc.text, single_fix_edits(client, doc, ignore)) == {4}
     client.replace(doc, result)
     assert codes(await client.diagnostics_of(doc)) == ["OPX103", "OPX102"]
@@ -251,6 +252,19 @@ async def test_crlf_fixes_keep_crlf(client: Client):
     lf_doc, _ = await open_with_diagnostics(client, TRAIN)
     (lf_fix_all,) = await client.actions(lf_doc, rng(0, 0, 0, 0), [], only=[FIX_ALL])
     assert results[-1] == client.apply(lf_doc, lf_fix_all.edit).replace("\n", "\r\n")
+
+
+async def test_tab_indented_file(client: Client):
+    tabs = TRAIN.replace("        ", "\t\t").replace("    ", "\t")
+    doc, diagnostics = await open_with_diagnostics(client, tabs)
+    assert summary(diagnostics) == [("OPX101", rng(4, 7, 4, 71)), ("OPX103", rng(6, 2, 6, 17)),
+                                    ("OPX102", rng(9, 2, 9, 12))]
+    (fix_all,) = await client.actions(doc, rng(0, 0, 0, 0), [], only=[FIX_ALL])
+    result = client.apply(doc, fix_all.edit)
+    assert "\topt_state = opt.init(params)\n" in result
+    assert "\t\tupdates, opt_state = opt.update(grads, opt_state, params)\n" in result
+    assert "    " not in result
+    ast.parse(result)
 
 
 # -- edit shape ---------------------------------------------------------------------------------------------

@@ -208,7 +208,8 @@ async def test_hover_on_a_step_shows_the_pattern_and_its_rewrite(client: Client)
     text = hover.contents.value
     for word in (".init(", ".update(", "optax.apply_updates"):
         assert word in text
-    assert "updates, opt_state = opt.update(grads, opt_state, params)\nparams = optax.apply_updates(params, updates)" in text
+    assert ("updates, opt_state = opt.update(grads, opt_state, params)\n"
+            "params = optax.apply_updates(params, updates)") in text
     assert hover.range == rng(9, 8, 9, 18)
 
 
