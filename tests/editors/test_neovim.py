@@ -4,7 +4,9 @@ tests/editors/nvim/e2e.lua drives the editor: it starts the server with vim.lsp.
 waits for the pushed diagnostics, requests hovers, runs a code action through the real UI path
 (vim.lsp.buf.code_action + vim.ui.select), writes the buffer and reports everything as JSON.
 Each module fixture below is one Neovim session; the tests assert on its report, on the file
-Neovim saved, and on what `switcheroo-lsp check` / `fix` say about the same text.
+Neovim saved, and on what `switcheroo-lsp check` / `fix` say about the same text. What this
+shares with test_emacs.py (the copies, the command line's view, running the editor, the Session)
+is in e2e_support.py.
 
 Needs `nvim` (scripts/install-editors). Missing, the tests skip, except under CI=true where
 they fail. On failure the test prints Neovim's lsp.log (debug level: all LSP traffic).
@@ -13,213 +15,70 @@ they fail. On failure the test prints Neovim's lsp.log (debug level: all LSP tra
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+import e2e_support
+from e2e_support import (ALL, CONVERTED, GAN_OPT_D, GAN_OPT_G, SERVER, UNICODE_LINE, Editor, Session, as_lsp,
+                         changed_lines, cli_fixed, copy_examples, run_editor, unavailable, utf16_len)
+
 pytestmark = pytest.mark.editor
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
 SCRIPT = Path(__file__).resolve().parent / "nvim" / "e2e.lua"
-SERVER = [sys.executable, "-m", "switcheroo_lsp", "serve"]
-EDITOR_TIMEOUT_S = 60      # the whole session; the script's own waits are bounded by WAIT_MS each
-WAIT_MS = 20000
-CONVERTED = {"OPX101", "OPX102", "OPX103"}
-
-
-def _unavailable(reason: str):
-    """Skips where the editor is absent; under CI it must be there, so fail instead."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: run scripts/install-editors)", pytrace=False)
-    pytest.skip(reason)
+WAIT_MS = 20000            # each of the script's waits; the whole session is bounded by EDITOR_TIMEOUT_S
+NVIM = Editor(name="Neovim", label="nvim", log_tail=150, log_about="tail", no_log="(no lsp.log)")
+position_of = partial(e2e_support.position_of, columns="bytes")     # e2e.lua takes byte columns
 
 
 def nvim_binary() -> str:
     found = os.environ.get("SWITCHEROO_NVIM") or shutil.which("nvim")
     if not found:
-        _unavailable("nvim is not installed")
+        unavailable("nvim is not installed")
     try:
         out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        _unavailable(f"{found} --version failed: {e}")
+        unavailable(f"{found} --version failed: {e}")
     first = out.splitlines()[0] if out else ""
     if not first.startswith("NVIM v0.") or int(first.split(".")[1]) < 7:
-        _unavailable(f"need Neovim >= 0.7, found {first!r}")
-    return found
-
-
-def cli_findings(*paths: Path) -> dict[str, list[dict]]:
-    """`switcheroo-lsp check --format json` over the paths (one run), by file name."""
-    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "check", "--format", "json", *map(str, paths)],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode in (0, 1), f"check failed ({proc.returncode}): {proc.stderr}"
-    found: dict[str, list[dict]] = {}
-    for f in json.loads(proc.stdout):
-        found.setdefault(Path(f["path"]).name, []).append(f)
+        unavailable(f"need Neovim >= 0.7, found {first!r}")
     return found
 
 
 @pytest.fixture(scope="module")
 def fixed_by_cli(tmp_path_factory) -> dict[str, str]:
-    """What `switcheroo-lsp fix` makes of each example (one run over copies)."""
-    work = tmp_path_factory.mktemp("cli-fix")
-    for name in ALL:
-        shutil.copyfile(EXAMPLES / name, work / name)
-    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "fix", str(work)],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode in (0, 1), f"fix failed ({proc.returncode}): {proc.stderr}"
-    return {name: (work / name).read_text() for name in ALL}
-
-
-def non_ascii_crlf(text: str) -> str:
-    """gan.py with non-ASCII identifiers, an astral character before a construction, CRLF endings."""
-    text = re.sub(r"\bgen\b", "gén", re.sub(r"\bdisc\b", "dísc", text))
-    text += 'x = "🎲"; opt_x = torch.optim.SGD(gén.parameters(), lr=0.1)\n'
-    return text.replace("\n", "\r\n")
-
-
-# Files made from an example for a session: name -> (example, transform).
-VARIANTS = {"gan_unicode.py": ("gan.py", non_ascii_crlf)}
-UNICODE_LINE = 'x = "🎲"; opt_x = torch.optim.SGD(gén.parameters(), lr=0.1)'
-
-
-def utf16_len(s: str) -> int:
-    return len(s.encode("utf-16-le")) // 2
-
-
-def position_of(text: str, needle: str) -> tuple[int, int]:
-    """(1-based line, 0-based byte column) of the first occurrence, as the Lua driver wants it."""
-    for number, line in enumerate(text.splitlines(), 1):
-        col = line.find(needle)
-        if col >= 0:
-            return number, len(line[:col].encode())
-    raise AssertionError(f"{needle!r} not in the example")
-
-
-def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
-    removed, added = [], []
-    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
-        if line.startswith("-") and not line.startswith("---"):
-            removed.append(line[1:])
-        elif line.startswith("+") and not line.startswith("+++"):
-            added.append(line[1:])
-    return removed, added
-
-
-def as_lsp(finding: dict) -> tuple:
-    """A CLI finding (1-based lines and columns, end exclusive) as an LSP range + code."""
-    return (finding["code"], finding["line"] - 1, finding["column"] - 1,
-            finding["end_line"] - 1, finding["end_column"] - 1)
+    """What `switcheroo-lsp fix` makes of each example."""
+    return cli_fixed(tmp_path_factory.mktemp("cli-fix"))
 
 
 def as_seen(diag: dict) -> tuple:
     return (diag["code"], diag["lnum"], diag["col"], diag["end_lnum"], diag["end_col"])
 
 
-@dataclass(repr=False)
-class Session:
-    """One Neovim run: its report, its exit code, and the files it worked on."""
-    dir: Path
-    files: dict[str, Path]
-    originals: dict[str, str]
-    returncode: int
-    result: dict
-    output: str
-    log_path: Path
-    seconds: float
-    pristine: dict[str, Path] = field(default_factory=dict)
-    by_name: dict[str, dict] = field(default_factory=dict)
-    _findings: dict[str, dict] = field(default_factory=dict)
-
-    def findings(self, when: str = "after") -> dict[str, list[dict]]:
-        """The command line's findings on the files as the editor saved them ("after") or as
-        they were given to it ("before"), computed once per session."""
-        if when not in self._findings:
-            where = self.files if when == "after" else self.pristine
-            self._findings[when] = cli_findings(*where.values())
-        return self._findings[when]
-
-    def __repr__(self) -> str:
-        return f"Session({self.dir}, exit {self.returncode}, {self.seconds:.1f}s)"
-
-    def report(self) -> str:
-        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no lsp.log)"
-        lines = [line if len(line) < 2000 else line[:2000] + " …" for line in log.splitlines()[-150:]]
-        extra = {k: v for k, v in self.result.items() if k != "files"}
-        return (f"--- nvim exit {self.returncode} after {self.seconds:.1f}s; output:\n{self.output[-4000:]}\n"
-                f"--- report (without files): {json.dumps(extra, indent=1)[:4000]}\n"
-                f"--- {self.log_path} (tail):\n" + "\n".join(lines))
-
-
 def run_nvim(tmp: Path, names: list[str], plan) -> Session:
     """Copies the examples into tmp, runs e2e.lua over them, and returns the session."""
     nvim = nvim_binary()
-    work = tmp / "work"
-    work.mkdir()
-    files, originals, pristine, specs = {}, {}, {}, []
-    for name in names:
-        path = work / name
-        example, transform = VARIANTS.get(name, (name, lambda text: text))
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(transform((EXAMPLES / example).read_text(encoding="utf-8")))
-        files[name] = path
-        originals[name] = path.read_text(encoding="utf-8")
-        pristine[name] = tmp / "pristine" / name          # the same text, for the command line
-        pristine[name].parent.mkdir(exist_ok=True)
-        shutil.copyfile(path, pristine[name])
-        specs.append({"path": str(path), **plan(name, originals[name])})
+    copies = copy_examples(tmp, names, plan)
     home, cache = tmp / "home", tmp / "cache"
     home.mkdir()
     result_path = tmp / "result.json"
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps({
-        "cmd": SERVER, "cmd_env": {"SWITCHEROO_DEBOUNCE_MS": "0"}, "root": str(work),
-        "result": str(result_path), "timeout_ms": WAIT_MS, "files": specs}))
+        "cmd": SERVER, "cmd_env": {"SWITCHEROO_DEBOUNCE_MS": "0"}, "root": str(copies.work),
+        "result": str(result_path), "timeout_ms": WAIT_MS, "files": copies.specs}))
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(cache), "XDG_CONFIG_HOME": str(home / ".config"),
            "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
            "SWITCHEROO_E2E_SPEC": str(spec_path)}
-    cmd = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}", specs[0]["path"]]
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=EDITOR_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        output += f"\n(killed after {EDITOR_TIMEOUT_S}s)"
-    finally:
-        try:             # the editor is gone; so must be anything it started (the server)
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    seconds = time.monotonic() - started
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    session = Session(work, files, originals, proc.returncode, result, output,
-                      cache / "nvim" / "lsp.log", seconds)
-    session.pristine = pristine
-    session.by_name = {Path(f["path"]).name: f for f in result.get("files", [])}
-    if proc.returncode != 0 or "error" in result or len(session.by_name) != len(names):
-        pytest.fail(f"Neovim session failed: {result.get('error')}\n{session.report()}", pytrace=False)
-    return session
+    cmd = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}", copies.specs[0]["path"]]
+    return run_editor(NVIM, cmd, env, copies, result_path, cache / "nvim" / "lsp.log")
 
 
 # -- one quick fix, through the UI, in a copy of gan.py --------------------------------------------
-GAN_OPT_G = "opt_g = optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))"
-GAN_OPT_D = "opt_d = optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))"
-
-
 @pytest.fixture(scope="module")
 def quickfix(tmp_path_factory) -> Session:
     def plan(name, text):
@@ -326,9 +185,6 @@ def test_non_ascii_and_crlf(quickfix):
 
 
 # -- fix-all on every example, in one session ------------------------------------------------------
-ALL = ["gan.py", "mnist.py", "rl.py", "trainer.py"]
-
-
 @pytest.fixture(scope="module")
 def fix_all(tmp_path_factory) -> Session:
     def plan(name, text):
