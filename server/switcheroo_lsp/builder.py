@@ -70,12 +70,15 @@ class Builder:
         self.a.findings.append(finding)
 
     def _lines(self, node: ast.AST, ctx: StmtContext) -> tuple[tuple[int, ...], int]:
+        """Where `# noqa` suppresses a finding (its line, its statement's first and last), and
+        where the "ignore" action writes it: the statement's first line, or, when that line is
+        continued with a backslash, the end of its logical line (a comment cannot follow `\\`)."""
         start = node.lineno - 1
         stmt_first, stmt_last = ctx.stmt.lineno - 1, ctx.stmt.end_lineno - 1
         ignore = stmt_first
-        if self.source.line(stmt_first).rstrip().endswith("\\"):
-            ignore = stmt_last
-        return tuple(sorted({start, stmt_first, stmt_last})), ignore
+        if self.source.continues(stmt_first):
+            ignore = self.source.logical_end(stmt_first)
+        return tuple(sorted({start, stmt_first, stmt_last, ignore})), ignore
 
     # -- constructions -------------------------------------------------------------------------
     def _construction(self, ident: Identity) -> None:

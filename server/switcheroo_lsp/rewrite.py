@@ -109,7 +109,9 @@ def _render_body(source: Source, plan: Plan, body: list) -> list[_Replacement]:
         line_start = source.line_starts[first.start.line]
         prefix = source.line(first.start.line)[:first.start.col]
         tail = source.line(last.end.line)[last.end.col:]
-        own_lines = prefix.strip() == "" and (tail.strip() == "" or tail.lstrip().startswith("#"))
+        # Alone on its lines, and starting its logical line (not after `stmt; \`).
+        own_lines = (prefix.strip() == "" and (tail.strip() == "" or tail.lstrip().startswith("#"))
+                     and source.logical_start(first.start.line) == first.start.line)
         start, end = source.offset(first.start), source.offset(last.end)
         if own_lines and not new:
             # Remove the whole lines, with their trailing comment and line break.
@@ -126,8 +128,10 @@ def _render_body(source: Source, plan: Plan, body: list) -> list[_Replacement]:
             comments = [t for t in new if t.startswith("#")]
             code = [t for t in new if not t.startswith("#")]
             if comments:
-                indent = source.indent_of(first.start.line)
-                out.append(_Replacement(line_start, line_start, "".join(indent + c + nl for c in comments)))
+                # Above the logical line: a comment cannot sit inside a backslash continuation.
+                top = source.logical_start(first.start.line)
+                at = source.line_starts[top]
+                out.append(_Replacement(at, at, "".join(source.indent_of(top) + c + nl for c in comments)))
             out.append(_Replacement(start, end, "; ".join(_newlines(t, nl) for t in code) or "pass"))
     return out
 

@@ -98,6 +98,22 @@ class Source:
     def segment(self, span: Span) -> str:
         return self.text[self.offset(span.start):self.offset(span.end)]
 
+    def continues(self, line: int) -> bool:
+        """Does physical line `line` end with a backslash continuation?"""
+        return self.line(line).endswith("\\")
+
+    def logical_start(self, line: int) -> int:
+        """The first physical line of the logical line `line` belongs to (through backslashes)."""
+        while line > 0 and self.continues(line - 1):
+            line -= 1
+        return line
+
+    def logical_end(self, line: int) -> int:
+        """The last physical line of the logical line `line` belongs to."""
+        while line + 1 < self.line_count and self.continues(line):
+            line += 1
+        return line
+
     def indent_of(self, line: int) -> str:
         text = self.line(line)
         return text[:len(text) - len(text.lstrip(" \t\f"))]

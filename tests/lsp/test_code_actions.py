@@ -286,10 +286,8 @@ async def test_edits_are_versioned_where_the_client_supports_it(client: Client):
         client.apply(doc, edit)     # checks shape and applies cleanly to version 2
 
 
-# -- known core bugs (.notes/bugs-lsp.md) -------------------------------------------------------------------
+# -- backslash continuations: the ignore comment and the step rewrite stay valid Python ----------------------
 
-@pytest.mark.xfail(reason="core: the ignore action puts `# noqa` after a line-continuation backslash "
-                          "(.notes/bugs-lsp.md #1)", strict=True)
 async def test_ignore_on_a_backslash_continued_line_still_parses(client: Client):
     text = TRAIN.replace("        opt.step()\n", "        opt.step(); \\\n            print(loss)\n")
     doc, diagnostics = await open_with_diagnostics(client, text)
@@ -301,8 +299,6 @@ async def test_ignore_on_a_backslash_continued_line_still_parses(client: Client)
     assert "OPX102" not in codes(await client.diagnostics_of(doc))
 
 
-@pytest.mark.xfail(reason="core: the step rewrite keeps the continuation indent after `stmt; \\` "
-                          "(.notes/bugs-lsp.md #2)", strict=True)
 async def test_step_after_a_backslash_continuation_still_parses(client: Client):
     text = TRAIN.replace("        opt.step()\n", "        print(loss); \\\n            opt.step()\n")
     doc, diagnostics = await open_with_diagnostics(client, text)
