@@ -248,7 +248,7 @@ class Tracer:
         for scope in self.facts.scopes:
             if scope.kind != "function":
                 continue
-            for name, bindings in scope.bindings.items():
+            for bindings in scope.bindings.values():
                 for b in bindings:
                     if b.kind == "param" and b.node.annotation is not None and self._is_optimizer_annotation(
                             b.node.annotation, scope.parent):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 
-import pytest
 
 from lsprotocol import types as t
 
