@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .catalog import ANY, NONZERO, REQUIRED, OptimizerRow
+from .catalog import ANY, EXPR, KNOWN_NONZERO, NONZERO, REQUIRED, ZERO, OptimizerRow
 
 UNKNOWN = object()   # a value that is an expression, not a literal
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_DERIVED = re.compile(r"\{(\w+)\}\[(\d+)\]")
 LINE_LIMIT = 88
+_FALSY = (0, 0.0, False, None)
+# torch.tensor(0.01) as an lr is fine for torch; Optax wants the number.
+_TENSOR_WRAPPERS = ("tensor", "as_tensor")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class ArgValue:
 
     @classmethod
     def from_node(cls, node: ast.expr, source: str) -> "ArgValue":
+        node = _unwrap_tensor(node)
         try:
             literal = ast.literal_eval(node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -41,12 +46,30 @@ class ArgValue:
         return cls(text, literal, elements, atomic)
 
 
+def _unwrap_tensor(node: ast.expr) -> ast.expr:
+    """`torch.tensor(0.01)` -> `0.01` (a literal number wrapped in a tensor)."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _TENSOR_WRAPPERS
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"
+            and len(node.args) == 1 and not node.keywords):
+        inner = node.args[0]
+        try:
+            if isinstance(ast.literal_eval(inner), (int, float)):
+                return inner
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            pass
+    return node
+
+
 def _segment(source, node: ast.AST) -> str:
     """The node's source text. `source` is a `Source` (fast: its line table is built once) or a
     plain string (ast.get_source_segment splits the whole text on every call)."""
     if hasattr(source, "node_text"):
         return source.node_text(node) or ast.unparse(node)
     return ast.get_source_segment(source, node) or ast.unparse(node)
+
+
+def _text_of(source) -> str:
+    return source.text if hasattr(source, "text") else source
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class Emission:
     problems: list[str] = field(default_factory=list)   # no faithful rewrite: OPX201
     placeholders: tuple[str, ...] = ()                  # names the user must define (OPX203)
     params_source: str | None = None
+    recipes: list = field(default_factory=list)         # the catalog Variants used (tests, docs)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +106,7 @@ class Emission:
     @property
     def head(self) -> str:
         """What the fix converts to, for titles: 'optax.adam', 'optax.chain(add_decayed_weights, adam)'."""
-        funcs = [t.split("(", 1)[0] for t in self.transforms]
+        funcs = [_func_name(t) for t in self.transforms]
         if len(funcs) == 1:
             return funcs[0] if not funcs[0].startswith("(") else "optax (chosen by a flag at run time)"
         return "optax.chain(" + ", ".join(f.rsplit(".", 1)[-1] for f in funcs) + ")"
@@ -103,10 +127,21 @@ class Emission:
         return f"optax.chain({', '.join(self.transforms)})"
 
 
+_INJECTED = re.compile(r"optax\.inject_hyperparams\(([\w.]+)\)")
+
+
+def _func_name(transform: str) -> str:
+    """'optax.inject_hyperparams(optax.radam)(...)' -> 'optax.radam'; 'optax.adam(...)' -> 'optax.adam'."""
+    m = _INJECTED.match(transform)
+    if m:
+        return m.group(1)
+    return transform.split("(", 1)[0]
+
+
 def _rename_optax(text: str, optax_name: str) -> str:
     if optax_name == "optax":
         return text
-    return re.sub(r"\boptax\.", optax_name + ".", text)
+    return re.sub(r"(?<![\w.])optax\.", optax_name + ".", text)
 
 
 def bind(row: OptimizerRow, call: ast.Call, source: str) -> tuple[dict[str, ArgValue], ArgValue | None, list[str]]:
@@ -127,13 +162,23 @@ def bind(row: OptimizerRow, call: ast.Call, source: str) -> tuple[dict[str, ArgV
         if kw.arg is None:
             problems.append("arguments passed with ** cannot be mapped statically")
         elif kw.arg not in allowed:
-            problems.append(f"unknown argument {kw.arg!r} for torch.optim.{row.torch}")
+            hint = _close_name(kw.arg, allowed)
+            problems.append(f"unknown argument {kw.arg!r} for torch.optim.{row.torch}"
+                            + (f" (did you mean {hint!r}?)" if hint else ""))
+        elif kw.arg in args:
+            problems.append(f"argument {kw.arg!r} given twice")
         else:
             args[kw.arg] = ArgValue.from_node(kw.value, source)
     params = args.pop("params", None)
     if params is None and not problems:
         problems.append("no parameters are passed")
     return args, params, problems
+
+
+def _close_name(name: str, allowed: set[str]) -> str | None:
+    import difflib
+    match = difflib.get_close_matches(name, sorted(allowed - {"params"}), n=1, cutoff=0.75)
+    return match[0] if match else None
 
 
 def _effective(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> Any:
@@ -148,10 +193,17 @@ def _holds(row: OptimizerRow, args: dict[str, ArgValue], cond: tuple, assume: di
             value = assume[name]
         else:
             value = _effective(row, args, name)
+        scheduled = "@" + name in args
         if want is ANY:
             ok = name in args
         elif want is NONZERO:
-            ok = value is UNKNOWN or value not in (0, 0.0, False, None)
+            ok = value is UNKNOWN or value not in _FALSY
+        elif want is ZERO:
+            ok = value is not UNKNOWN and value in _FALSY
+        elif want is EXPR:
+            ok = value is UNKNOWN and not scheduled
+        elif want is KNOWN_NONZERO:
+            ok = scheduled or (value is not UNKNOWN and value not in _FALSY)
         else:
             ok = value is not UNKNOWN and value == want
         if not ok:
@@ -159,19 +211,28 @@ def _holds(row: OptimizerRow, args: dict[str, ArgValue], cond: tuple, assume: di
     return True
 
 
-def _undecided_flags(row: OptimizerRow, args: dict[str, ArgValue]) -> list[str]:
-    """Boolean arguments that choose a variant but are expressions (`amsgrad=cfg.amsgrad`)."""
-    flags = []
+def _conditions(row: OptimizerRow):
     for variant in row.variants:
-        for name, want in variant.when:
-            if isinstance(want, bool) and name in args and args[name].literal is UNKNOWN and name not in flags:
-                flags.append(name)
+        yield from variant.when
+        for tx in variant.chain:
+            yield from tx.when
+
+
+def _undecided_flags(row: OptimizerRow, args: dict[str, ArgValue]) -> list[str]:
+    """Boolean arguments that choose a recipe but are expressions (`amsgrad=cfg.amsgrad`)."""
+    flags = []
+    candidates = list(_conditions(row))
+    if "maximize" in row.defaults():
+        candidates.append(("maximize", True))
+    for name, want in candidates:
+        if isinstance(want, bool) and name in args and args[name].literal is UNKNOWN and name not in flags:
+            flags.append(name)
     return flags
 
 
-class _Values(dict):
-    def __missing__(self, key):
-        raise KeyError(key)
+def _parse_derived(row: OptimizerRow, name: str) -> tuple[str, int]:
+    base, index = _DERIVED.fullmatch(row.derived[name]).groups()
+    return base, int(index)
 
 
 def _value_text(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> tuple[str, bool, bool]:
@@ -180,23 +241,33 @@ def _value_text(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> tupl
         v = args["@" + name]
         return v.source, True, v.atomic
     if name in row.derived:
-        base, index = re.fullmatch(r"\{(\w+)\}\[(\d+)\]", row.derived[name]).groups()
-        index = int(index)
+        base, index = _parse_derived(row, name)
         if base in args:
             value = args[base]
             if value.elements is not None and index < len(value.elements):
-                return value.elements[index], True, True
-            return f"{value.source}[{index}]", True, True
+                element = value.elements[index]
+                return element, True, _atomic_text(element)
+            source = value.source if value.atomic else f"({value.source})"
+            return f"{source}[{index}]", True, True
         return repr(row.defaults()[base][index]), False, True
     if name in args:
         return args[name].source, True, args[name].atomic
     return repr(row.defaults()[name]), False, True
 
 
+def _atomic_text(text: str) -> bool:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Tuple, ast.List, ast.Dict)) or (
+        isinstance(node, ast.Constant) and not (isinstance(node.value, (int, float)) and node.value < 0))
+
+
 def _default_of(row: OptimizerRow, name: str) -> Any:
     if name in row.derived:
-        base, index = re.fullmatch(r"\{(\w+)\}\[(\d+)\]", row.derived[name]).groups()
-        return row.defaults()[base][int(index)]
+        base, index = _parse_derived(row, name)
+        return row.defaults()[base][index]
     return row.defaults().get(name, REQUIRED)
 
 
@@ -207,13 +278,21 @@ def _same_default(torch_default: Any, optax_default: Any) -> bool:
     return torch_default == optax_default
 
 
-def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> str:
+def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue], problems: list[str]) -> str:
     parts = []
+    scheduled_lr = "__schedule__" in args
     for kw in tx.kws:
-        simple = re.fullmatch(r"\{(\w+)\}", kw.template)
+        template = kw.template
+        if scheduled_lr and "{lr}" in template:
+            if kw.schedule_template is not None:
+                template = kw.schedule_template
+            elif template != "{lr}" or not kw.schedulable:
+                problems.append(f"torch.optim.{row.torch}'s learning rate is not a plain scale here "
+                                f"({tx.func.rsplit('.', 1)[-1]}: {kw.name}={kw.template}): fold the schedule in by hand")
+        simple = re.fullmatch(r"\{(\w+)\}", template)
         if simple:
             text, given, _ = _value_text(row, args, simple.group(1))
-            if not given and kw.optax_default is not REQUIRED and _same_default(
+            if not given and not kw.always and kw.optax_default is not REQUIRED and _same_default(
                     _default_of(row, simple.group(1)), kw.optax_default):
                 continue
             parts.append(f"{kw.name}={text}")
@@ -221,17 +300,22 @@ def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue]) -> 
             def sub(m):
                 text, _, atomic = _value_text(row, args, m.group(1))
                 return text if atomic else f"({text})"
-            parts.append(f"{kw.name}={_PLACEHOLDER.sub(sub, kw.template)}")
+            parts.append(f"{kw.name}={_PLACEHOLDER.sub(sub, template)}")
     func = tx.func
-    if any("@" + n in args and kw.template == "{%s}" % n for kw in tx.kws for n in _MOMENTUM_NAMES) or (
-            "@momentum" in args and tx.func == "optax.trace"):
+    if not func.startswith("optax.inject_hyperparams(") and (
+            any("@" + n in args and kw.template == "{%s}" % n for kw in tx.kws for n in _MOMENTUM_NAMES) or (
+            "@momentum" in args and tx.func == "optax.trace")):
         func = f"optax.inject_hyperparams({func})"   # a scheduled beta1 / momentum
     return f"{func}({', '.join(parts)})"
 
 
-def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, bool]) -> tuple[list[str], catalog.Variant]:
+def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, bool],
+               problems: list[str]) -> tuple[list[str], catalog.Variant]:
     variant = next(v for v in row.variants if _holds(row, args, v.when, assume))
     chain: list[str] = []
+    if variant.problem:
+        problems.append(variant.problem)
+        return chain, variant
     if _holds(row, args, (("maximize", True),), assume):
         chain.append("optax.scale(-1.0)")
     if variant.l2_weight_decay and "weight_decay" in row.defaults() and _holds(
@@ -240,7 +324,7 @@ def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, b
         chain.append(f"optax.add_decayed_weights({wd})")
     for tx in variant.chain:
         if _holds(row, args, tx.when, assume):
-            chain.append(_render_tx(row, tx, args))
+            chain.append(_render_tx(row, tx, args, problems))
     return chain, variant
 
 
@@ -252,13 +336,17 @@ def emit(row: OptimizerRow, call: ast.Call, source, extras: Extras | None = None
     if params is not None and isinstance(call.args[0] if call.args else None, (ast.List, ast.Tuple)) and any(
             isinstance(e, ast.Dict) for e in (call.args[0].elts if call.args else [])):
         problems.append("parameter groups need optax.multi_transform with labels: convert them by hand")
+    if not problems and row.unsupported:
+        text = _text_of(source)
+        problems.extend(u.problem for u in row.unsupported if re.search(u.pattern, text))
     out.problems = problems
     if problems:
         return out
 
     flags = _undecided_flags(row, args)
+    render_problems: list[str] = []
     if not flags:
-        chain, variant = _chain_for(row, args, {})
+        chain, variant = _chain_for(row, args, {}, render_problems)
         out.transforms = chain
         variants = [variant]
     else:
@@ -266,10 +354,16 @@ def emit(row: OptimizerRow, call: ast.Call, source, extras: Extras | None = None
         variants = []
         branches: dict[tuple[bool, ...], str] = {}
         for combo in itertools.product((True, False), repeat=len(flags)):
-            chain, variant = _chain_for(row, args, dict(zip(flags, combo)))
-            variants.append(variant)
+            chain, variant = _chain_for(row, args, dict(zip(flags, combo)), render_problems)
+            if variant not in variants:
+                variants.append(variant)
             branches[combo] = chain[0] if len(chain) == 1 else f"optax.chain({', '.join(chain)})"
         out.transforms = [_conditional(flags, args, branches, ())]
+    out.recipes = variants
+    if render_problems:
+        out.problems = list(dict.fromkeys(render_problems))
+        out.transforms = []
+        return out
 
     if extras is not None and extras.prefix:
         out.transforms = list(extras.prefix) + out.transforms
@@ -283,16 +377,10 @@ def emit(row: OptimizerRow, call: ast.Call, source, extras: Extras | None = None
 
 
 def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) -> list[str]:
-    """Put the schedules into the arguments; what cannot be folded is a problem."""
+    """Put the schedules into the arguments; what cannot be folded is a problem (some are
+    found while rendering: a learning rate inside a formula without a schedule form)."""
     problems = []
     if extras.learning_rate is not None:
-        for variant in row.variants:
-            for tx in variant.chain:
-                for kw in tx.kws:
-                    if "{lr}" in kw.template and kw.template != "{lr}":
-                        problems.append(f"torch.optim.{row.torch}'s learning rate enters a formula "
-                                        f"({kw.template}): fold the schedule in by hand")
-                        return problems
         args["lr"] = ArgValue(extras.learning_rate, atomic=not extras.learning_rate.startswith("lambda"))
         args["__schedule__"] = ArgValue("True", literal=True)
     if extras.momentum is not None:
@@ -312,16 +400,18 @@ def _conditional(flags, args, branches, prefix) -> str:
     cond = args[flags[len(prefix)]].source
     yes = _conditional(flags, args, branches, prefix + (True,))
     no = _conditional(flags, args, branches, prefix + (False,))
+    if yes == no:
+        return yes   # this flag only passes through as a keyword
     return f"({yes} if {cond} else {no})"
 
 
 def _notes(row: OptimizerRow, args: dict[str, ArgValue], variants) -> list[str]:
     notes = []
-    if _holds(row, args, (("maximize", True),), {}):
+    undecided = _undecided_flags(row, args)
+    if _holds(row, args, (("maximize", True),), {}) or "maximize" in undecided:
         notes.append(catalog.MAXIMIZE_NOTE)
     for note in row.notes:
-        if _holds(row, args, note.when, {}) or (
-                any(n in _undecided_flags(row, args) for n, _ in note.when)):
+        if _holds(row, args, note.when, {}) or any(n in undecided for n, _ in note.when):
             notes.append(note.text)
     if (any(v.l2_weight_decay for v in variants) and "weight_decay" in args
             and _holds(row, args, (("weight_decay", NONZERO),), {})
