@@ -267,8 +267,8 @@ _row(OptimizerRow(
     )),),
     notes=(
         Note("torch's Adagrad starts the accumulator at 0 and adds eps outside the square root; optax.adagrad "
-             "starts at 0.1 and puts eps inside (1.3e-06 apart even with initial_accumulator_value=0, eps=1e-10), "
-             "so switcheroo_optax.scale_by_torch_adagrad is used",
+             "starts at 0.1 and puts eps inside (0.01 apart with its defaults, 1.3e-06 even with "
+             "initial_accumulator_value=0, eps=1e-10), so switcheroo_optax.scale_by_torch_adagrad is used",
              claims=(Claim("torch.optim.Adagrad(params, lr=0.01)",
                            "optax.adagrad(0.01, initial_accumulator_value=0.0, eps=1e-10)", 1.34e-6),
                      Claim("torch.optim.Adagrad(params, lr=0.01)", "optax.adagrad(0.01)", 9.98e-3))),

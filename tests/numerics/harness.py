@@ -105,10 +105,11 @@ def _is(call: str, name: str) -> bool:
 
 
 def run_torch(call: str, dtype, cfg=None, sign: float = 1.0, noise: float = 1.0, steps: int = STEPS,
-              sparse: bool = False) -> np.ndarray:
+              sparse: bool = False, scheduler: str | None = None) -> np.ndarray:
     w = torch.tensor(W0, dtype=torch.get_default_dtype(), requires_grad=True)
     M = torch.tensor(M0, dtype=torch.get_default_dtype(), requires_grad=True)
     opt = torch_optimizer(call, [w, M], cfg)
+    sched = eval(scheduler, {"torch": torch, "opt": opt}) if scheduler else None
     A_t, B_t = torch.tensor(A, dtype=w.dtype), torch.tensor(B, dtype=w.dtype)
     N_t = torch.tensor(noise * NOISE, dtype=w.dtype)
     lbfgs = isinstance(opt, torch.optim.LBFGS)
@@ -130,6 +131,8 @@ def run_torch(call: str, dtype, cfg=None, sign: float = 1.0, noise: float = 1.0,
             w.grad = gw.to_sparse() if sparse else gw
             M.grad = gM.to_sparse(1) if sparse else gM
             opt.step()
+        if sched is not None:
+            sched.step()
         out.append(np.concatenate([w.detach().numpy().ravel(), M.detach().numpy().ravel()]))
     return np.array(out)
 
@@ -151,8 +154,8 @@ def run_optax(tx, dtype, sign: float = 1.0, noise: float = 1.0, steps: int = STE
     def step(carry, n):
         p, s = carry
         g = grad(p, n)
-        if value_fn:
-            u, s = tx.update(g, s, p, value_fn=lambda q: loss(q, n))
+        if value_fn:   # LBFGS: what optax.lbfgs's line search needs, too
+            u, s = tx.update(g, s, p, value=loss(p, n), grad=g, value_fn=lambda q: loss(q, n))
         else:
             u, s = tx.update(g, s, p)
         p = optax.apply_updates(p, u)
@@ -205,6 +208,28 @@ def compare(call: str, dtype: str = "float64", cfg=None) -> Comparison:
         tx = built.make(params, cfg)
         j = run_optax(tx, np_dtype, sign=sign, noise=noise, value_fn=lbfgs)
     return Comparison(built, t, j)
+
+
+def torch_sensitivity(call: str, dtype: str = "float64", cfg=None) -> float:
+    """How far torch's own trajectory moves when its starting point moves by one rounding unit
+    (x0 * (1 +- 1e-15)): the size of a pure rounding difference after amplification by the
+    optimizer. LBFGS amplifies rounding ~1e3-fold over 250 iterations; there a formula error
+    shows as far more than this, rounding as about this."""
+    global W0, M0
+    w, m = W0.copy(), M0.copy()
+    sign = -1.0 if literal_flag(call, "maximize", cfg) else 1.0
+    noise = 0.0 if _is(call, "LBFGS") else 1.0
+    worst = 0.0
+    with precision(dtype) as np_dtype:
+        base = run_torch(call, np_dtype, cfg, sign=sign, noise=noise)
+        try:
+            for eps in (1e-15, -1e-15):
+                W0, M0 = w * (1 + eps), m * (1 + eps)
+                other = run_torch(call, np_dtype, cfg, sign=sign, noise=noise)
+                worst = max(worst, float(np.max(np.abs(base - other))))
+        finally:
+            W0, M0 = w, m
+    return worst
 
 
 def config(**values):

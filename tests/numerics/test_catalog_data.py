@@ -1,0 +1,87 @@
+"""The catalog's recorded facts match the libraries they describe: torch 2.13.0's optimizer
+signatures and defaults, Optax's (and switcheroo_optax's) keyword names and defaults."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("optax")
+
+from switcheroo_lsp import catalog  # noqa: E402
+from switcheroo_lsp.emit import _default_of  # noqa: E402
+
+ROWS = sorted(catalog.OPTIMIZERS)
+
+
+def test_torch_version():
+    assert torch.__version__.split("+")[0] == "2.13.0"
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_signature_is_torchs(name):
+    row = catalog.OPTIMIZERS[name]
+    params = list(inspect.signature(getattr(torch.optim, name).__init__).parameters.values())[2:]   # self, params
+    positional = [(p.name, p.default) for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    keyword_only = [(p.name, p.default) for p in params if p.kind is p.KEYWORD_ONLY]
+    assert list(row.signature) == positional
+    assert list(row.keyword_only) == keyword_only
+    for (_, mine), (_, theirs) in zip(row.signature + row.keyword_only, positional + keyword_only):
+        assert type(mine) is type(theirs) or mine == theirs
+
+
+def _function(func: str):
+    m = re.fullmatch(r"optax\.inject_hyperparams\(([\w.]+)\)", func)
+    dotted = m.group(1) if m else func
+    module, _, attr = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _transforms():
+    for name, row in catalog.OPTIMIZERS.items():
+        for variant in row.variants:
+            for tx in variant.chain:
+                yield name, row, tx
+
+
+@pytest.mark.parametrize("name,row,tx", list(_transforms()), ids=[f"{n}:{t.func}" for n, _, t in _transforms()])
+def test_keywords_and_defaults_are_the_functions(name, row, tx):
+    signature = inspect.signature(_function(tx.func))
+    for kw in tx.kws:
+        assert kw.name in signature.parameters, f"{tx.func} has no keyword {kw.name}"
+        if kw.optax_default is not catalog.REQUIRED:
+            assert signature.parameters[kw.name].default == kw.optax_default, (tx.func, kw.name)
+        simple = re.fullmatch(r"\{(\w+)\}", kw.template)
+        if kw.always and simple:
+            # switcheroo_optax's defaults are torch's
+            assert _default_of(row, simple.group(1)) == kw.optax_default, (tx.func, kw.name)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_every_argument_is_explained(name):
+    row = catalog.OPTIMIZERS[name]
+    documented = [a for a, _ in row.arguments]
+    wanted = [a for a, _ in row.signature + row.keyword_only if a not in catalog.IMPLEMENTATION_FLAGS]
+    assert sorted(documented) == sorted(wanted)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_templates_name_known_arguments(name):
+    row = catalog.OPTIMIZERS[name]
+    known = set(row.defaults()) | set(row.derived)
+    for base in row.derived.values():
+        arg = re.fullmatch(r"\{(\w+)\}\[\d+\]", base).group(1)
+        assert isinstance(row.defaults()[arg], tuple)
+    for variant in row.variants:
+        for tx in variant.chain:
+            for kw in tx.kws:
+                for template in (kw.template, kw.schedule_template or ""):
+                    assert set(re.findall(r"\{(\w+)\}", template)) <= known, (tx.func, template)
+            for cond, _ in tx.when:
+                assert cond in known, cond
+        for cond, _ in variant.when:
+            assert cond in known or cond == "__schedule__", cond
