@@ -1,0 +1,23 @@
+"""The real server, with every call to the core's `analyze` counted on stderr.
+
+Only the benchmarks use it: `python bench/counting_server.py` behaves exactly like
+`switcheroo-lsp serve` and writes `switcheroo-bench: analyze <chars>` per analysis.
+"""
+
+import sys
+
+import switcheroo_lsp.server as server
+
+_analyze = server.analyze
+
+
+def counted(text):
+    sys.stderr.write(f"switcheroo-bench: analyze {len(text)}\n")
+    sys.stderr.flush()
+    return _analyze(text)
+
+
+server.analyze = counted
+
+if __name__ == "__main__":
+    server.serve()

@@ -1,0 +1,401 @@
+"""Benchmarks of the real server over stdio, and of the CLI.
+
+    .venv/bin/python bench/run.py                 # everything (about 10 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick         # fewer repeats, 1k/5k only
+    .venv/bin/python bench/run.py --only open,edit --sizes 5000 --repeat 9
+    .venv/bin/python bench/run.py --json out.json # also write the figures as JSON
+
+Every figure is a median over repeated runs, printed beside a baseline measured in the same
+run on the same text: `libcst.parse_module` (what a libcst-based server would pay just to
+parse). Times are wall-clock from writing the message to reading the answer, so they include
+JSON-RPC framing, pygls's (de)serialisation and the pipe, as an editor sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests" / "robustness"))
+
+import libcst  # noqa: E402
+
+from generate import training_file, tree, without_torch  # noqa: E402
+from rpc import Rpc, cpu_ns, rss_kib  # noqa: E402
+
+PY = sys.executable
+PLAIN = [PY, "-m", "switcheroo_lsp", "serve"]
+COUNTING = [PY, str(HERE / "counting_server.py")]
+RESULTS: dict = {}
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+class Samples:
+    """Per repetition: the server's wall-clock latency and CPU time, and the baseline's (libcst
+    parse of the same text, in this process) wall-clock and CPU time, taken right before, so that
+    both see the same load on a shared machine."""
+
+    def __init__(self):
+        self.wall, self.cpu, self.base_wall, self.base_cpu = [], [], [], []
+
+    def baseline(self, text: str) -> None:
+        gc.collect()
+        w, c = time.perf_counter(), time.process_time()
+        libcst.parse_module(text)
+        self.base_cpu.append(time.process_time() - c)
+        self.base_wall.append(time.perf_counter() - w)
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    def report(self, label: str, goal: str = "", extra: str = "") -> dict:
+        w, c = median_ms(self.wall), median_ms(self.cpu)
+        bw, bc = median_ms(self.base_wall), median_ms(self.base_cpu)
+        print(f"  {label:<34} wall {w:8.1f} ms {w / bw:5.2f}x | server CPU {c:8.1f} ms {c / bc:5.2f}x | "
+              f"libcst wall {bw:7.1f} CPU {bc:7.1f} ms | n={len(self.wall)} {goal} {extra}", flush=True)
+        return {"wall_ms": w, "cpu_ms": c, "libcst_wall_ms": bw, "libcst_cpu_ms": bc,
+                "wall_ratio": w / bw, "cpu_ratio": c / bc, "n": len(self.wall)}
+
+
+def row(label: str, ms: float, base: float | None = None, goal: str = "", extra: str = "") -> None:
+    ratio = f"{ms / base:6.2f}x" if base else "       "
+    print(f"  {label:<44} {ms:9.1f} ms  {ratio}  {goal:<10} {extra}", flush=True)
+
+
+def server(counting: bool = False, debounce_ms: float = 0) -> Rpc:
+    rpc = Rpc(COUNTING if counting else PLAIN)
+    rpc.initialize({"textDocument": {"publishDiagnostics": {"versionSupport": True}}},
+                   {"debounce_ms": debounce_ms})
+    warm = "file:///bench/warmup.py"
+    rpc.open(warm, training_file(100))
+    rpc.published(warm, 1)
+    mark = rpc.mark()
+    rpc.close(warm)
+    rpc.published(warm, None, since=mark)
+    return rpc
+
+
+def open_latency(rpc: Rpc, text: str, tag: str, repeat: int) -> Samples:
+    s = Samples()
+    for r in range(repeat):
+        s.baseline(text)
+        uri = f"file:///bench/{tag}_{r}_{time.monotonic_ns()}.py"
+        gc.collect()
+        mark = rpc.mark()
+        c0 = cpu_ns(rpc.pid)
+        t0 = time.perf_counter()
+        rpc.open(uri, text)
+        msg = rpc.published(uri, 1, since=mark, timeout=300)
+        s.add(msg.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+        mark = rpc.mark()
+        rpc.close(uri)
+        rpc.published(uri, None, since=mark, timeout=60)
+    return s
+
+
+# -- sections -----------------------------------------------------------------------------------------
+
+def bench_open(sizes, repeat):
+    print("\nopen -> diagnostics published (debounce 0), vs libcst.parse_module of the same text")
+    rpc = server()
+    try:
+        for n in sizes:
+            text = training_file(n)
+            reps = max(3, repeat // 3) if n >= 20000 else repeat
+            s = open_latency(rpc, text, f"gen{n}", reps)
+            RESULTS.setdefault("open", {})[n] = s.report(f"{n} lines ({len(text) // 1000} kB)",
+                                                         "goal <=1.0x" if n == 5000 else "")
+        for path in sorted((ROOT / "examples").glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            s = open_latency(rpc, text, path.stem, repeat)
+            RESULTS.setdefault("examples", {})[path.name] = s.report(
+                f"examples/{path.name} ({text.count(chr(10))} lines)")
+    finally:
+        rpc.shutdown()
+
+
+def bench_notorch(sizes, repeat):
+    print("\na file with no torch in it: open -> diagnostics published, vs libcst.parse_module")
+    rpc = server()
+    try:
+        for n in sizes:
+            text = without_torch(training_file(n))
+            assert "torch" not in text
+            reps = max(3, repeat // 3) if n >= 20000 else repeat
+            s = open_latency(rpc, text, f"notorch{n}", reps)
+            RESULTS.setdefault("notorch", {})[n] = s.report(f"{n} lines, no torch",
+                                                            "goal <=0.05x" if n == 5000 else "")
+    finally:
+        rpc.shutdown()
+
+
+def _middle_line(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    mid = len(lines) // 2
+    while not lines[mid].strip():
+        mid += 1
+    return mid, len(lines[mid])
+
+
+def bench_edit(sizes, repeat):
+    print("\nedit in the middle -> fresh diagnostics for that version (debounce 0), vs libcst.parse_module")
+    rpc = server()
+    try:
+        for n in sizes:
+            text = training_file(n)
+            reps = max(3, repeat // 3) if n >= 20000 else repeat
+            uri = f"file:///bench/edit{n}.py"
+            rpc.open(uri, text)
+            rpc.published(uri, 1, timeout=300)
+            line, col = _middle_line(text)
+            s, version = Samples(), 1
+            for r in range(reps):
+                s.baseline(text)
+                version += 1
+                # Type one character at the end of a line in the middle, then take it back.
+                change = ({"range": {"start": {"line": line, "character": col},
+                                     "end": {"line": line, "character": col}}, "text": " "} if r % 2 == 0 else
+                          {"range": {"start": {"line": line, "character": col},
+                                     "end": {"line": line, "character": col + 1}}, "text": ""})
+                gc.collect()
+                mark = rpc.mark()
+                c0 = cpu_ns(rpc.pid)
+                t0 = time.perf_counter()
+                rpc.change(uri, version, [change])
+                msg = rpc.published(uri, version, since=mark, timeout=300)
+                s.add(msg.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+            RESULTS.setdefault("edit", {})[n] = s.report(f"{n} lines", "goal <=0.5x" if n == 5000 else "")
+            rpc.close(uri)
+    finally:
+        rpc.shutdown()
+
+
+def bench_requests(sizes, repeat):
+    print("\ncode action and hover on an analysed document (round trip)")
+    rpc = server()
+    try:
+        for n in sizes:
+            text = training_file(n)
+            uri = f"file:///bench/req{n}.py"
+            rpc.open(uri, text)
+            diags = rpc.published(uri, 1, timeout=300).body["params"]["diagnostics"]
+            steps = [d for d in diags if d["code"] == "OPX102"]
+            targets = [d for d in diags if d["code"] in ("OPX101", "OPX102", "OPX103")]
+            picks = [targets[(i * 7919) % len(targets)] for i in range(max(repeat * 3, 20))]
+
+            def action(d):
+                return rpc.call("textDocument/codeAction", {
+                    "textDocument": {"uri": uri}, "range": d["range"],
+                    "context": {"diagnostics": [d]}}, timeout=300)
+
+            t0 = time.perf_counter()
+            first = action(steps[len(steps) // 2])
+            first_ms = (time.perf_counter() - t0) * 1000
+            assert first, "no code action offered"
+            samples, ca_cpu = [], []
+            for d in picks:
+                c0 = cpu_ns(rpc.pid)
+                t0 = time.perf_counter()
+                action(d)
+                samples.append(time.perf_counter() - t0)
+                ca_cpu.append((cpu_ns(rpc.pid) - c0) / 1e9)
+            ca = median_ms(samples)
+            hs, hv_cpu = [], []
+            for d in picks:
+                pos = d["range"]["start"]
+                c0 = cpu_ns(rpc.pid)
+                t0 = time.perf_counter()
+                result = rpc.call("textDocument/hover", {"textDocument": {"uri": uri}, "position": pos})
+                hs.append(time.perf_counter() - t0)
+                hv_cpu.append((cpu_ns(rpc.pid) - c0) / 1e9)
+                assert result is not None
+            hv = median_ms(hs)
+            row(f"{n} lines: code action, first (computes fix-all)", first_ms, None, "")
+            row(f"{n} lines: code action, median", ca, None, "<=10ms" if n == 5000 else "",
+                f"p90 {sorted(samples)[int(len(samples) * .9)] * 1000:.1f} ms, server CPU {median_ms(ca_cpu):.1f} ms, "
+                f"n={len(samples)}")
+            row(f"{n} lines: hover, median", hv, None, "<=10ms" if n == 5000 else "",
+                f"p90 {sorted(hs)[int(len(hs) * .9)] * 1000:.1f} ms, server CPU {median_ms(hv_cpu):.1f} ms, n={len(hs)}")
+            RESULTS.setdefault("requests", {})[n] = {"code_action_first_ms": first_ms, "code_action_ms": ca,
+                                                     "hover_ms": hv, "n": len(samples),
+                                                     "code_action_cpu_ms": median_ms(ca_cpu),
+                                                     "hover_cpu_ms": median_ms(hv_cpu)}
+            rpc.close(uri)
+    finally:
+        rpc.shutdown()
+
+
+def bench_memory(repeat):
+    print("\nresident memory (VmRSS of the server) with 100 open 1k-line documents")
+    rpc = server()
+    try:
+        time.sleep(0.2)
+        before = rss_kib(rpc.pid)
+        texts = [training_file(1000, seed=k) for k in range(100)]
+        uris = [f"file:///bench/mem_{k}.py" for k in range(100)]
+        for uri, text in zip(uris, texts):
+            rpc.open(uri, text)
+        for uri in uris:
+            rpc.published(uri, 1, timeout=300)
+        time.sleep(0.2)
+        after = rss_kib(rpc.pid)
+        total = sum(len(t) for t in texts)
+        print(f"  after initialize: {before / 1024:.0f} MiB; with 100 documents ({total / 1e6:.1f} MB of text): "
+              f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} MiB, {(after - before) / 100:.0f} KiB per document)")
+        RESULTS["memory"] = {"idle_mib": before / 1024, "with_100_docs_mib": after / 1024,
+                             "per_doc_kib": (after - before) / 100}
+    finally:
+        rpc.shutdown()
+
+
+def bench_cli(repeat, files=500, lines=300):
+    print(f"\nswitcheroo-lsp check --format json over {files} files of {lines} lines")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        tree(root, files, lines)
+        cmd = [PY, "-m", "switcheroo_lsp", "check", "--format", "json", str(root)]
+        single = [PY, "-c", "import sys, switcheroo_lsp.cli as c; c.PARALLEL_THRESHOLD = 10**9; "
+                            "raise SystemExit(c.main(sys.argv[1:]))", "check", "--format", "json", str(root)]
+        reps = max(3, repeat // 3)
+        outputs, times = {}, {}
+        for name, argv in (("pool", cmd), ("single", single)):
+            samples = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                proc = subprocess.run(argv, capture_output=True)
+                samples.append(time.perf_counter() - t0)
+                assert proc.returncode == 1, proc.stderr[-2000:]
+                outputs[name] = proc.stdout
+            times[name] = median_ms(samples)
+        assert outputs["pool"] == outputs["single"], "the pool and the single process disagree"
+        count = len(json.loads(outputs["pool"]))
+        cores = os.cpu_count()
+        row(f"process pool ({cores} cores)", times["pool"], None, "", f"{count} findings, n={reps}")
+        row("single process", times["single"], None, "", f"pool speed-up {times['single'] / times['pool']:.2f}x")
+        RESULTS["cli"] = {"files": files, "lines": lines, "pool_ms": times["pool"], "single_ms": times["single"],
+                          "cores": cores, "findings": count, "n": reps}
+
+
+def _burst(rpc: Rpc, uri: str, text: str, version: int, count: int, gap: float) -> tuple[int, int, int, float]:
+    """`count` one-character didChanges `gap` seconds apart; (analyses, publishes, last version,
+    ms from the last change to its diagnostics)."""
+    line, col = _middle_line(text)
+    analyses_before = sum("switcheroo-bench: analyze" in l for l in rpc.stderr)
+    mark = rpc.mark()
+    for k in range(count):
+        version += 1
+        rpc.change(uri, version, [{"range": {"start": {"line": line, "character": col + k},
+                                             "end": {"line": line, "character": col + k}}, "text": "x"}])
+        t_last = time.perf_counter()
+        if gap:
+            time.sleep(gap)
+    msg = rpc.published(uri, version, since=mark, timeout=300)
+    settle = (msg.at - t_last) * 1000
+    time.sleep(1.0)       # anything stale would show up now
+    analyses = sum("switcheroo-bench: analyze" in l for l in rpc.stderr) - analyses_before
+    publishes = len(rpc.all_published(uri, mark))
+    # Undo the burst so that the next one starts from the same text.
+    version += 1
+    mark = rpc.mark()
+    rpc.change(uri, version, [{"range": {"start": {"line": line, "character": col},
+                                         "end": {"line": line, "character": col + count}}, "text": ""}])
+    rpc.published(uri, version, since=mark, timeout=300)
+    return analyses, publishes, version, settle
+
+
+def bench_burst(sizes, repeat):
+    print("\ntyping bursts: 20 didChange; how many analyses ran and diagnostics were published")
+    for debounce in (75, 0):
+        rpc = server(counting=True, debounce_ms=debounce)
+        try:
+            for n in sizes:
+                text = training_file(n)
+                uri = f"file:///bench/burst{n}_{debounce}.py"
+                rpc.open(uri, text)
+                rpc.published(uri, 1, timeout=300)
+                version = 1
+                for gap in (0.0, 0.03):
+                    analyses, publishes, version, settle = _burst(rpc, uri, text, version, 20, gap)
+                    label = f"{n} lines, debounce {debounce} ms, {'back to back' if not gap else f'{gap * 1000:.0f} ms apart'}"
+                    print(f"  {label:<52} analyses {analyses:2d}  publishes {publishes:2d}  "
+                          f"last change -> its diagnostics {settle:.0f} ms", flush=True)
+                    RESULTS.setdefault("burst", []).append({"lines": n, "debounce_ms": debounce, "gap_ms": gap * 1000,
+                                                            "changes": 20, "analyses": analyses,
+                                                            "publishes": publishes, "settle_ms": settle})
+                rpc.close(uri)
+        finally:
+            rpc.shutdown()
+
+
+SECTIONS = ("open", "edit", "requests", "notorch", "memory", "burst", "cli")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,5000,20000")
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", help="write the figures here")
+    ns = ap.parse_args()
+    sizes = [int(s) for s in ns.sizes.split(",")]
+    repeat = ns.repeat
+    if ns.quick:
+        sizes, repeat = [s for s in sizes if s <= 5000], 5
+    only = ns.only.split(",")
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"switcheroo-lsp bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.python_implementation()} "
+          f"{platform.python_version()}, {os.cpu_count()} cores, load average {' '.join(load)} at start")
+    RESULTS["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "cores": os.cpu_count(),
+                       "python": platform.python_version(), "load_at_start": load, "repeat": repeat}
+    if "open" in only:
+        bench_open(sizes, repeat)
+    if "edit" in only:
+        bench_edit(sizes, repeat)
+    if "requests" in only:
+        bench_requests([s for s in sizes if s <= 5000] or sizes[:1], repeat)
+    if "notorch" in only:
+        bench_notorch(sizes, repeat)
+    if "memory" in only:
+        bench_memory(repeat)
+    if "burst" in only:
+        bench_burst([s for s in sizes if s == 5000] or sizes[:1], repeat)
+    if "cli" in only:
+        bench_cli(repeat)
+    with open("/proc/loadavg") as f:
+        print(f"\nload average at the end: {' '.join(f.read().split()[:3])}")
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(RESULTS, indent=2))
+
+
+if __name__ == "__main__":
+    main()
