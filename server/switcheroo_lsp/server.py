@@ -67,6 +67,22 @@ class Document(TextDocument):
     def lines(self) -> tuple[str, ...]:
         return tuple(_LINE.findall(self.source))
 
+    def _apply_incremental_change(self, change: t.TextDocumentContentChangePartial) -> None:
+        # pygls lands a character just past the end of a line after the line break (or between
+        # \r and \n), and one short on a last line without a break. The LSP: a character past
+        # the end of its line means the end of that line; past the last line, the end of the text.
+        lines = self.lines
+        start, end = sorted((self._offset(lines, change.range.start), self._offset(lines, change.range.end)))
+        self._source = self.source[:start] + change.text + self.source[end:]
+
+    def _offset(self, lines: tuple[str, ...], pos: t.Position) -> int:
+        if pos.line >= len(lines):
+            return len(self.source)
+        encoding = self.position_codec.encoding
+        content = lines[pos.line].rstrip("\r\n")
+        return (sum(map(len, lines[:pos.line]))
+                + from_units(content, pos.character, str(getattr(encoding, "value", encoding) or "utf-16")))
+
 
 class DocumentWorkspace(Workspace):
     def _create_text_document(self, doc_uri, source=None, version=None, language_id=None) -> Document:
