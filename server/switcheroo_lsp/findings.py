@@ -26,7 +26,7 @@ CODES: dict[str, tuple[str, str]] = {
     "OPX203": ("warning", "the step rewrite needs names that are not defined here"),
 }
 SEVERITIES = ("error", "warning", "information", "hint")
-DOCS_URL = "https://github.com/switcheroo-lsp/switcheroo-lsp#{code}"
+DOCS_URL = "https://github.com/switcheroo-lsp/switcheroo-lsp#{code}"   # README "Diagnostic codes"
 
 
 @dataclass(frozen=True)
