@@ -120,16 +120,20 @@ traffic = st.lists(op, min_size=1, max_size=20)
 class Session:
     """Drives one example's traffic and keeps the client's side of every document."""
 
-    def __init__(self, rpc: Rpc):
+    def __init__(self, rpc: Rpc, uri_style: int = 0):
         self.rpc = rpc
         self.enc = rpc.encoding
+        self.uri_style = uri_style
         self.docs = [self._open(SEED), self._open(SEED.replace("\n", "\r\n"))]
         self.pending: list = []           # request ids awaiting an answer
         self.stale_diagnostics: dict[str, list] = {}
 
     # -- documents --------------------------------------------------------------------------------
     def _open(self, text: str) -> Doc:
-        doc = Doc(f"file:///fuzz/doc_{next(_uris)}.py", text)
+        n = next(_uris)
+        uri = [f"file:///fuzz/doc_{n}.py", f"file:///fuzz/my%20doc_{n}.py", f"file:///fuzz/%C3%A9t%C3%A9_{n}.py",
+               f"untitled:Untitled-{n}", f"file:///fuzz/doc_{n}.pyi"][self.uri_style]
+        doc = Doc(uri, text)
         self.rpc.open(doc.uri, text, doc.version)
         self._remember(doc)
         return doc
@@ -392,9 +396,9 @@ class Session:
 
 
 @fuzz(60)
-@given(steps=traffic)
-def test_random_traffic_keeps_the_server_alive_answering_and_in_sync(server: Rpc, steps):
-    session = Session(server)
+@given(steps=traffic, uri_style=st.integers(0, 4))
+def test_random_traffic_keeps_the_server_alive_answering_and_in_sync(server: Rpc, steps, uri_style):
+    session = Session(server, uri_style)
     try:
         for step in steps:
             note(f"{step!r}")
