@@ -312,8 +312,9 @@ _row(OptimizerRow(
              "outside the square root (0.58 and 0.048 apart otherwise)",
              claims=(Claim("torch.optim.RMSprop(params, lr=0.01)", "optax.rmsprop(0.01)", 0.580),
                      Claim("torch.optim.RMSprop(params, lr=0.01)", "optax.rmsprop(0.01, decay=0.99)", 0.0479))),
-        Note("with momentum, keep the learning rate constant: optax.rmsprop applies a schedule "
-             "before the momentum trace, torch after", when=(("momentum", NONZERO),)),
+        Note("with momentum and a learning-rate schedule the chain is spelled out in torch's order "
+             "(rms, momentum trace, then the scheduled learning rate): optax.rmsprop would apply the "
+             "schedule before the trace", when=(("__schedule__", True), ("momentum", NONZERO))),
     ),
     arguments=(
         ("lr", "learning_rate"),

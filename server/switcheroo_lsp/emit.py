@@ -155,7 +155,9 @@ def bind(row: OptimizerRow, call: ast.Call, source: str) -> tuple[dict[str, ArgV
             problems.append("arguments passed with * cannot be mapped statically")
             continue
         if i >= len(names):
-            problems.append(f"torch.optim.{row.torch} takes at most {len(names)} positional arguments")
+            message = f"torch.optim.{row.torch} takes at most {len(names)} positional arguments"
+            if message not in problems:
+                problems.append(message)
             continue
         args[names[i]] = ArgValue.from_node(node, source)
     for kw in call.keywords:

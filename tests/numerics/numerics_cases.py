@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from harness import config
+from numerics_harness import config
 
 # -- explicit examples ------------------------------------------------------------------------------
 # (call, cfg) pairs; cfg is what `cfg.<name>` evaluates to in the program.

@@ -212,7 +212,7 @@ def compare(call: str, dtype: str = "float64", cfg=None) -> Comparison:
 
 def torch_sensitivity(call: str, dtype: str = "float64", cfg=None) -> float:
     """How far torch's own trajectory moves when its starting point moves by one rounding unit
-    (x0 * (1 +- 1e-15)): the size of a pure rounding difference after amplification by the
+    (x0 * (1 +- 1e-15), float32: 5e-7): the size of a pure rounding difference after amplification by the
     optimizer. LBFGS amplifies rounding ~1e3-fold over 250 iterations; there a formula error
     shows as far more than this, rounding as about this."""
     global W0, M0
@@ -223,7 +223,8 @@ def torch_sensitivity(call: str, dtype: str = "float64", cfg=None) -> float:
     with precision(dtype) as np_dtype:
         base = run_torch(call, np_dtype, cfg, sign=sign, noise=noise)
         try:
-            for eps in (1e-15, -1e-15):
+            unit = 1e-15 if dtype == "float64" else 5e-7       # a few units in the last place
+            for eps in (unit, -unit):
                 W0, M0 = w * (1 + eps), m * (1 + eps)
                 other = run_torch(call, np_dtype, cfg, sign=sign, noise=noise)
                 worst = max(worst, float(np.max(np.abs(base - other))))

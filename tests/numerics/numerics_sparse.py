@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-import harness
+import numerics_harness as harness
 
 STEPS = harness.STEPS
 

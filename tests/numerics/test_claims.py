@@ -14,9 +14,9 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 import jax.numpy as jnp  # noqa: E402
 
-import harness  # noqa: E402
+import numerics_harness as harness  # noqa: E402
 import switcheroo_optax  # noqa: E402
-from sparse import sparse_rows_diff  # noqa: E402
+from numerics_sparse import sparse_rows_diff  # noqa: E402
 from switcheroo_lsp import catalog  # noqa: E402
 
 pytestmark = pytest.mark.numerics

@@ -16,8 +16,8 @@ pytest.importorskip("jax")
 pytest.importorskip("optax")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-import harness  # noqa: E402
-from cases import EXAMPLES, FLOAT32, NO_FIX, SCHEDULED, STRATEGIES, call_of  # noqa: E402
+import numerics_harness as harness  # noqa: E402
+from numerics_cases import EXAMPLES, FLOAT32, NO_FIX, SCHEDULED, STRATEGIES, call_of  # noqa: E402
 from switcheroo_lsp import catalog  # noqa: E402
 from switcheroo_lsp.emit import UNKNOWN, ArgValue, _holds, bind  # noqa: E402
 
@@ -51,13 +51,16 @@ def test_example_float64(name, call, cfg):
 def test_example_float32(call):
     result = harness.compare(call, "float32")
     assert result.torch.dtype == np.float32 and result.optax.dtype == np.float32
-    assert result.diff <= F32_REL * result.scale, f"{call}: max |diff| {result.diff:.3e} (scale {result.scale:.2f})"
+    bound = F32_REL * result.scale
+    if result.diff > bound and call.startswith("torch.optim.LBFGS("):
+        bound = max(bound, 10 * harness.torch_sensitivity(call, "float32"))   # see _check_exact
+    assert result.diff <= bound, f"{call}: max |diff| {result.diff:.3e} > {bound:.1e} (scale {result.scale:.2f})"
 
 
 def _sampled(name):
     strategy = STRATEGIES[name]
 
-    @settings(max_examples=6, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=10, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def check(kwargs):
@@ -167,7 +170,7 @@ def test_adafactor_is_exact_for_3d_parameters():
 def test_sparse_adam_is_exact_with_sparse_rows():
     """An embedding with 3 of 10 rows looked up per step: torch leaves the other rows' moments
     alone, and so does switcheroo_optax.scale_by_torch_sparse_adam (optax.adam: 0.116)."""
-    from sparse import sparse_rows_diff
+    from numerics_sparse import sparse_rows_diff
 
     with harness.precision("float64"):
         built = harness.emitted("torch.optim.SparseAdam(params, lr=0.01, betas=(0.8, 0.99))")

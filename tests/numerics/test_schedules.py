@@ -16,8 +16,8 @@ pytest.importorskip("torch")
 pytest.importorskip("jax")
 pytest.importorskip("optax")
 
-import harness  # noqa: E402
-from cases import SCHEDULED, UNSCHEDULABLE  # noqa: E402
+import numerics_harness as harness  # noqa: E402
+from numerics_cases import SCHEDULED, UNSCHEDULABLE  # noqa: E402
 from switcheroo_lsp.analysis import analyze  # noqa: E402
 from switcheroo_lsp.rewrite import apply  # noqa: E402
 
