@@ -127,6 +127,13 @@ SCHEDULED = [
      "torch.optim.lr_scheduler.CosineAnnealingLR(opt, 50)"),
     ("torch.optim.RAdam(params, lr=0.01)", "torch.optim.lr_scheduler.CosineAnnealingLR(opt, 50)"),
     ("torch.optim.Adam(params, lr=0.01, amsgrad=True)", "torch.optim.lr_scheduler.CosineAnnealingLR(opt, 50)"),
+    # OneCycleLR also cycles beta1 (cycle_momentum): the helpers take it through inject_hyperparams.
+    ("torch.optim.Adam(params, lr=0.01, amsgrad=True)", "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=50)"),
+    ("torch.optim.NAdam(params, lr=0.01)", "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=50)"),
+    ("torch.optim.SparseAdam(params, lr=0.01)", "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=50)"),
+    ("torch.optim.Adagrad(params, lr=0.1)", "torch.optim.lr_scheduler.StepLR(opt, 10, 0.5)"),
+    ("torch.optim.Adadelta(params)", "torch.optim.lr_scheduler.LinearLR(opt, 0.1, 1.0, 20)"),
+    ("torch.optim.Adamax(params, lr=0.01)", "torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=50)"),
 ]
 # Rows whose lr is not a plain scale: a schedule cannot be folded in (OPX201 on the scheduler).
 UNSCHEDULABLE = ["torch.optim.Rprop(params, lr=0.01)", "torch.optim.ASGD(params, lr=0.01)",

@@ -3,6 +3,7 @@ signatures and defaults, Optax's (and switcheroo_optax's) keyword names and defa
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -85,3 +86,48 @@ def test_templates_name_known_arguments(name):
                 assert cond in known, cond
         for cond, _ in variant.when:
             assert cond in known or cond == "__schedule__", cond
+
+
+# -- robustness: whatever the arguments, the emitter never crashes and fixes parse ---------------------
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from switcheroo_lsp.analysis import analyze  # noqa: E402
+from switcheroo_lsp.rewrite import apply  # noqa: E402
+
+_VALUES = st.sampled_from([
+    "0", "0.5", "-1", "1e-3", "None", "True", "False", "(0.9, 0.99)", "(None, 1e-3)", "(0.9,)", "[0.1, 0.2]",
+    "cfg.x", "cfg.pair", "cfg.flag", "'strong_wolfe'", "'bogus'", "a if b else c", "lambda c: c",
+    "torch.tensor(0.1)", "-cfg.x", "x + y", "{}", "f(*args)",
+])
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_any_arguments_give_findings_and_parsable_fixes(name):
+    row = catalog.OPTIMIZERS[name]
+    names = [n for n, _ in row.signature + row.keyword_only] + ["bogus_arg", "lrr"]
+
+    @settings(max_examples=40, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(names), _VALUES, max_size=5), st.lists(_VALUES, max_size=3))
+    def check(kwargs, positional):
+        args = "".join(f", {v}" for v in positional) + "".join(f", {k}={v}" for k, v in kwargs.items())
+        program = f"import torch\n\n\ndef make(params, cfg):\n    opt = torch.optim.{name}(params{args})\n    return opt\n"
+        analysis = analyze(program)
+        construct = [f for f in analysis.findings if f.kind in ("construct", "unmapped")]
+        assert len(construct) == 1
+        fixed = apply(program, analysis.fix_all())
+        ast.parse(fixed)
+        if construct[0].code == "OPX201" and not construct[0].fixable:
+            assert f"torch.optim.{name}(" in fixed
+
+    check()
+
+
+def test_asgd_averaged_parameters_read_by_the_file_is_opx201_without_a_fix():
+    program = ("import torch\n\nopt = torch.optim.ASGD(params, lr=0.01, t0=100)\n"
+               "for p in params:\n    avg = opt.state[p]['ax']\n")
+    analysis = analyze(program)
+    finding = next(f for f in analysis.findings if f.kind in ("construct", "unmapped"))
+    assert finding.code == "OPX201" and not finding.fixable and "'ax'" in finding.message
+    plain = analyze("import torch\n\nopt = torch.optim.ASGD(params, lr=0.01)\n")
+    finding = next(f for f in plain.findings if f.kind == "construct")
+    assert finding.code == "OPX101" and "averaged copy" in finding.message   # said where the user sees it
