@@ -4,7 +4,9 @@ diagnostics a fresh `analyze()` implies for a text."""
 
 from __future__ import annotations
 
+import bisect
 import re
+from functools import lru_cache
 
 from switcheroo_lsp.analysis import analyze
 from switcheroo_lsp.config import Settings, visible
@@ -13,12 +15,17 @@ BREAK = re.compile(r"\r\n|\r|\n")       # the only line ends the LSP knows
 SEVERITY = {"error": 1, "warning": 2, "information": 3, "hint": 4}
 
 
+@lru_cache(maxsize=16)
+def _index(text: str) -> tuple[list[str], list[int]]:
+    return BREAK.split(text), [0] + [m.end() for m in BREAK.finditer(text)]
+
+
 def lines_of(text: str) -> list[str]:
-    return BREAK.split(text)
+    return _index(text)[0]
 
 
 def line_starts(text: str) -> list[int]:
-    return [0] + [m.end() for m in BREAK.finditer(text)]
+    return _index(text)[1]
 
 
 def units(s: str, encoding: str) -> int:
@@ -49,7 +56,7 @@ def offset(text: str, line: int, character: int, encoding: str) -> int:
 
 def position(text: str, index: int, encoding: str) -> tuple[int, int]:
     starts = line_starts(text)
-    line = max(i for i, s in enumerate(starts) if s <= index)
+    line = bisect.bisect_right(starts, index) - 1
     return line, units(text[starts[line]:index], encoding)
 
 

@@ -57,7 +57,7 @@ def core_rows(text: str) -> list[tuple]:
                    f.severity, f.message, f.fixable) for f in analyze(text).findings)
 
 
-@fuzz(8)
+@fuzz(20)
 @given(st.lists(programs(), min_size=4, max_size=4))
 def test_cli_server_and_core_agree(server: Rpc, folder, batch):
     paths = []

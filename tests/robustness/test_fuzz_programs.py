@@ -29,7 +29,7 @@ def line_breaks(text: str) -> set[str]:
     return set(re.findall(r"\r\n|\r|\n", text))
 
 
-@fuzz(120)
+@fuzz(300)
 @given(programs())
 def test_every_single_fix_and_ignore_parses(program: Program):
     text = program.text
@@ -52,7 +52,7 @@ def test_every_single_fix_and_ignore_parses(program: Program):
                 f"'{ignore.title}' did not silence {f.code} at {f.span.start}"
 
 
-@fuzz(120)
+@fuzz(300)
 @given(programs())
 def test_fix_all_parses_is_idempotent_and_leaves_only_warnings(program: Program):
     text = program.text

@@ -395,7 +395,7 @@ class Session:
                 self.rpc.close(doc.uri)
 
 
-@fuzz(60)
+@fuzz(150)
 @given(steps=traffic, uri_style=st.integers(0, 4))
 def test_random_traffic_keeps_the_server_alive_answering_and_in_sync(server: Rpc, steps, uri_style):
     session = Session(server, uri_style)
