@@ -28,7 +28,7 @@ class ArgValue:
     atomic: bool = True                  # safe to embed without parentheses
 
     @classmethod
-    def from_node(cls, node: ast.expr, source: str) -> "ArgValue":
+    def from_node(cls, node: ast.expr, source: str) -> ArgValue:
         node = _unwrap_tensor(node)
         try:
             literal = ast.literal_eval(node)

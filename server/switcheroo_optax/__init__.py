@@ -25,8 +25,8 @@ and is tested against torch 2.13.0 step by step (float64 trajectories agree to 1
 | `torch_clip_grad_norm` | `torch.nn.utils.clip_grad_norm_` |
 """
 
-from ._adagrad import ScaleByTorchAdagradState, scale_by_torch_adagrad
 from ._adafactor import TorchAdafactorState, torch_adafactor
+from ._adagrad import ScaleByTorchAdagradState, scale_by_torch_adagrad
 from ._adam import (
     ScaleByTorchAmsgradState,
     ScaleByTorchNadamState,
@@ -40,19 +40,19 @@ from ._lbfgs import TorchLbfgsState, torch_lbfgs
 from ._rprop import TorchRpropState, torch_rprop
 
 __all__ = [
-    "scale_by_torch_amsgrad",
-    "scale_by_torch_adagrad",
-    "scale_by_torch_nadam",
-    "scale_by_torch_sparse_adam",
-    "torch_rprop",
-    "torch_adafactor",
-    "torch_lbfgs",
-    "torch_clip_grad_norm",
-    "ScaleByTorchAmsgradState",
     "ScaleByTorchAdagradState",
+    "ScaleByTorchAmsgradState",
     "ScaleByTorchNadamState",
     "ScaleByTorchSparseAdamState",
-    "TorchRpropState",
     "TorchAdafactorState",
     "TorchLbfgsState",
+    "TorchRpropState",
+    "scale_by_torch_adagrad",
+    "scale_by_torch_amsgrad",
+    "scale_by_torch_nadam",
+    "scale_by_torch_sparse_adam",
+    "torch_adafactor",
+    "torch_clip_grad_norm",
+    "torch_lbfgs",
+    "torch_rprop",
 ]

@@ -21,11 +21,11 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(ROOT / "server")]
 warnings.filterwarnings("ignore")
 
-import numerics_harness as harness  # noqa: E402
-import switcheroo_optax  # noqa: E402
-from numerics_cases import EXAMPLES, FLOAT32, NO_FIX  # noqa: E402
-from switcheroo_lsp import catalog  # noqa: E402
-from test_claims import CLAIMS, measure  # noqa: E402
+import numerics_harness as harness
+import switcheroo_optax
+from numerics_cases import EXAMPLES, FLOAT32, NO_FIX
+from switcheroo_lsp import catalog
+from test_claims import CLAIMS, measure
 
 OUT = ROOT / "docs" / "optimizers.md"
 COMMAND = ".venv/bin/python tests/numerics/measure.py"

@@ -8,7 +8,6 @@ so that a 1e-12 bound in float64 measures formulas, not chaos.
 from __future__ import annotations
 
 from hypothesis import strategies as st
-
 from numerics_harness import config
 
 # -- explicit examples ------------------------------------------------------------------------------

@@ -17,13 +17,11 @@ import contextlib
 import types
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
-
+import torch
 from switcheroo_lsp import catalog
 from switcheroo_lsp.analysis import analyze
 from switcheroo_lsp.rewrite import apply

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 import jax
 import jax.numpy as jnp
-import optax
-
 import numerics_harness as harness
+import numpy as np
+import optax
+import torch
 
 STEPS = harness.STEPS
 

@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("optax")
 
-from switcheroo_lsp import catalog  # noqa: E402
-from switcheroo_lsp.emit import _default_of  # noqa: E402
+from switcheroo_lsp import catalog
+from switcheroo_lsp.emit import _default_of
 
 ROWS = sorted(catalog.OPTIMIZERS)
 
@@ -89,10 +89,10 @@ def test_templates_name_known_arguments(name):
 
 
 # -- robustness: whatever the arguments, the emitter never crashes and fixes parse ---------------------
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-from switcheroo_lsp.analysis import analyze  # noqa: E402
-from switcheroo_lsp.rewrite import apply  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from switcheroo_lsp.analysis import analyze
+from switcheroo_lsp.rewrite import apply
 
 _VALUES = st.sampled_from([
     "0", "0.5", "-1", "1e-3", "None", "True", "False", "(0.9, 0.99)", "(None, 1e-3)", "(0.9,)", "[0.1, 0.2]",

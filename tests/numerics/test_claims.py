@@ -12,12 +12,11 @@ import pytest
 pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
-import jax.numpy as jnp  # noqa: E402
-
-import numerics_harness as harness  # noqa: E402
-import switcheroo_optax  # noqa: E402
-from numerics_sparse import sparse_rows_diff  # noqa: E402
-from switcheroo_lsp import catalog  # noqa: E402
+import jax.numpy as jnp
+import numerics_harness as harness
+import switcheroo_optax
+from numerics_sparse import sparse_rows_diff
+from switcheroo_lsp import catalog
 
 pytestmark = pytest.mark.numerics
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?")

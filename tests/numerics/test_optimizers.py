@@ -14,12 +14,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("jax")
 pytest.importorskip("optax")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-
-import numerics_harness as harness  # noqa: E402
-from numerics_cases import EXAMPLES, FLOAT32, NO_FIX, SCHEDULED, STRATEGIES, call_of  # noqa: E402
-from switcheroo_lsp import catalog  # noqa: E402
-from switcheroo_lsp.emit import UNKNOWN, ArgValue, _holds, bind  # noqa: E402
+import numerics_harness as harness
+from hypothesis import HealthCheck, given, settings
+from numerics_cases import EXAMPLES, FLOAT32, NO_FIX, SCHEDULED, STRATEGIES, call_of
+from switcheroo_lsp import catalog
+from switcheroo_lsp.emit import UNKNOWN, ArgValue, _holds, bind
 
 pytestmark = pytest.mark.numerics
 

@@ -16,10 +16,10 @@ pytest.importorskip("torch")
 pytest.importorskip("jax")
 pytest.importorskip("optax")
 
-import numerics_harness as harness  # noqa: E402
-from numerics_cases import SCHEDULED, UNSCHEDULABLE  # noqa: E402
-from switcheroo_lsp.analysis import analyze  # noqa: E402
-from switcheroo_lsp.rewrite import apply  # noqa: E402
+import numerics_harness as harness
+from numerics_cases import SCHEDULED, UNSCHEDULABLE
+from switcheroo_lsp.analysis import analyze
+from switcheroo_lsp.rewrite import apply
 
 pytestmark = pytest.mark.numerics
 SCHEDULE_TOL = 5e-6
