@@ -71,8 +71,9 @@ class Analysis:
         for code actions on every cursor move)."""
         memo_key = None if keys is None else frozenset(keys)
         if memo_key not in self._fix_all_memo:
+            # An optimizer that `# noqa` keeps torch keeps everything about it torch too.
             sites = [s for k, s in self._sites.items() if s.finding.fixable and (keys is None or k in keys)
-                     and not (s.ids and s.ids <= self.kept)]
+                     and not (s.ids and s.ids <= self.kept) and s.identity not in self.kept]
             self._fix_all_memo[memo_key] = render(self.source, self._plan(sites)) if sites else []
         return self._fix_all_memo[memo_key]
 

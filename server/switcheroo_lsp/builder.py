@@ -33,6 +33,19 @@ class Builder:
         self.init_names = self._existing_inits()
         self._pending: dict[int, Site] = {}
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
+        # Computed once: names_for runs for every construction and step (quadratic otherwise).
+        self.single = len({o.var for o in self.optimizers}) <= 1
+        self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
+        self._uses: dict | None = None
+
+    def uses(self, ident: Identity, member: str = "step") -> list[ReceiverUse]:
+        """The receiver uses traced to `ident` (resolved once for the whole file)."""
+        if self._uses is None:
+            self._uses = {}
+            for use in self.facts.receiver_uses:
+                for i in self.tracer.receiver_ids(use.receiver, use.ctx.scope):
+                    self._uses.setdefault((i, use.member), []).append(use)
+        return self._uses.get((ident, member), [])
 
     def run(self) -> None:
         from .training_loop import clip_findings, scheduler_findings
@@ -238,7 +251,7 @@ class Builder:
     # -- names -----------------------------------------------------------------------------------
     def names_for(self, ident: Identity | None, receiver: ast.expr | None, receiver_ids=None) -> Names:
         """Consistent names for an optimizer's state, params and grads across its rewrites."""
-        single = len({o.var for o in self.optimizers}) <= 1
+        single = self.single
         prefix = ""
         if isinstance(receiver, ast.Attribute):
             prefix = self.source.segment(self.source.node_span(receiver.value)) + "."
@@ -254,9 +267,9 @@ class Builder:
         return Names(prefix + state_base, params, grads)
 
     def _params_name(self, ident: Identity | None, var: str) -> str:
-        base = _parameters_owner(ident) if ident is not None else None
+        base = self.owners.get(ident) if ident is not None else None
         if base:
-            others = [_parameters_owner(o) for o in self.optimizers if o is not ident]
+            others = [self.owners.get(o) for o in self.optimizers if o is not ident]
             if base not in others:
                 return f"{base}_params"
         return f"{var}_params"

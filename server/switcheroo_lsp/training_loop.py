@@ -95,11 +95,6 @@ def _learning_rate_kw(call: ast.Call) -> ast.keyword | None:
     return None
 
 
-def _uses(b: "_Builder", ident: Identity, member: str = "step") -> list[ReceiverUse]:
-    return [u for u in b.facts.receiver_uses if u.member == member
-            and ident in b.tracer.receiver_ids(u.receiver, u.ctx.scope)]
-
-
 def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     call, ctx = ident.call, ident.ctx
     span = b.source.node_span(call)
@@ -130,7 +125,7 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     site.schedule = schedule
     if not schedule.ok:
         return unmapped("; ".join(schedule.problems))
-    steps = _uses(b, ident)
+    steps = b.uses(ident)
     if row.kind == "plateau":
         site.names = b.names_for(opt, opt.target)
         site.plateau_state = _plateau_state(b, ident)
@@ -238,7 +233,7 @@ def _sequential(b: "_Builder", ident: Identity, lr: str, count: str) -> schedule
 
 def _counting(b: "_Builder", sched: Identity, opt: Identity) -> tuple[str, bool]:
     """("count", _) when the scheduler steps with every update; else ("(count // N)", missing)."""
-    sched_steps, opt_steps = _uses(b, sched), _uses(b, opt)
+    sched_steps, opt_steps = b.uses(sched), b.uses(opt)
     if not sched_steps or not opt_steps:
         return "count", False
     s, o = sched_steps[0].ctx, opt_steps[0].ctx

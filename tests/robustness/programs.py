@@ -186,8 +186,7 @@ def programs(draw) -> Program:
         call = _maybe_multiline(draw, ref, _optimizer_args(draw, cls, params), unit)
         construct = f"{built} = {call}"
         sched_or_clip = draw(st.integers(0, 3))     # 1: scheduler, 2: clipping, 3: both
-        if draw(st.integers(0, 9)) == 0 and (KNOWN_BUGS or sched_or_clip == 0):
-            # bug 1: a scheduler or clipping fold converts an optimizer that `# noqa` keeps torch
+        if draw(st.integers(0, 9)) == 0:   # bug 1 (fixed): noqa-kept optimizers stay torch
             noqa = True
             lines = construct.split("\n")
             lines[0] += draw(st.sampled_from(["  # noqa", "  # noqa: OPX101", "  # NOQA: OPX101, OPX102"]))

@@ -35,8 +35,6 @@ for x in loader:
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="bug 1 (.notes/bugs-robustness.md): a scheduler or clipping fold converts "
-                                       "an optimizer that `# noqa` keeps torch")
 @pytest.mark.parametrize("text", [KEPT_BUT_SCHEDULED, KEPT_BUT_CLIPPED], ids=["scheduler", "clipping"])
 def test_fix_all_keeps_a_noqa_optimizer_torch_and_is_idempotent(text):
     analysis = analyze(text)
