@@ -10,6 +10,7 @@ and friends.
 from __future__ import annotations
 
 import ast
+import weakref
 from dataclasses import dataclass, field
 
 # Receiver methods and attributes that belong to torch optimizers.
@@ -18,12 +19,30 @@ OPTIMIZER_METHODS = {"step", "zero_grad", "state_dict", "load_state_dict", "add_
 OPTIMIZER_ATTRS = {"param_groups"}
 
 
+class _Weak:
+    """An attribute held by weak reference. Scopes own their bindings and statements; the links
+    back are weak, so a dropped analysis is freed by reference counting at once instead of
+    waiting for the cyclic GC (whose full collections would walk every live syntax tree)."""
+
+    def __set_name__(self, owner, name):
+        self.attr = "_weak_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None          # the dataclass default
+        ref = obj.__dict__.get(self.attr)
+        return ref() if ref is not None else None
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.attr] = weakref.ref(value) if value is not None else None
+
+
 @dataclass(eq=False)
 class Binding:
     kind: str                  # "import" | "value" | "param" | "def" | "class" | "other" | "none"
     node: ast.AST | None = None
     qualified: str | None = None    # for imports: what the name stands for
-    scope: "Scope | None" = None
+    scope: "Scope | None" = _Weak()
     ctx: "StmtContext | None" = None   # the statement that binds it (attribute bindings)
 
 
@@ -59,7 +78,7 @@ class StmtContext:
     stmt: ast.stmt
     body: list                 # the statement list holding stmt
     owner: ast.AST             # the node whose body it is
-    scope: Scope
+    scope: Scope = _Weak()
     loops: tuple = ()          # enclosing for/while loops in the same function, outermost first
 
 

@@ -9,6 +9,7 @@ one, so typing bursts never queue stale work.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -102,6 +103,7 @@ class SwitcherooServer(LanguageServer):
         super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol)
         self.entries: dict[str, Entry] = {}
         self.pending: dict[str, asyncio.Task] = {}
+        self._analyses = 0
         self.init_settings = Settings()      # initializationOptions
         self.client_settings: Settings | None = None    # workspace/configuration, didChangeConfiguration
         self.debounce = _milliseconds(os.environ.get("SWITCHEROO_DEBOUNCE_MS"), 75)
@@ -183,7 +185,20 @@ class SwitcherooServer(LanguageServer):
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
         entry = Entry(doc.version, analysis, good)
         self.entries[uri] = entry
+        self._settle_gc()
         return entry
+
+    def _settle_gc(self) -> None:
+        """Move what is alive now (the analyses kept for code actions and hovers) out of the
+        cyclic GC's sight: its full collections would otherwise walk every kept syntax tree on
+        each keystroke (measured: 2x the analysis at 5k lines). Analyses hold no reference
+        cycles, so a replaced one is still freed at once by reference counting; now and then
+        the GC gets to look at everything, for whatever cycles others leave behind."""
+        self._analyses += 1
+        if self._analyses % 256 == 0:
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
 
     def schedule(self, uri: str, delay: float) -> None:
         old = self.pending.pop(uri, None)
