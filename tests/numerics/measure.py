@@ -151,7 +151,9 @@ def helpers_section(lines: list[str]) -> None:
         fn = getattr(switcheroo_optax, name)
         if inspect.isfunction(fn):
             doc = inspect.getdoc(fn).split("\n\n")[0].replace("\n", " ")
-            lines.append(f"| `{name}{inspect.signature(fn)}` | {_cell(doc)} |")
+            params = ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}"
+                               for p in inspect.signature(fn).parameters.values())
+            lines.append(f"| `{name}({params})` | {_cell(doc)} |")
     lines.append("")
 
 

@@ -131,3 +131,18 @@ def test_asgd_averaged_parameters_read_by_the_file_is_opx201_without_a_fix():
     plain = analyze("import torch\n\nopt = torch.optim.ASGD(params, lr=0.01)\n")
     finding = next(f for f in plain.findings if f.kind == "construct")
     assert finding.code == "OPX101" and "averaged copy" in finding.message   # said where the user sees it
+
+
+def test_docs_table_lists_every_example():
+    """docs/optimizers.md is generated (tests/numerics/measure.py): regenerate it when the
+    catalog's examples change."""
+    from pathlib import Path
+
+    from numerics_cases import EXAMPLES
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "optimizers.md").read_text()
+    for name, cases in EXAMPLES.items():
+        assert f"| {name} | `lr` |" in docs
+        for call, _ in cases:
+            short = call.replace("torch.optim.", "", 1).replace("(params, ", "(").replace("(params)", "()")
+            assert f"| `{short}` |" in docs, f"{call}: run .venv/bin/python tests/numerics/measure.py"

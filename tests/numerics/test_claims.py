@@ -34,7 +34,7 @@ def claims():
                 yield name, claim, text
 
 
-CLAIMS = list(claims())
+CLAIMS = list({(c.torch, c.optax): (n, c, t) for n, c, t in claims()}.values())   # shared notes: once
 
 
 def measure(claim: catalog.Claim) -> float:
