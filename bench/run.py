@@ -19,6 +19,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -270,8 +271,18 @@ def bench_memory(repeat):
         total = sum(len(t) for t in texts)
         print(f"  after initialize: {before / 1024:.0f} MiB; with 100 documents ({total / 1e6:.1f} MB of text): "
               f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} MiB, {(after - before) / 100:.0f} KiB per document)")
+        marks = []
+        for uri in uris:
+            marks.append(rpc.mark())
+            rpc.close(uri)
+        for uri, mark in zip(uris, marks):
+            rpc.published(uri, None, since=mark, timeout=300)
+        rpc.call("textDocument/hover", {"textDocument": {"uri": "untitled:x"}, "position": {"line": 0, "character": 0}})
+        time.sleep(0.5)
+        closed = rss_kib(rpc.pid)
+        print(f"  after closing them all: {closed / 1024:.0f} MiB")
         RESULTS["memory"] = {"idle_mib": before / 1024, "with_100_docs_mib": after / 1024,
-                             "per_doc_kib": (after - before) / 100}
+                             "per_doc_kib": (after - before) / 100, "after_close_mib": closed / 1024}
     finally:
         rpc.shutdown()
 
@@ -285,23 +296,29 @@ def bench_cli(repeat, files=500, lines=300):
         single = [PY, "-c", "import sys, switcheroo_lsp.cli as c; c.PARALLEL_THRESHOLD = 10**9; "
                             "raise SystemExit(c.main(sys.argv[1:]))", "check", "--format", "json", str(root)]
         reps = max(3, repeat // 3)
-        outputs, times = {}, {}
-        for name, argv in (("pool", cmd), ("single", single)):
-            samples = []
-            for _ in range(reps):
+        outputs, times, cpus = {}, {}, {}
+        for _ in range(reps):
+            for name, argv in (("pool", cmd), ("single", single)):      # interleaved: same load
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 proc = subprocess.run(argv, capture_output=True)
-                samples.append(time.perf_counter() - t0)
+                wall = time.perf_counter() - t0
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 assert proc.returncode == 1, proc.stderr[-2000:]
                 outputs[name] = proc.stdout
-            times[name] = median_ms(samples)
+                times.setdefault(name, []).append(wall)
+                cpus.setdefault(name, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         assert outputs["pool"] == outputs["single"], "the pool and the single process disagree"
         count = len(json.loads(outputs["pool"]))
         cores = os.cpu_count()
-        row(f"process pool ({cores} cores)", times["pool"], None, "", f"{count} findings, n={reps}")
-        row("single process", times["single"], None, "", f"pool speed-up {times['single'] / times['pool']:.2f}x")
-        RESULTS["cli"] = {"files": files, "lines": lines, "pool_ms": times["pool"], "single_ms": times["single"],
-                          "cores": cores, "findings": count, "n": reps}
+        pool, one = median_ms(times["pool"]), median_ms(times["single"])
+        pool_cpu, one_cpu = median_ms(cpus["pool"]), median_ms(cpus["single"])
+        row(f"process pool ({cores} cores)", pool, None, "",
+            f"CPU {pool_cpu:.0f} ms, parallelism {pool_cpu / pool:.2f}, {count} findings, n={reps}")
+        row("single process", one, None, "",
+            f"CPU {one_cpu:.0f} ms; pool speed-up {one / pool:.2f}x")
+        RESULTS["cli"] = {"files": files, "lines": lines, "pool_ms": pool, "single_ms": one, "pool_cpu_ms": pool_cpu,
+                          "single_cpu_ms": one_cpu, "cores": cores, "findings": count, "n": reps}
 
 
 def _burst(rpc: Rpc, uri: str, text: str, version: int, count: int, gap: float) -> tuple[int, int, int, float]:
@@ -342,7 +359,7 @@ def bench_burst(sizes, repeat):
                 rpc.open(uri, text)
                 rpc.published(uri, 1, timeout=300)
                 version = 1
-                for gap in (0.0, 0.03):
+                for gap in ((0.0, 0.03, 0.15) if debounce else (0.0,)):
                     analyses, publishes, version, settle = _burst(rpc, uri, text, version, 20, gap)
                     label = f"{n} lines, debounce {debounce} ms, {'back to back' if not gap else f'{gap * 1000:.0f} ms apart'}"
                     print(f"  {label:<52} analyses {analyses:2d}  publishes {publishes:2d}  "
