@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick         # fewer repeats, 1k/5k only
     .venv/bin/python bench/run.py --only open,edit --sizes 5000 --repeat 9
     .venv/bin/python bench/run.py --json out.json # also write the figures as JSON
+    .venv/bin/python bench/run.py --whatif owner-memo,name-scan   # proposed core changes (whatif.py)
 
 Every figure is a median over repeated runs, printed beside a baseline measured in the same
 run on the same text: `libcst.parse_module` (what a libcst-based server would pay just to
@@ -91,8 +92,14 @@ def row(label: str, ms: float, base: float | None = None, goal: str = "", extra:
     print(f"  {label:<44} {ms:9.1f} ms  {ratio}  {goal:<10} {extra}", flush=True)
 
 
+WHATIF: list[str] = []
+
+
 def server(counting: bool = False, debounce_ms: float = 0) -> Rpc:
-    rpc = Rpc(COUNTING if counting else PLAIN)
+    if WHATIF:      # proposed core changes, monkeypatched in (bench/whatif.py)
+        rpc = Rpc(COUNTING, env={"SWITCHEROO_BENCH_WHATIF": ",".join(WHATIF)})
+    else:
+        rpc = Rpc(COUNTING if counting else PLAIN)
     rpc.initialize({"textDocument": {"publishDiagnostics": {"versionSupport": True}}},
                    {"debounce_ms": debounce_ms})
     warm = "file:///bench/warmup.py"
@@ -382,17 +389,23 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--whatif", default="", help="comma-separated patches from bench/whatif.py to apply to the "
+                                                 "server (proposed core changes, measured before they are made)")
     ns = ap.parse_args()
     sizes = [int(s) for s in ns.sizes.split(",")]
     repeat = ns.repeat
     if ns.quick:
         sizes, repeat = [s for s in sizes if s <= 5000], 5
     only = ns.only.split(",")
+    WHATIF.extend(n for n in ns.whatif.split(",") if n)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     print(f"switcheroo-lsp bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.python_implementation()} "
           f"{platform.python_version()}, {os.cpu_count()} cores, load average {' '.join(load)} at start")
-    RESULTS["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "cores": os.cpu_count(),
+    if WHATIF:
+        print(f"WHAT-IF: the server runs with {', '.join(WHATIF)} (bench/whatif.py) monkeypatched in; "
+              "the CLI section does not")
+    RESULTS["meta"] = {"whatif": WHATIF, "date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "cores": os.cpu_count(),
                        "python": platform.python_version(), "load_at_start": load, "repeat": repeat}
     if "open" in only:
         bench_open(sizes, repeat)
