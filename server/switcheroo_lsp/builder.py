@@ -154,8 +154,7 @@ class Builder:
         if member == "step":
             if node.args or node.keywords:
                 self._manual(span, noqa, ignore, ctx,
-                             f"{recv}.step(closure): Optax has no closures; evaluate the loss and gradients "
-                             "yourself, then call update (for LBFGS pass value=, grad=, value_fn=)")
+                             self._closure_message(recv, ids))
             elif not is_stmt:
                 self._manual(span, noqa, ignore, ctx,
                              f"the value of {recv}.step() is used: rewrite by hand as "
@@ -167,6 +166,10 @@ class Builder:
                 f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: jax.grad returns fresh gradients, "
                             "nothing accumulates", "zero_grad", noqa, ignore, fixable=True)
                 self._add(f, Site(f, ctx, receiver=recv, ids=ids))
+        elif member == "state":
+            self._manual(span, noqa, ignore, ctx,
+                         f"{recv}.state: torch's per-parameter state (momentum buffers, moments) lives in the "
+                         "opt_state pytree in Optax, shaped by the transforms of the chain; read it from there")
         elif member in ("state_dict", "load_state_dict"):
             self._manual(span, noqa, ignore, ctx,
                          f"{recv}.{member}(): Optax keeps its state in the opt_state pytree; save and restore "
@@ -179,6 +182,16 @@ class Builder:
             self._manual(span, noqa, ignore, ctx,
                          f"{recv}.param_groups: Optax has no mutable groups; change hyperparameters with "
                          "optax.inject_hyperparams (opt_state.hyperparams[...]) or a schedule")
+
+    @staticmethod
+    def _closure_message(recv: str, ids) -> str:
+        if any(i.kind == "torch" and i.name == "LBFGS" for i in ids):
+            # switcheroo_optax.torch_lbfgs: one update is one torch step(closure).
+            return (f"{recv}.step(closure) → write the closure's loss as loss_fn(params), then "
+                    f"updates, opt_state = {recv}.update(grads, opt_state, params, value_fn=loss_fn); "
+                    "params = optax.apply_updates(params, updates) (one update runs torch's max_iter iterations)")
+        return (f"{recv}.step(closure): Optax has no closures; compute the loss and gradients with "
+                "jax.value_and_grad, then call update")
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)

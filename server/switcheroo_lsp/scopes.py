@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 # Receiver methods and attributes that belong to torch optimizers.
 OPTIMIZER_METHODS = {"step", "zero_grad", "state_dict", "load_state_dict", "add_param_group",
                      "update"}   # an Optax optimizer's step: clipping before it is still ours to fold
-OPTIMIZER_ATTRS = {"param_groups"}
+OPTIMIZER_ATTRS = {"param_groups", "state"}
 
 
 class _Weak:

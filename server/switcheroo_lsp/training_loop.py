@@ -311,14 +311,19 @@ def clip_findings(b: "_Builder") -> None:
             problems.append("no limit is passed")
         norm_type = next((k.value for k in call.keywords if k.arg == "norm_type"), call.args[2] if len(call.args) > 2
                          else None)
-        if kind == "norm" and norm_type is not None and ArgValue.from_node(norm_type, b.source).literal not in (2, 2.0):
-            problems.append("only the 2-norm has an Optax transform (optax.clip_by_global_norm)")
+        other_norm = kind == "norm" and norm_type is not None and ArgValue.from_node(
+            norm_type, b.source).literal not in (2, 2.0)
         if problems or opt is None:
             f = Finding("OPX201", span, f"torch.nn.utils.{name}: {'; '.join(problems) or 'the optimizer is ambiguous'}",
                         "unmapped", noqa, ignore)
             b._add(f, site)
             continue
-        transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({b.source.node_text(limit)})"
+        if other_norm:
+            # Optax has only the 2-norm; the helper takes torch's norm_type (and its + 1e-6).
+            transform = (f"{catalog.HELPERS}.torch_clip_grad_norm({b.source.node_text(limit)}, "
+                         f"norm_type={b.source.node_text(norm_type)})")
+        else:
+            transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({b.source.node_text(limit)})"
         site.clip = transform
         stmt = ctx.stmt
         value_used = not (isinstance(stmt, ast.Expr) and stmt.value is call)
@@ -336,7 +341,7 @@ def clip_findings(b: "_Builder") -> None:
             trial = emit(row, opt.call, b.source, Extras(prefix=(transform,))) if row else None
             movable = movable and trial is not None and not trial.problems
         message = f"torch.nn.utils.{name} → {transform} first in the optimizer's chain"
-        if kind == "norm":
+        if kind == "norm" and not other_norm:
             message += f" ({CLIP_NOTE})"
         if not movable:
             # Needs a person: the limit only exists here, the optimizer is built elsewhere.

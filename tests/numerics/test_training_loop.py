@@ -138,6 +138,7 @@ CASES = [
     ("rmsprop-momentum-onecycle", "torch.optim.RMSprop(params, lr=0.01, momentum=0.9)", S + "OneCycleLR(opt, max_lr=0.02, total_steps=60)", None, False, 5e-6),
     ("adam-clip-value", "torch.optim.Adam(params, lr=0.05)", None, "torch.nn.utils.clip_grad_value_(params, 0.5)", False, 1e-12),
     ("sgd-clip-norm", "torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=0.01)", None, "torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)", False, 5e-6),
+    ("sgd-clip-inf-norm", "torch.optim.SGD(params, lr=0.05, momentum=0.9)", None, "torch.nn.utils.clip_grad_norm_(params, 0.5, norm_type=float('inf'))", False, 1e-12),
     ("adamw-clip-cosine", "torch.optim.AdamW(params, lr=0.05)", S + "CosineAnnealingLR(opt, T_max=60)", "torch.nn.utils.clip_grad_norm_(params, 2.0)", False, 5e-6),
 ]
 
