@@ -23,17 +23,14 @@ _TENSOR_WRAPPERS = ("tensor", "as_tensor")
 @dataclass(frozen=True)
 class ArgValue:
     source: str                          # the user's text
-    literal: Any = UNKNOWN               # ast.literal_eval of it, when it is a literal
+    literal: Any = UNKNOWN               # its value, when it is a literal (literal_value)
     elements: tuple[str, ...] | None = None   # item sources of a tuple/list display
     atomic: bool = True                  # safe to embed without parentheses
 
     @classmethod
     def from_node(cls, node: ast.expr, source: str) -> ArgValue:
         node = _unwrap_tensor(node)
-        try:
-            literal = ast.literal_eval(node)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            literal = UNKNOWN
+        literal = literal_value(node)
         elements = None
         if isinstance(node, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in node.elts):
             elements = tuple(_segment(source, e) for e in node.elts)
@@ -52,12 +49,29 @@ def _unwrap_tensor(node: ast.expr) -> ast.expr:
             and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"
             and len(node.args) == 1 and not node.keywords):
         inner = node.args[0]
-        try:
-            if isinstance(ast.literal_eval(inner), (int, float)):
-                return inner
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            pass
+        value = literal_value(inner)
+        if isinstance(value, (int, float)) and value is not UNKNOWN:
+            return inner
     return node
+
+
+def literal_value(node: ast.expr) -> Any:
+    """The value of a literal argument (numbers, strings, booleans, None, signed numbers and
+    tuples/lists of those), else UNKNOWN. Not ast.literal_eval: it builds self-referencing
+    closures on every call, garbage only the cyclic GC can free."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = literal_value(node.operand)
+        if isinstance(inner, (int, float, complex)) and not isinstance(inner, bool) and inner is not UNKNOWN:
+            return -inner if isinstance(node.op, ast.USub) else +inner
+        return UNKNOWN
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [literal_value(e) for e in node.elts]
+        if any(i is UNKNOWN for i in items):
+            return UNKNOWN
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    return UNKNOWN
 
 
 def _segment(source, node: ast.AST) -> str:
