@@ -18,13 +18,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-import os
-
 from hypothesis import strategies as st
-
-# Combinations that hit a bug recorded in .notes/bugs-robustness.md (and pinned by an xfail in
-# test_known_bugs.py) are left out unless SWITCHEROO_FUZZ_KNOWN_BUGS=1.
-KNOWN_BUGS = os.environ.get("SWITCHEROO_FUZZ_KNOWN_BUGS") == "1"
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
 SCHEDULERS = {
@@ -186,7 +180,7 @@ def programs(draw) -> Program:
         call = _maybe_multiline(draw, ref, _optimizer_args(draw, cls, params), unit)
         construct = f"{built} = {call}"
         sched_or_clip = draw(st.integers(0, 3))     # 1: scheduler, 2: clipping, 3: both
-        if draw(st.integers(0, 9)) == 0:   # bug 1 (fixed): noqa-kept optimizers stay torch
+        if draw(st.integers(0, 9)) == 0:   # found bug 1 (fixed 57e7ff6): noqa-kept optimizers stay torch
             noqa = True
             lines = construct.split("\n")
             lines[0] += draw(st.sampled_from(["  # noqa", "  # noqa: OPX101", "  # NOQA: OPX101, OPX102"]))
