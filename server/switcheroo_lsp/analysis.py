@@ -303,8 +303,7 @@ class Analysis:
         for name, (ctx, alias) in candidates.items():
             stmt_span = self.source.node_span(ctx.stmt)
             own = (self.source.offset(stmt_span.start), self.source.offset(stmt_span.end))
-            hits = [m.start() for m in re.finditer(rf"(?<![\w.]){re.escape(name)}\b", text)
-                    if not own[0] <= m.start() < own[1]]
+            hits = [h for h in _name_uses(text, name) if not own[0] <= h < own[1]]
             inside = [h for h in hits if any(a <= h < b for a, b in converted_ranges)]
             if inside and len(inside) == len(hits):
                 drop.setdefault(ctx.stmt, (ctx, set()))[1].add(id(alias))
@@ -324,6 +323,17 @@ class Analysis:
 
     def site(self, key: int) -> Site | None:
         return self._sites.get(key)
+
+
+_NAME_CHAR = re.compile(r"[\w.]")
+
+
+def _name_uses(text: str, name: str) -> list[int]:
+    """Offsets of `name` as a whole name, not an attribute (`x.name`) or part of a longer one.
+    The preceding character is checked by hand: a look-behind in the pattern would defeat re's
+    fast literal search (5-19 ms per name at 5,000 lines, on every code action)."""
+    return [m.start() for m in re.finditer(rf"{re.escape(name)}\b", text)
+            if m.start() == 0 or not _NAME_CHAR.match(text, m.start() - 1)]
 
 
 def _hint(names: Names) -> str:
