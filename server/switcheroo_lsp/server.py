@@ -33,6 +33,7 @@ from .hover import hover as explain
 from .source import Pos, Span, from_units, to_units
 
 FIX_ALL = "source.fixAll.switcheroo"
+FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"
 SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
             "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
 log = logging.getLogger("switcheroo")
@@ -124,6 +125,14 @@ class SwitcherooServer(LanguageServer):
     def pulls(self) -> bool:
         caps = self.client_capabilities
         return bool(caps and caps.text_document and caps.text_document.diagnostic)
+
+    @property
+    def resolves_edits(self) -> bool:
+        """Can the client fetch a code action's edit lazily (codeAction/resolve)?"""
+        caps = self.client_capabilities
+        action = caps.text_document.code_action if caps and caps.text_document else None
+        support = action.resolve_support if action else None
+        return bool(support and "edit" in (support.properties or []))
 
     @property
     def versioned_edits(self) -> bool:
@@ -376,7 +385,7 @@ def pull_diagnostics(ls: SwitcherooServer, params: t.DocumentDiagnosticParams):
 
 
 @server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
-                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix, FIX_ALL]))
+                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix, FIX_ALL], resolve_provider=True))
 def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.CodeAction] | None:
     uri = params.text_document.uri
     entry = ls.entry(uri)
@@ -408,11 +417,32 @@ def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.Code
                     diagnostics=[ls.to_diagnostic(analysis, f)],
                     edit=ls.workspace_edit(uri, version, analysis, ignore.edits)))
     if wants(FIX_ALL) and any(f.fixable for f in findings):
-        edits = analysis.fix_all({f.key for f in findings if f.fixable})
-        if edits:
-            actions.append(t.CodeAction(title="switcheroo: convert every torch.optim use in this file to Optax",
-                                        kind=FIX_ALL, edit=ls.workspace_edit(uri, version, analysis, edits)))
+        if ls.resolves_edits:
+            # Editors ask on every cursor move; the whole file's edit is built only when chosen.
+            actions.append(t.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL, data={"uri": uri, "fix_all": True}))
+        else:
+            edit = fix_all_edit(ls, uri, entry)
+            if edit is not None:
+                actions.append(t.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL, edit=edit))
     return actions
+
+
+def fix_all_edit(ls: SwitcherooServer, uri: str, entry: Entry) -> t.WorkspaceEdit | None:
+    analysis = entry.analysis
+    findings = visible(analysis.findings, ls.settings_for(uri))
+    edits = analysis.fix_all({f.key for f in findings if f.fixable})
+    return ls.workspace_edit(uri, entry.version, analysis, edits) if edits else None
+
+
+@server.feature(t.CODE_ACTION_RESOLVE)
+def resolve_code_action(ls: SwitcherooServer, action: t.CodeAction) -> t.CodeAction:
+    data = action.data if isinstance(action.data, dict) else {}
+    uri = data.get("uri")
+    if data.get("fix_all") and isinstance(uri, str) and action.edit is None:
+        entry = ls.entry(uri)
+        if entry is not None and not entry.analysis.syntax_error and not ls.excluded(uri):
+            action.edit = fix_all_edit(ls, uri, entry)   # versioned: a stale one is not applied
+    return action
 
 
 @server.feature(t.TEXT_DOCUMENT_HOVER)

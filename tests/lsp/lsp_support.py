@@ -194,7 +194,9 @@ class Client(LanguageClient):
             context=t.CodeActionContext(diagnostics=list(diagnostics), only=only)))
         result = result or []
         assert all(isinstance(a, t.CodeAction) for a in result), result
-        return result
+        self.unresolved = [a.title for a in result if a.edit is None]
+        # What an editor does when the user picks an action that came without its edit.
+        return [await self.code_action_resolve_async(a) if a.edit is None and a.data else a for a in result]
 
     def apply(self, doc: Doc, edit: t.WorkspaceEdit) -> str:
         """The document text after `edit`, checking the edit's shape against the profile."""

@@ -11,6 +11,7 @@ import ast
 
 from lsprotocol import types as t
 
+from switcheroo_lsp.server import FIX_ALL_TITLE
 from lsp_support import (FIX_ALL, PROFILES, SCRIPT, TRAIN, UNICODE, VERSIONED_EDITS, Client, Doc, codes,
                          edits_of, find, lines_of, lsp_client, rng, summary, touched_lines)
 
@@ -302,3 +303,15 @@ async def test_step_after_a_backslash_continuation_still_parses(client: Client):
     text = TRAIN.replace("        opt.step()\n", "        print(loss); \\\n            opt.step()\n")
     doc, diagnostics = await open_with_diagnostics(client, text)
     ast.parse(client.apply(doc, (await quickfix_for(client, doc, diagnostic(diagnostics, "OPX102"))).edit))
+
+
+async def test_fix_all_edit_is_built_on_resolve_where_the_client_can(client: Client):
+    """Editors ask for code actions on every cursor move: a client that resolves edits lazily
+    gets the whole-file fix-all without its edit, and the edit when it resolves the action."""
+    doc, diagnostics = await open_with_diagnostics(client, TRAIN)
+    actions = await client.actions(doc, diagnostics[0].range, diagnostics, only=[FIX_ALL])
+    caps = client.capabilities.text_document.code_action
+    lazy = bool(caps and caps.resolve_support and "edit" in caps.resolve_support.properties)
+    assert (FIX_ALL_TITLE in client.unresolved) is lazy
+    assert actions[0].title == FIX_ALL_TITLE
+    ast.parse(client.apply(doc, actions[0].edit))
