@@ -31,6 +31,13 @@ SCHEDULERS = {
     "ExponentialLR": "gamma=0.9",
     "CosineAnnealingLR": "T_max=100",
     "MultiStepLR": "milestones=[30, 80], gamma=0.1",
+    "LinearLR": "start_factor=0.5, total_iters=4",
+    "ConstantLR": "factor=0.5",
+    "PolynomialLR": "total_iters=10, power=2.0",
+    "LambdaLR": "lr_lambda=lambda e: 0.95 ** e",
+    "CosineAnnealingWarmRestarts": "T_0=10, T_mult=2",
+    "OneCycleLR": "max_lr=0.1, total_steps=1000",
+    "ReduceLROnPlateau": "mode='min', factor=0.5, patience=2",
 }
 # Characters chosen to hurt: multi-byte UTF-8, astral (two UTF-16 units), and line separators
 # that only some splitters honour (str.splitlines breaks at \x0c, \x1c-\x1e, \x85, \u2028).
@@ -164,6 +171,7 @@ class Opt:
     sched_construct: str | None
     per_epoch: bool
     clip: str | None
+    plateau: bool = False
 
 
 @st.composite
@@ -234,7 +242,8 @@ def programs(draw) -> Program:
                 f"torch.nn.utils.clip_grad_norm_({target}.parameters(), max_norm=0.5)",
                 f"torch.nn.utils.clip_grad_value_({target}.parameters(), clip_value=0.1)",
             ]))
-        opts.append(Opt(var, construct, model, sched, sched_construct, per_epoch, clip))
+        plateau = bool(sched_construct and "ReduceLROnPlateau" in sched_construct)
+        opts.append(Opt(var, construct, model, sched, sched_construct, per_epoch, clip, plateau))
         notes.append(f"{cls}{' +sched' if sched else ''}{' per-epoch' if per_epoch else ''}{' +clip' if clip else ''}")
     if from_optim:
         imports.append("from torch.optim import " + ", ".join(from_optim))
@@ -290,7 +299,7 @@ def programs(draw) -> Program:
         else:
             inner.append(f"{o.var}.step()")
         if o.sched and not o.per_epoch:
-            inner.append(f"{o.sched}.step()")
+            inner.append(f"{o.sched}.step({'loss' if o.plateau else ''})")
         if draw(st.integers(0, 3)) == 0:
             inner.append(f"print({_string(draw)}, loss.item())")
 
@@ -319,7 +328,7 @@ def programs(draw) -> Program:
             body = [Block("try", body, siblings=(("except RuntimeError as err", [f"print({_string(draw)}, err)"]),)
                           + ((("finally", ["running = False"]),) if draw(st.booleans()) else ()))]
     loop = [Block("for x, y in loader", body)]
-    epoch_steps = [f"{o.sched}.step()" for o in opts if o.sched and o.per_epoch]
+    epoch_steps = [f"{o.sched}.step({'loss' if o.plateau else ''})" for o in opts if o.sched and o.per_epoch]
     if epoch_steps:
         loop = [Block("for epoch in range(epochs)", loop + epoch_steps)]
     prelude = ["total = 0", "running = True", "ready = step_ok = True"]
