@@ -86,6 +86,17 @@ def learning_rate_of(b: "_Builder", opt: Identity) -> str | None:
     return b.source.node_text(kw.value) if kw is not None else None
 
 
+def _plain_learning_rate(call: ast.Call) -> bool:
+    """Is the `learning_rate=` of this Optax construction a plain value of an optax transform?"""
+    for node in ast.walk(call):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "learning_rate":
+                    func = dotted(node.func.func if isinstance(node.func, ast.Call) else node.func) or []
+                    return catalog.HELPERS not in func and not isinstance(kw.value, ast.Lambda)
+    return False
+
+
 def _learning_rate_kw(call: ast.Call) -> ast.keyword | None:
     for node in ast.walk(call):
         if isinstance(node, ast.Call):
@@ -142,6 +153,11 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
         elif schedule.momentum:
             return unmapped("momentum cycling on an optimizer already converted to Optax: rebuild it with "
                             "optax.inject_hyperparams by hand")
+        elif not _plain_learning_rate(opt.call):
+            # The same verdict as on the torch side: a helper's rate, or a rate that is already a
+            # formula (ASGD's annealing, Adagrad's lr_decay), cannot simply take a schedule.
+            return unmapped("the optimizer's learning rate is not a plain value here (a helper's, or a "
+                            "formula): fold the schedule in by hand")
         counted = "epochs" if count != "count" else "updates"
         message = f"{qualified} → learning_rate={schedule.text} in the optimizer (counts {counted})"
         if schedule.notes:

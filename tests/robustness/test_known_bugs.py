@@ -92,7 +92,7 @@ def test_a_change_past_the_end_of_a_line_lands_at_its_end(newline):
         rpc.shutdown()
 
 
-# -- bug 4 (open): a scheduler on Rprop / ASGD / Adafactor: OPX201 first, folded after fix-all ------
+# -- bug 4 (fixed): a scheduler on Rprop / ASGD / Adafactor: OPX201 first, folded after fix-all ------
 
 UNSCHEDULABLE = """\
 import torch
@@ -107,8 +107,6 @@ for x, y in loader:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="bug 4 (.notes/bugs-robustness.md): the scheduler of an optimizer whose "
-                                       "learning rate is not a plain scale is OPX201 on torch, folded once converted")
 @pytest.mark.parametrize("cls", ["Rprop", "ASGD", "Adafactor"])
 def test_fix_all_with_an_unfoldable_scheduler_is_idempotent_and_leaves_only_warnings(cls):
     text = UNSCHEDULABLE.format(cls=cls)
