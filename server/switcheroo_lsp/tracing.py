@@ -77,6 +77,7 @@ class Tracer:
         self._by_call: dict[ast.Call, Identity] = {}
         self._param_ids: dict[Binding, frozenset | str] = {}
         self.incoming: dict[Binding, list[tuple[ast.expr, Scope]]] = {}
+        self.calls_to: dict[Scope, int] = {}      # how many call sites each local function has
         self.clips: list[tuple[CallSite, str]] = []
         self._find_constructions()
         self._bind_targets()
@@ -220,6 +221,9 @@ class Tracer:
     def _trace_parameters(self) -> None:
         incoming = self.incoming
         for site in self.facts.calls:
+            callee, _ = self._callee(site)
+            if callee is not None:
+                self.calls_to[callee] = self.calls_to.get(callee, 0) + 1
             for param, arg in self._bind_call(site):
                 incoming.setdefault(param, []).append((arg, site.ctx.scope))
         annotated = self._annotated_params()

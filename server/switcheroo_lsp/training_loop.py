@@ -283,20 +283,29 @@ def _loop_length(b: "_Builder", step_ctx: StmtContext, construction: StmtContext
 
 
 def _visible_at(b: "_Builder", expr: ast.expr, scope: Scope, construction: StmtContext) -> str | None:
-    """`expr` (evaluated in `scope`) as text that means the same where the optimizer is built."""
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, int):
-        return repr(expr.value)
+    """`expr` (evaluated in `scope`) as text that means the same where the optimizer is built:
+    itself where it is visible there; a parameter by what the file's single call site passes
+    (or its default, when no call passes it); `self.x` by what the class stored in it."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)):
+        return b.source.node_text(expr)
+    if (isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and scope is not None
+            and scope.kind == "function" and scope.class_scope is not None and expr.value.id == scope.self_name):
+        stored = scope.class_scope.attr_bindings.get(expr.attr, [])
+        if len(stored) == 1 and stored[0].kind == "value" and stored[0].ctx is not None:
+            return _portable(b, stored[0].node, stored[0].ctx.scope, construction)
+        return None
     parts = dotted(expr)
     if not parts:
         return None
     root = parts[0]
     bindings = b.tracer.lookup(root, scope)
     if bindings and len(bindings) == 1 and bindings[0].kind == "param" and scope is not construction.scope:
-        # A parameter of the function that steps: what the file's single call site passes.
         incoming = b.tracer.incoming.get(bindings[0], [])
-        if len(incoming) != 1 or not isinstance(incoming[0][0], (ast.Name, ast.Attribute)):
+        if not incoming and len(parts) == 1 and b.tracer.calls_to.get(scope):
+            return _default_of(b, scope, bindings[0].node)   # every call site leaves it at its default
+        if len(incoming) != 1 or b.tracer.calls_to.get(scope) != 1:
             return None
-        return _visible_at(b, incoming[0][0], incoming[0][1], construction)
+        return _portable(b, incoming[0][0], incoming[0][1], construction)
     where = b.tracer.lookup(root, construction.scope)
     if not where or where is not bindings:
         return None
@@ -334,12 +343,16 @@ def clip_findings(b: "_Builder") -> None:
                         "unmapped", noqa, ignore)
             b._add(f, site)
             continue
+        # The limit as it reads where the optimizer is built (`self.grad_clip` -> `1.0`).
+        limit_text = _portable(b, limit, ctx.scope, opt.ctx) if opt.ctx is not None else None
+        movable = limit_text is not None
+        limit_text = limit_text or b.source.node_text(limit)
         if other_norm:
             # Optax has only the 2-norm; the helper takes torch's norm_type (and its + 1e-6).
-            transform = (f"{catalog.HELPERS}.torch_clip_grad_norm({b.source.node_text(limit)}, "
+            transform = (f"{catalog.HELPERS}.torch_clip_grad_norm({limit_text}, "
                          f"norm_type={b.source.node_text(norm_type)})")
         else:
-            transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({b.source.node_text(limit)})"
+            transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({limit_text})"
         site.clip = transform
         stmt = ctx.stmt
         value_used = not (isinstance(stmt, ast.Expr) and stmt.value is call)
@@ -351,7 +364,6 @@ def clip_findings(b: "_Builder") -> None:
             grads = b.names_for(opt, step.receiver).grads
             site.norm_target = b.source.node_text(stmt.targets[0])
             site.norm_grads = grads
-        movable = opt.ctx is not None and _visible_everywhere(b, limit, ctx.scope, opt.ctx)
         if opt.kind == "torch":
             row = catalog.OPTIMIZERS.get(opt.name)
             trial = emit(row, opt.call, b.source, Extras(prefix=(transform,))) if row else None
@@ -384,12 +396,29 @@ def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
     return best
 
 
-def _visible_everywhere(b: "_Builder", expr: ast.expr, scope: Scope, construction: StmtContext) -> bool:
+def _portable(b: "_Builder", expr: ast.expr, scope: Scope, construction: StmtContext) -> str | None:
+    """`expr` as text valid where the optimizer is built, or None."""
+    if isinstance(expr, (ast.Constant, ast.Name, ast.Attribute)):
+        return _visible_at(b, expr, scope, construction)
     for node in ast.walk(expr):
-        if isinstance(node, ast.Name):
-            if _visible_at(b, node, scope, construction) is None:
-                return False
-    return True
+        if isinstance(node, ast.Name) and _visible_at(b, node, scope, construction) != node.id:
+            return None
+    return b.source.node_text(expr)
+
+
+def _default_of(b: "_Builder", scope: Scope, param: ast.arg) -> str | None:
+    """A parameter's default, when it is a number."""
+    args = scope.node.args
+    positional = args.posonlyargs + args.args
+    default = None
+    if param in positional:
+        i = positional.index(param) - (len(positional) - len(args.defaults))
+        default = args.defaults[i] if i >= 0 else None
+    elif param in args.kwonlyargs:
+        default = args.kw_defaults[args.kwonlyargs.index(param)]
+    if isinstance(default, ast.Constant) and isinstance(default.value, (int, float)):
+        return b.source.node_text(default)
+    return None
 
 
 __all__ = ["scheduler_findings", "clip_findings", "learning_rate_of", "UNKNOWN"]
