@@ -23,9 +23,6 @@ from hypothesis import strategies as st
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
 # The rest of the catalog, drawn now and then with a sample of their own arguments.
 OTHERS = ("Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Adafactor", "SparseAdam")
-# Bug 4 (.notes/bugs-robustness.md, xfail in test_known_bugs.py): a scheduler on these is OPX201
-# before fix-all and folded after it. Not drawn with a scheduler until that is fixed.
-UNSCHEDULABLE = ("Rprop", "ASGD", "Adafactor")
 SCHEDULERS = {
     "StepLR": "step_size=10, gamma=0.5",
     "ExponentialLR": "gamma=0.9",
@@ -224,7 +221,7 @@ def programs(draw) -> Program:
             construct = "\n".join(lines)
         sched = sched_construct = None
         per_epoch = False
-        if sched_or_clip in (1, 3):   # UNSCHEDULABLE ones included: bug 4 is fixed
+        if sched_or_clip in (1, 3):   # on every optimizer (bug 4, Rprop/ASGD/Adafactor: fixed aa03dc8)
             name = draw(st.sampled_from(sorted(SCHEDULERS)))
             if sched_import == "attr":
                 sref = f"torch.optim.lr_scheduler.{name}"
