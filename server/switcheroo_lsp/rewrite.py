@@ -35,15 +35,6 @@ class Plan:
         _add_unique(self.insert_after.setdefault(stmt, []), texts)
         self.bodies[stmt] = body
 
-    def merge(self, other: "Plan") -> None:
-        for stmt, texts in other.replace.items():
-            self.replace.setdefault(stmt, texts)
-        for stmt, texts in other.insert_before.items():
-            _add_unique(self.insert_before.setdefault(stmt, []), texts)
-        for stmt, texts in other.insert_after.items():
-            _add_unique(self.insert_after.setdefault(stmt, []), texts)
-        self.bodies.update(other.bodies)
-
     def __bool__(self) -> bool:
         return bool(self.replace or self.insert_after or self.insert_before)
 

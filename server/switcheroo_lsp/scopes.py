@@ -106,7 +106,6 @@ class ModuleFacts:
     receiver_uses: list[ReceiverUse]
     functions: dict[ast.AST, Scope]    # FunctionDef -> its scope
     imports: list[StmtContext]
-    top_level_body: list
 
 
 class _Walker:
@@ -307,4 +306,4 @@ def _value_binding(value: ast.expr | None) -> Binding:
 def collect(tree: ast.Module) -> ModuleFacts:
     w = _Walker(tree)
     w.body(tree.body, tree, w.module)
-    return ModuleFacts(tree, w.module, w.scopes, w.calls, w.receiver_uses, w.functions, w.imports, tree.body)
+    return ModuleFacts(tree, w.module, w.scopes, w.calls, w.receiver_uses, w.functions, w.imports)

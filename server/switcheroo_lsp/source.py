@@ -119,11 +119,6 @@ class Source:
         return text[:len(text) - len(text.lstrip(" \t\f"))]
 
 
-def split_lines(text: str) -> list[str]:
-    """Lines without their breaks, broken exactly where Source breaks them."""
-    return _LINE_BREAK.split(text)
-
-
 def to_units(line_text: str, col: int, encoding: str) -> int:
     """Code-point column -> column in the client's units ('utf-16', 'utf-8', 'utf-32')."""
     if encoding == "utf-32" or line_text[:col].isascii():

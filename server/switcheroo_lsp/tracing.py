@@ -44,7 +44,6 @@ class Identity:
     call: ast.Call | None
     ctx: StmtContext | None
     target: ast.expr | None = None  # what the construction is assigned to
-    order: int = 0
 
     @property
     def var(self) -> str:
@@ -119,7 +118,7 @@ class Tracer:
         for site in self.facts.calls:
             kind, name = self._construction_kind(site)
             if kind:
-                ident = Identity(kind, name, site.call, site.ctx, order=len(self.identities))
+                ident = Identity(kind, name, site.call, site.ctx)
                 self.identities.append(ident)
                 self._by_call[site.call] = ident
 
@@ -256,7 +255,7 @@ class Tracer:
                 for b in bindings:
                     if b.kind == "param" and b.node.annotation is not None and self._is_optimizer_annotation(
                             b.node.annotation, scope.parent):
-                        ident = Identity("annotated", "", None, None, target=b.node, order=len(self.identities))
+                        ident = Identity("annotated", "", None, None, target=b.node)
                         self.identities.append(ident)
                         out[b] = ident
         return out
