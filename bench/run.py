@@ -95,13 +95,15 @@ def row(label: str, ms: float, base: float | None = None, goal: str = "", extra:
 WHATIF: list[str] = []
 
 
-def server(counting: bool = False, debounce_ms: float = 0) -> Rpc:
+def server(counting: bool = False, debounce_ms: float = 0, resolve: bool = False) -> Rpc:
     if WHATIF:      # proposed core changes, monkeypatched in (bench/whatif.py)
         rpc = Rpc(COUNTING, env={"SWITCHEROO_BENCH_WHATIF": ",".join(WHATIF)})
     else:
         rpc = Rpc(COUNTING if counting else PLAIN)
-    rpc.initialize({"textDocument": {"publishDiagnostics": {"versionSupport": True}}},
-                   {"debounce_ms": debounce_ms})
+    caps = {"textDocument": {"publishDiagnostics": {"versionSupport": True}}}
+    if resolve:     # like VS Code: code action edits may come later, through codeAction/resolve
+        caps["textDocument"]["codeAction"] = {"resolveSupport": {"properties": ["edit"]}, "dataSupport": True}
+    rpc.initialize(caps, {"debounce_ms": debounce_ms})
     warm = "file:///bench/warmup.py"
     rpc.open(warm, training_file(100))
     rpc.published(warm, 1)
@@ -207,8 +209,14 @@ def bench_edit(sizes, repeat):
 
 
 def bench_requests(sizes, repeat):
-    print("\ncode action and hover on an analysed document (round trip)")
-    rpc = server()
+    for resolve in (False, True):
+        _bench_requests(sizes, repeat, resolve)
+
+
+def _bench_requests(sizes, repeat, resolve):
+    print(f"\ncode action and hover on an analysed document (round trip), client "
+          f"{'with codeAction/resolve (VS Code)' if resolve else 'without codeAction/resolve'}")
+    rpc = server(resolve=resolve)
     try:
         for n in sizes:
             text = training_file(n)
@@ -228,6 +236,13 @@ def bench_requests(sizes, repeat):
             first = action(steps[len(steps) // 2])
             first_ms = (time.perf_counter() - t0) * 1000
             assert first, "no code action offered"
+            resolve_ms = None
+            lazy = [a for a in first if a.get("kind") == "source.fixAll.switcheroo" and not a.get("edit")]
+            if lazy:        # the fix-all's edit, fetched when the user picks it
+                t0 = time.perf_counter()
+                resolved = rpc.call("codeAction/resolve", lazy[0], timeout=300)
+                resolve_ms = (time.perf_counter() - t0) * 1000
+                assert resolved.get("edit"), resolved
             samples, ca_cpu = [], []
             for d in picks:
                 c0 = cpu_ns(rpc.pid)
@@ -246,13 +261,16 @@ def bench_requests(sizes, repeat):
                 hv_cpu.append((cpu_ns(rpc.pid) - c0) / 1e9)
                 assert result is not None
             hv = median_ms(hs)
-            row(f"{n} lines: code action, first (computes fix-all)", first_ms, None, "")
+            row(f"{n} lines: code action, first" + ("" if resolve else " (computes fix-all)"), first_ms, None, "")
+            if resolve_ms is not None:
+                row(f"{n} lines: codeAction/resolve of the fix-all", resolve_ms, None, "")
             row(f"{n} lines: code action, median", ca, None, "<=10ms" if n == 5000 else "",
                 f"p90 {sorted(samples)[int(len(samples) * .9)] * 1000:.1f} ms, server CPU {median_ms(ca_cpu):.1f} ms, "
                 f"n={len(samples)}")
             row(f"{n} lines: hover, median", hv, None, "<=10ms" if n == 5000 else "",
                 f"p90 {sorted(hs)[int(len(hs) * .9)] * 1000:.1f} ms, server CPU {median_ms(hv_cpu):.1f} ms, n={len(hs)}")
-            RESULTS.setdefault("requests", {})[n] = {"code_action_first_ms": first_ms, "code_action_ms": ca,
+            RESULTS.setdefault("requests" + ("_resolve" if resolve else ""), {})[n] = {"code_action_first_ms": first_ms, "code_action_ms": ca,
+                                                     "fix_all_resolve_ms": resolve_ms,
                                                      "hover_ms": hv, "n": len(samples),
                                                      "code_action_cpu_ms": median_ms(ca_cpu),
                                                      "hover_cpu_ms": median_ms(hv_cpu)}
