@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -97,6 +97,7 @@ class Entry:
     version: int | None
     analysis: Analysis
     good: Analysis | None        # the last analysis that parsed (shown while the file does not)
+    fix_all: dict = field(default_factory=dict)   # settings -> the whole-file WorkspaceEdit
 
 
 class SwitcherooServer(LanguageServer):
@@ -428,10 +429,14 @@ def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.Code
 
 
 def fix_all_edit(ls: SwitcherooServer, uri: str, entry: Entry) -> t.WorkspaceEdit | None:
-    analysis = entry.analysis
-    findings = visible(analysis.findings, ls.settings_for(uri))
-    edits = analysis.fix_all({f.key for f in findings if f.fixable})
-    return ls.workspace_edit(uri, entry.version, analysis, edits) if edits else None
+    """The whole file's fix, built once per version and settings: clients that cannot resolve
+    edits lazily get it with every code action answer."""
+    settings = ls.settings_for(uri)
+    if settings not in entry.fix_all:
+        analysis = entry.analysis
+        edits = analysis.fix_all({f.key for f in visible(analysis.findings, settings) if f.fixable})
+        entry.fix_all[settings] = ls.workspace_edit(uri, entry.version, analysis, edits) if edits else None
+    return entry.fix_all[settings]
 
 
 @server.feature(t.CODE_ACTION_RESOLVE)
