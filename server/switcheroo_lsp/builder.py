@@ -37,6 +37,16 @@ class Builder:
         self.single = len({o.var for o in self.optimizers}) <= 1
         self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
         self._uses: dict | None = None
+        self._steps: dict | None = None
+
+    def steps_in(self, scope) -> list[ReceiverUse]:
+        """`.step()` / `.update()` calls of one scope (grouped once: clipping looks per call)."""
+        if self._steps is None:
+            self._steps = {}
+            for use in self.facts.receiver_uses:
+                if use.member in ("step", "update"):
+                    self._steps.setdefault(id(use.ctx.scope), []).append(use)
+        return self._steps.get(id(scope), [])
 
     def uses(self, ident: Identity, member: str = "step") -> list[ReceiverUse]:
         """The receiver uses traced to `ident` (resolved once for the whole file)."""

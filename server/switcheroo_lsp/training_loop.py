@@ -383,9 +383,7 @@ def clip_findings(b: "_Builder") -> None:
 def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
     """The first traced optimizer step after `ctx` in the same block (or nested in it)."""
     best = None
-    for use in b.facts.receiver_uses:
-        if use.member not in ("step", "update") or use.ctx.scope is not ctx.scope:
-            continue
+    for use in b.steps_in(ctx.scope):
         if use.ctx.stmt.lineno <= ctx.stmt.end_lineno or use.ctx.loops[:len(ctx.loops)] != ctx.loops:
             continue
         ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope)
