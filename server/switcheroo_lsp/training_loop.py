@@ -13,7 +13,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from . import catalog, schedules
-from .emit import UNKNOWN, ArgValue, Extras, emit
+from .emit import ArgValue, Extras, emit
 from .findings import Finding, Site
 from .scopes import ReceiverUse, Scope, StmtContext
 from .tracing import Identity, dotted
@@ -419,4 +419,4 @@ def _default_of(b: "_Builder", scope: Scope, param: ast.arg) -> str | None:
     return None
 
 
-__all__ = ["scheduler_findings", "clip_findings", "learning_rate_of", "UNKNOWN"]
+__all__ = ["scheduler_findings", "clip_findings", "learning_rate_of"]
