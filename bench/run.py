@@ -15,7 +15,6 @@ JSON-RPC framing, pygls's (de)serialisation and the pipe, as an editor sees it.
 from __future__ import annotations
 
 import argparse
-import ast
 import gc
 import json
 import os
