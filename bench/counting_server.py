@@ -8,7 +8,7 @@ the what-if patches named in SWITCHEROO_BENCH_WHATIF, see whatif.py).
 import sys
 from pathlib import Path
 
-import switcheroo_lsp.server as server
+import switcheroo_lsp.frontends.lsp as server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import whatif  # noqa: E402

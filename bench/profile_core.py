@@ -25,7 +25,7 @@ import libcst  # noqa: E402
 
 from generate import training_file  # noqa: E402
 from switcheroo_lsp import builder  # noqa: E402
-from switcheroo_lsp.analysis import analyze  # noqa: E402
+from switcheroo_lsp.engine import analyze  # noqa: E402
 
 
 def cpu_ms(fn, repeat: int) -> float:

@@ -317,7 +317,7 @@ def bench_cli(repeat, files=500, lines=300):
         root = Path(tmp) / "project"
         tree(root, files, lines)
         cmd = [PY, "-m", "switcheroo_lsp", "check", "--format", "json", str(root)]
-        single = [PY, "-c", "import sys, switcheroo_lsp.cli as c; c.PARALLEL_THRESHOLD = 10**9; "
+        single = [PY, "-c", "import sys, switcheroo_lsp.frontends.cli as c; c.PARALLEL_THRESHOLD = 10**9; "
                             "raise SystemExit(c.main(sys.argv[1:]))", "check", "--format", "json", str(root)]
         reps = max(3, repeat // 3)
         outputs, times, cpus = {}, {}, {}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from switcheroo_lsp.config import Settings, matches_exclude
+from switcheroo_lsp.frontends.config import Settings, matches_exclude
 
 
 @pytest.mark.parametrize("path, patterns, excluded", [

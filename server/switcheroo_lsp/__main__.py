@@ -7,6 +7,6 @@ import sys
 if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.getcwd():
     del sys.path[0]
 
-from .cli import main  # noqa: E402
+from .frontends.cli import main  # noqa: E402
 
 raise SystemExit(main())

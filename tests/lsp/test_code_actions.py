@@ -11,7 +11,7 @@ import ast
 
 from lsprotocol import types as t
 
-from switcheroo_lsp.server import FIX_ALL_TITLE
+from switcheroo_lsp.frontends.lsp import FIX_ALL_TITLE
 from lsp_support import (FIX_ALL, PROFILES, SCRIPT, TRAIN, UNICODE, VERSIONED_EDITS, Client, Doc, codes,
                          edits_of, find, lines_of, lsp_client, rng, summary, touched_lines)
 

@@ -23,8 +23,8 @@ import numpy as np
 import optax
 import torch
 from switcheroo_lsp import catalog
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 STEPS = 50
 _rng = np.random.default_rng(0)

@@ -91,8 +91,8 @@ def test_templates_name_known_arguments(name):
 # -- robustness: whatever the arguments, the emitter never crashes and fixes parse ---------------------
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 _VALUES = st.sampled_from([
     "0", "0.5", "-1", "1e-3", "None", "True", "False", "(0.9, 0.99)", "(None, 1e-3)", "(0.9,)", "[0.1, 0.2]",

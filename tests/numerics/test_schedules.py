@@ -18,8 +18,8 @@ pytest.importorskip("optax")
 
 import numerics_harness as harness
 from numerics_cases import SCHEDULED, UNSCHEDULABLE
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 pytestmark = pytest.mark.numerics
 SCHEDULE_TOL = 5e-6

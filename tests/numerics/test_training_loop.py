@@ -21,8 +21,8 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 import jax.numpy as jnp  # noqa: E402
 
-from switcheroo_lsp.analysis import analyze  # noqa: E402
-from switcheroo_lsp.rewrite import apply  # noqa: E402
+from switcheroo_lsp.engine import analyze  # noqa: E402
+from switcheroo_lsp.engine import apply  # noqa: E402
 
 pytestmark = pytest.mark.numerics
 

@@ -8,8 +8,8 @@ import bisect
 import re
 from functools import lru_cache
 
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.config import Settings, visible
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.frontends.config import Settings, visible
 
 BREAK = re.compile(r"\r\n|\r|\n")       # the only line ends the LSP knows
 SEVERITY = {"error": 1, "warning": 2, "information": 3, "hint": 4}

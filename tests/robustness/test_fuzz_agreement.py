@@ -23,8 +23,8 @@ from fuzz_settings import fuzz
 from lsp_model import apply_text_edits, expected_diagnostics, summarize
 from programs import programs
 from rpc import Rpc
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 _names = itertools.count()
 

@@ -14,8 +14,8 @@ from hypothesis import given, note
 
 from fuzz_settings import fuzz
 from programs import Program, programs
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 
 def parse_or_fail(text: str, what: str, program: Program) -> None:

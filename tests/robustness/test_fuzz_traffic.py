@@ -31,8 +31,8 @@ from fuzz_settings import fuzz
 from lsp_model import apply_change, apply_text_edits, expected_diagnostics, lines_of, summarize, units
 from programs import programs
 from rpc import Rpc
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 PROFILES = {
     "push-utf16": ({"textDocument": {"publishDiagnostics": {"versionSupport": True}},

@@ -19,8 +19,8 @@ import pytest
 
 from lsp_model import apply_text_edits, diagnostics_of_analysis, expected_diagnostics, summarize
 from rpc import Rpc
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 FIX_ALL = "source.fixAll.switcheroo"
 TIMEOUT = 120.0

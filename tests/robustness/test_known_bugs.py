@@ -12,8 +12,8 @@ import pytest
 
 from lsp_model import apply_change, apply_text_edits, expected_diagnostics, summarize
 from rpc import Rpc
-from switcheroo_lsp.analysis import analyze
-from switcheroo_lsp.rewrite import apply
+from switcheroo_lsp.engine import analyze
+from switcheroo_lsp.engine import apply
 
 KEPT_BUT_SCHEDULED = '''\
 import torch

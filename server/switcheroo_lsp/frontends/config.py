@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .findings import CODES, SEVERITIES
+from ..engine import CODES, SEVERITIES
 
 
 @dataclass(frozen=True)

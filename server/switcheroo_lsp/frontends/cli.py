@@ -12,10 +12,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .analysis import analyze
+from .. import __version__
+from ..engine import analyze, apply
 from .config import Settings, load_pyproject, visible
-from .rewrite import apply
 
 PARALLEL_THRESHOLD = 16   # below this many files a process pool costs more than it saves
 
@@ -147,7 +146,7 @@ def cmd_fix(ns) -> int:
 
 
 def cmd_serve(ns) -> int:
-    from .server import serve
+    from .lsp import serve
     serve()
     return 0
 

@@ -25,12 +25,10 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
-from . import __version__
-from .analysis import Analysis, analyze
+from .. import __version__
+from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
 from .config import Settings, load_pyproject, visible
-from .findings import Finding, TextEdit
 from .hover import hover as explain
-from .source import Pos, Span, from_units, to_units
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"

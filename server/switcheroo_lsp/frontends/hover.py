@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .analysis import Analysis
-from .findings import Finding, Site
-from .source import Pos, Span
+from ..engine import Analysis, Finding, Pos, Span
+from ..findings import Site
 
 PATTERN = (
     "**The Optax pattern.** An Optax optimizer is a pair of pure functions. "

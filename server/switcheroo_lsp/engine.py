@@ -1,0 +1,14 @@
+"""The pure core's entry point: source text in; findings, fixes and explanations out.
+
+Front ends (the language server, the command line) and the tests call only this module.
+"""
+
+from __future__ import annotations
+
+from .analysis import Analysis, analyze
+from .findings import CODES, SEVERITIES, Finding, Fix, TextEdit
+from .rewrite import apply
+from .source import Pos, Source, Span, from_units, to_units
+
+__all__ = ["Analysis", "analyze", "apply", "CODES", "SEVERITIES", "Finding", "Fix", "TextEdit",
+           "Pos", "Source", "Span", "from_units", "to_units"]

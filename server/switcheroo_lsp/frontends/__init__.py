@@ -1,0 +1,5 @@
+"""Front ends: the language server (`lsp`), the command line (`cli`), hover text and settings.
+
+They translate their world (LSP messages, command lines, files) to the pure core in
+`switcheroo_lsp.engine` and back; no analysis happens here.
+"""
