@@ -27,6 +27,18 @@ from .tracing import Identity, Tracer
 __all__ = ["analyze", "Analysis", "Names", "Site"]
 
 
+@dataclass(frozen=True)
+class ConstructionRewrite:
+    """A torch optimizer construction and the Optax expression fix-all writes in its place."""
+    span: Span              # the torch call
+    torch: str              # 'torch.optim.AdamW'
+    call: str               # the call's source text
+    optax: str              # the whole Optax expression, on one line (schedule and clipping folded in)
+    schedule: str | None    # the learning-rate schedule folded in, if any
+    clip: tuple[str, ...]   # clipping transforms folded in first, if any
+    exact: bool             # False: an "(approximate)" rewrite
+
+
 @dataclass
 class SyntaxProblem:
     message: str
@@ -58,6 +70,7 @@ class Analysis:
     construct_sites: dict[Identity, Site] = field(default_factory=dict)
     _fix_all_memo: dict = field(default_factory=dict)
     kept: frozenset = frozenset()     # torch optimizers whose construction `# noqa` keeps as torch
+    _rewritten: dict = field(default_factory=dict)   # Identity -> the expression the last plan wrote
 
     # -- fixes ----------------------------------------------------------------------------
     def fix(self, key: int) -> Fix | None:
@@ -178,6 +191,7 @@ class Analysis:
                     return False
             todo = [f"# TODO(switcheroo): {emission.notes[0]}"] if emission.placeholders else []
             expr = emission.expression(indent, self.optax_name)
+            self._rewritten[ident] = (emission, extras)
         elif ident.kind == "optax" and extras is not None:
             expr = self._patched_optax(ident, extras)
         else:
@@ -316,6 +330,21 @@ class Analysis:
                 head = f"from {'.' * stmt.level}{stmt.module or ''} import " if isinstance(
                     stmt, ast.ImportFrom) else "import "
                 plan.set(stmt, ctx.body, [head + names])
+
+    def construction_rewrites(self) -> list["ConstructionRewrite"]:
+        """Each torch construction that fix-all converts, with the Optax expression it writes
+        there (schedules and clipping folded in), in document order."""
+        self._rewritten.clear()
+        self._plan([s for s in self._sites.values() if s.finding.fixable
+                    and not (s.ids and s.ids <= self.kept) and s.identity not in self.kept])
+        out = []
+        for ident, (emission, extras) in self._rewritten.items():
+            out.append(ConstructionRewrite(
+                span=self.source.node_span(ident.call), torch=f"torch.optim.{ident.name}",
+                call=self.source.node_text(ident.call), optax=emission.one_line(),
+                schedule=extras.learning_rate if extras else None,
+                clip=tuple(extras.prefix) if extras else (), exact=emission.exact))
+        return sorted(out, key=lambda r: r.span.start)
 
     # -- lookups ------------------------------------------------------------------------------
     def finding_at(self, pos: Pos) -> list[Finding]:

@@ -5,10 +5,10 @@ Front ends (the language server, the command line) and the tests call only this 
 
 from __future__ import annotations
 
-from .analysis import Analysis, analyze
+from .analysis import Analysis, ConstructionRewrite, analyze
 from .findings import CODES, SEVERITIES, Finding, Fix, TextEdit
 from .rewrite import apply
 from .source import Pos, Source, Span, from_units, to_units
 
-__all__ = ["Analysis", "analyze", "apply", "CODES", "SEVERITIES", "Finding", "Fix", "TextEdit",
+__all__ = ["Analysis", "ConstructionRewrite", "analyze", "apply", "CODES", "SEVERITIES", "Finding", "Fix", "TextEdit",
            "Pos", "Source", "Span", "from_units", "to_units"]
