@@ -5,7 +5,7 @@ Front ends (the language server, the command line) and the tests call only this 
 
 from __future__ import annotations
 
-from .analysis import Analysis, ConstructionRewrite, analyze
+from .legacy_analysis import Analysis, ConstructionRewrite, analyze
 from .findings import CODES, SEVERITIES, Finding, Fix, TextEdit
 from .rewrite import apply
 from .source import Pos, Source, Span, from_units, to_units

@@ -1,0 +1,241 @@
+"""A document parsed with libcst, one top-level statement (chunk) at a time.
+
+`ParsedDocument.parse(text)` cuts the text into chunks (document/chunks.py) and parses each.
+`doc.replaced(new_text)` finds the changed region, rescans from the chunk before it until the
+scan meets a chunk boundary of the old text past the change, and parses only the chunks in
+between whose text is new: every other chunk, with its libcst tree and whatever the analysis
+cached on it, is reused as it is (libcst nodes carry no positions, so a chunk that moved is
+still valid). The result always equals `ParsedDocument.parse(new_text)`.
+
+libcst nodes have no positions. `ParsedChunk.unit_positions` gives them for one statement
+unit (a simple statement line, a compound statement's header, a decorator, a clause) by
+generating the code of that unit alone, placed at the logical line the scanner found for it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+from .chunks import Chunk, scan
+from .text import Pos, Source
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_PASS_SUITE = cst.SimpleStatementSuite(body=[cst.Pass()])
+
+
+@dataclass(frozen=True)
+class ParseError:
+    message: str
+    pos: Pos            # in the document
+
+
+class _Ranges:
+    """What PositionProvidingCodegenState records into (it expects a metadata provider)."""
+    __slots__ = ("_computed",)
+
+    def __init__(self):
+        self._computed: dict = {}
+
+
+@dataclass(eq=False)
+class ParsedChunk:
+    chunk: Chunk
+    module: cst.Module | None
+    error: tuple[str, int, int] | None = None     # message, 0-based line and column in the chunk
+    cache: dict[str, Any] = field(default_factory=dict)   # what the analysis keeps per chunk
+    _line_starts: list[int] | None = None
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+    @property
+    def line_count(self) -> int:
+        """Line breaks in the chunk (a chunk ends at a line start, except the last one)."""
+        return len(self.line_starts) - 1
+
+    @property
+    def line_starts(self) -> list[int]:
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in _LINE_BREAK.finditer(self.chunk.text)]
+        return self._line_starts
+
+    def rel_pos(self, offset: int) -> tuple[int, int]:
+        """(line, column) of an offset in the chunk, both 0-based."""
+        starts = self.line_starts
+        line = bisect.bisect_right(starts, offset) - 1
+        return line, offset - starts[line]
+
+    def unit_positions(self, unit: cst.CSTNode, index: int, elif_clause: bool = False) -> dict:
+        """node -> ((line, col), (line, col)) relative to the chunk, for the nodes of one
+        statement unit whose logical line is the chunk's `index`-th."""
+        offset = self.chunk.logical_lines[index]
+        line, col = self.rel_pos(offset)
+        stripped = _header_only(unit)
+        state = PositionProvidingCodegenState(default_indent=self.module.default_indent,
+                                              default_newline=self.module.default_newline, provider=_Ranges())
+        indent = self.chunk.text[offset - col:offset]
+        state.indent_tokens = [indent] if indent else []
+        if elif_clause:
+            stripped._codegen(state, is_elif=True)
+        else:
+            stripped._codegen(state)
+        out = {}
+        for node, r in state.provider._computed.items():
+            out[unit if node is stripped else node] = ((line + r.start.line - 1, r.start.column),
+                                                       (line + r.end.line - 1, r.end.column))
+        return out
+
+    def all_positions(self) -> dict:
+        """Every node's position in the chunk, from generating the whole chunk's code: the
+        fallback when the scanner's logical lines and the tree disagree."""
+        if "all_positions" not in self.cache:
+            state = PositionProvidingCodegenState(default_indent=self.module.default_indent,
+                                                  default_newline=self.module.default_newline, provider=_Ranges())
+            self.module._codegen(state)
+            self.cache["all_positions"] = {
+                node: ((r.start.line - 1, r.start.column), (r.end.line - 1, r.end.column))
+                for node, r in state.provider._computed.items()}
+        return self.cache["all_positions"]
+
+
+def _header_only(unit: cst.CSTNode) -> cst.CSTNode:
+    """The unit without what lies on other logical lines: comment lines above it, its body,
+    its decorators and its later clauses."""
+    changes: dict[str, Any] = {}
+    if hasattr(unit, "leading_lines"):
+        changes["leading_lines"] = ()
+    if isinstance(unit, cst.BaseCompoundStatement) or isinstance(
+            unit, (cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase)):
+        if not isinstance(unit.body, cst.SimpleStatementSuite):     # a one-line body is on this line
+            changes["body"] = _PASS_SUITE
+    if isinstance(unit, (cst.FunctionDef, cst.ClassDef)):
+        changes["decorators"] = ()
+        changes["lines_after_decorators"] = ()
+    if isinstance(unit, (cst.If, cst.For, cst.While, cst.Try, cst.TryStar)):
+        changes["orelse"] = None
+    if isinstance(unit, (cst.Try, cst.TryStar)):
+        changes["handlers"] = () if isinstance(unit, cst.Try) else (unit.handlers[0],)
+        changes["finalbody"] = None
+        if isinstance(unit, cst.TryStar):   # needs a handler: keep one (positions of the header only matter)
+            changes["handlers"] = (unit.handlers[0].with_changes(body=_PASS_SUITE),)
+        elif not changes["handlers"]:
+            changes["finalbody"] = cst.Finally(body=_PASS_SUITE)
+    if isinstance(unit, cst.Match):
+        changes["cases"] = (cst.MatchCase(pattern=cst.MatchAs(), body=_PASS_SUITE),)
+    return unit.with_changes(**changes) if changes else unit
+
+
+_ERROR_AT = re.compile(r"^(?:parser error: )?error at (\d+):(\d+): ")
+
+
+def parse_chunk(chunk: Chunk) -> ParsedChunk:
+    try:
+        return ParsedChunk(chunk, cst.parse_module(chunk.text))
+    except cst.ParserSyntaxError as e:
+        # libcst's native parser says "parser error: error at L:C: expected ..." (1-based line).
+        m = _ERROR_AT.match(e.message)
+        line, col = (int(m.group(1)) - 1, int(m.group(2))) if m else (e.raw_line - 1, e.raw_column)
+        message = e.message[m.end():] if m else e.message
+        return ParsedChunk(chunk, None, (message, max(line, 0), max(col, 0)))
+    except RecursionError:
+        return ParsedChunk(chunk, None, ("the code nests too deeply to parse", 0, 0))
+
+
+class ParsedDocument:
+    """The chunks of one text, each parsed (or not, where it has a syntax error)."""
+
+    def __init__(self, source: Source, chunks: list[ParsedChunk], starts: list[int]):
+        self.source = source
+        self.chunks = chunks
+        self.starts = starts            # each chunk's offset in the text
+        self._start_lines: list[int] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "ParsedDocument":
+        starts, chunks = [], []
+        for begin, chunk in scan(text, 0):
+            starts.append(begin)
+            chunks.append(parse_chunk(chunk))
+        return cls(Source(text), chunks, starts)
+
+    @property
+    def text(self) -> str:
+        return self.source.text
+
+    @property
+    def start_lines(self) -> list[int]:
+        """Each chunk's first line in the document."""
+        if self._start_lines is None:
+            lines, line = [], 0
+            for c in self.chunks:
+                lines.append(line)
+                line += c.line_count
+            self._start_lines = lines
+        return self._start_lines
+
+    @property
+    def syntax_error(self) -> ParseError | None:
+        for i, c in enumerate(self.chunks):
+            if c.error is not None:
+                message, line, col = c.error
+                return ParseError(message, Pos(self.start_lines[i] + line, col))
+        return None
+
+    def replaced(self, text: str) -> "ParsedDocument":
+        """The document for a new text, re-parsing only the chunks the change touches."""
+        old = self.source.text
+        if text == old:
+            return self
+        prefix = _common_prefix(old, text)
+        suffix = _common_suffix(old, text, min(len(old), len(text)) - prefix)
+        delta = len(text) - len(old)
+        change_end = len(text) - suffix          # in the new text
+        k = max(bisect.bisect_right(self.starts, prefix) - 1, 0)
+        restart = max(k - 1, 0)
+        reusable: dict[str, list[ParsedChunk]] = {}
+        for c in self.chunks[restart:]:
+            reusable.setdefault(c.text, []).append(c)     # each old chunk is reused once at most
+        old_index = {s: i for i, s in enumerate(self.starts)}
+        starts, chunks = self.starts[:restart], self.chunks[:restart]
+        for begin, chunk in scan(text, self.starts[restart] if self.chunks else 0):
+            if begin >= change_end and begin > 0:
+                j = old_index.get(begin - delta)
+                if j is not None and begin - delta >= len(old) - suffix:
+                    starts.extend(s + delta for s in self.starts[j:])
+                    chunks.extend(self.chunks[j:])
+                    break
+            starts.append(begin)
+            same = reusable.get(chunk.text)
+            chunks.append(same.pop(0) if same else parse_chunk(chunk))
+        return ParsedDocument(Source(text), chunks, starts)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slice comparisons (C speed)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    lo, hi = 0, max(limit, 0)
+    la, lb = len(a), len(b)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[la - mid:la - lo] == b[lb - mid:lb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
