@@ -3,7 +3,7 @@ unchanged chunks across edits: it must always equal a fresh parse of the same te
 
 import libcst as cst
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from switcheroo_lsp.document.chunks import split
@@ -80,6 +80,7 @@ PIECES = ["(", ")", "[", "'", '"', '"""', "#", "\\\n", "\n", "\r\n", "\r", "    
 @given(st.lists(st.sampled_from(LINES), min_size=1, max_size=25),
        st.lists(st.tuples(st.floats(0, 1), st.integers(0, 12), st.sampled_from(PIECES + LINES)), min_size=1,
                 max_size=12))
+@example(lines=["import torch\n", "class T:\n"], edits=[(0.0, 0, "class T:\n")])   # a chunk's text moves
 def test_an_edited_document_equals_a_fresh_parse(lines, edits):
     doc = ParsedDocument.parse("".join(lines))
     for where, length, piece in edits:

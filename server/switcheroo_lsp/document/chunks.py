@@ -99,3 +99,23 @@ def _boundaries(text: str, start: int):
             line_start = pos
             at_line_start = True
     yield chunk_start, n, logical
+
+
+def comments(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of every comment in `text`, which starts where a statement may (strings
+    are skipped, so a `#` inside one is not a comment)."""
+    out = []
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.search(text, pos)
+        if m is None:
+            break
+        token = m.group()
+        pos = m.end()
+        if token[0] in "'\"":
+            pos = _STRING_END[token].match(text, pos).end()
+        elif token == "#":
+            end = _COMMENT_END.match(text, pos).end()
+            out.append((m.start(), text[m.start():end]))
+            pos = end
+    return out

@@ -199,9 +199,12 @@ class ParsedDocument:
         change_end = len(text) - suffix          # in the new text
         k = max(bisect.bisect_right(self.starts, prefix) - 1, 0)
         restart = max(k - 1, 0)
+        # Chunks that begin in the changed region may reappear elsewhere (a block moved): reuse
+        # them by text. Those past it are reused as the tail, so never twice.
         reusable: dict[str, list[ParsedChunk]] = {}
-        for c in self.chunks[restart:]:
-            reusable.setdefault(c.text, []).append(c)     # each old chunk is reused once at most
+        for s, c in zip(self.starts[restart:], self.chunks[restart:]):
+            if s < len(old) - suffix:
+                reusable.setdefault(c.text, []).append(c)
         old_index = {s: i for i, s in enumerate(self.starts)}
         starts, chunks = self.starts[:restart], self.chunks[:restart]
         for begin, chunk in scan(text, self.starts[restart] if self.chunks else 0):

