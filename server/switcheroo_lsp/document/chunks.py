@@ -22,10 +22,10 @@ from dataclasses import dataclass
 _TOKEN = re.compile(r"""'''|\"\"\"|'|"|\#|[(\[{]|[)\]}]|\\(?:\r\n|\r|\n)|\r\n|\r|\n""")
 # The rest of a string after its opening quote(s): escapes skip a character (a line break too).
 _STRING_END = {
-    "'''": re.compile(r"(?:[^'\\]|\\(?:\r\n|[\s\S])|'(?!''))*(?:'''|\Z)"),
-    '"""': re.compile(r'(?:[^"\\]|\\(?:\r\n|[\s\S])|"(?!""))*(?:"""|\Z)'),
-    "'": re.compile(r"(?:[^'\\\r\n]|\\(?:\r\n|[\s\S]))*(?:'|(?=[\r\n])|\Z)"),
-    '"': re.compile(r'(?:[^"\\\r\n]|\\(?:\r\n|[\s\S]))*(?:"|(?=[\r\n])|\Z)'),
+    "'''": re.compile(r"(?:[^'\\]|\\(?:\r\n|[\s\S]|\Z)|'(?!''))*(?:'''|\Z)"),
+    '"""': re.compile(r'(?:[^"\\]|\\(?:\r\n|[\s\S]|\Z)|"(?!""))*(?:"""|\Z)'),
+    "'": re.compile(r"(?:[^'\\\r\n]|\\(?:\r\n|[\s\S]|\Z))*(?:'|(?=[\r\n])|\Z)"),
+    '"': re.compile(r'(?:[^"\\\r\n]|\\(?:\r\n|[\s\S]|\Z))*(?:"|(?=[\r\n])|\Z)'),
 }
 _COMMENT_END = re.compile(r"[^\r\n]*")
 _BLANK = re.compile(r"[ \t\f]*")
