@@ -2,6 +2,7 @@
 
 import email
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,8 +23,13 @@ HEAVY = {"torch", "jax", "jaxlib", "optax", "pytest", "hypothesis"}   # what the
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> tuple[zipfile.ZipFile, str]:
     """The wheel `pip install .` would install, built from this checkout, and the build's output."""
+    # From a copy: setuptools builds in the source tree, and a build/ left there could leak stale files in.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "server", src / "server", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(ROOT)],
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(src)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     (built,) = out.glob("switcheroo_lsp-*.whl")
