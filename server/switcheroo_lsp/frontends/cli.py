@@ -107,7 +107,7 @@ def cmd_check(ns) -> int:
     if ns.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif ns.format in ("github", "sarif"):
-        print(render(ns.format, rows, errors))
+        sys.stdout.write(render(ns.format, rows, errors))
     else:
         for r in rows:
             print(f"{r['path']}:{r['line']}:{r['column']}: {r['code']} {r['message']}")

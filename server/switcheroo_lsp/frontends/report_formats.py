@@ -50,11 +50,12 @@ FULL_DESCRIPTIONS = {
 
 
 def render(fmt: str, rows: list[dict], errors: list[str]) -> str:
-    """`rows` as `fmt` ("github" or "sarif"); `errors` are files that could not be checked."""
+    """`rows` as `fmt` ("github" or "sarif"), each line ended; `errors` are files that could not be checked."""
     if fmt == "github":
-        return "\n".join([*(_github_line(r) for r in rows), *(f"::error::{_escape_data(e)}" for e in errors)])
+        lines = [*(_github_line(r) for r in rows), *(f"::error::{_escape_data(e)}" for e in errors)]
+        return "".join(line + "\n" for line in lines)
     if fmt == "sarif":
-        return json.dumps(sarif(rows, errors), ensure_ascii=False, indent=2)
+        return json.dumps(sarif(rows, errors), ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"unknown report format {fmt!r}")
 
 
