@@ -90,7 +90,7 @@ def _github_line(row: dict) -> str:
 
 def _rule(code: str) -> dict:
     severity, short = CODES[code]
-    full = FULL_DESCRIPTIONS[code]
+    full = FULL_DESCRIPTIONS.get(code, short)   # a code added without its text still reports (a test asks for it)
     url = DOCS_URL.format(code=code.lower())
     return {
         "id": code,
