@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import socket
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,7 +38,8 @@ FAKE_PYTHON_DIR = HERE / "fake-python-extension"
 FIXTURE = HERE / "fixtures" / "train_adam.py"
 # The project's example scripts, each opened in the editor too (if there are any yet).
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-VSIX = CLIENT_DIR / "switcheroo-lsp.vsix"
+# What `vsce package` names it by default.
+VSIX = CLIENT_DIR / f"switcheroo-lsp-{json.loads((CLIENT_DIR / 'package.json').read_text())['version']}.vsix"
 CODE_SERVER = Path(
     os.environ.get("SWITCHEROO_CODE_SERVER", ROOT / ".e2e" / "code-server" / "node_modules" / ".bin" / "code-server")
 )
@@ -99,16 +103,61 @@ def _client_deps() -> str:
     return npm
 
 
+def _in_terminal(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str]) -> tuple[int, str]:
+    """Runs `cmd` on a pseudo-terminal, as in a developer's shell, and returns its exit code and output.
+
+    vsce answers its own questions "y" when its output is not a terminal; on one it waits for an
+    answer, so here a question is a timeout.
+    """
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=follower, stdout=follower, stderr=follower,
+                            start_new_session=True)
+    os.close(follower)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                _stop(proc)
+                pytest.fail(f"{' '.join(cmd)} waited for input (or hung) for {timeout:.0f} s:\n"
+                            f"{out.decode(errors='replace')[-3000:]}", pytrace=False)
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:      # EIO: every process holding the terminal has ended
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        os.close(leader)
+    return proc.wait(10), out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def _vsce_package() -> str:
+    """`npx @vscode/vsce package` in vscode-client/, as a publisher runs it; its output."""
+    _client_deps()
+    npx = shutil.which("npx")
+    if not npx:
+        _unavailable("npx not found: needed to build the VS Code extension")
+    # Offline, as npm sees it: npx must find vsce in node_modules, and vsce's update check (it asks
+    # the registry for its latest version when on a terminal) finds nothing to say.
+    env = {**os.environ, "npm_config_offline": "true"}
+    code, out = _in_terminal([npx, "@vscode/vsce", "package"], CLIENT_DIR, 300, env)
+    assert code == 0 and VSIX.exists(), out[-4000:]
+    return out
+
+
 def _build_vsix() -> Path:
     """Packs the extension unless an up-to-date .vsix is there (or one is given)."""
     given = os.environ.get("SWITCHEROO_VSIX")
     if given:
         return Path(given)
-    npm = _client_deps()
-    sources = [CLIENT_DIR / "src", CLIENT_DIR / "package.json", CLIENT_DIR / "package-lock.json"]
+    sources = [CLIENT_DIR / n for n in ("src", "package.json", "package-lock.json", "README.md", "LICENSE",
+                                        ".vscodeignore")]
     if VSIX.exists() and VSIX.stat().st_mtime >= _newest_mtime(sources):
         return VSIX
-    _run([npm, "run", "package"], CLIENT_DIR, 600)
+    _vsce_package()
     return VSIX
 
 
@@ -364,6 +413,25 @@ def test_client_unit_tests():
     proc = subprocess.run([npm, "test"], cwd=CLIENT_DIR, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "# fail 0" in proc.stdout, proc.stdout[-4000:]
+
+
+def test_vsce_package_asks_nothing_and_packs_only_the_bundle():
+    """`npx @vscode/vsce package` builds the bundle itself (vscode:prepublish) and asks nothing."""
+    VSIX.unlink(missing_ok=True)
+    (CLIENT_DIR / "out" / "extension.js").unlink(missing_ok=True)
+    out = _vsce_package()
+    assert "Executing prepublish script 'npm run vscode:prepublish'" in out
+    # Every question vsce asks comes after a warning; its update notice (from npm's cache) is the only one allowed.
+    warnings = [l for l in out.splitlines() if "WARNING" in l and "The latest version of @vscode/vsce" not in l]
+    assert not warnings and "continue?" not in out, out
+    with zipfile.ZipFile(VSIX) as zf:
+        names = set(zf.namelist())
+        manifest = zf.read("extension.vsixmanifest").decode()
+        packed = json.loads(zf.read("extension/package.json"))
+    assert names == {"[Content_Types].xml", "extension.vsixmanifest", "extension/package.json",
+                     "extension/readme.md", "extension/LICENSE.txt", "extension/out/extension.js"}
+    assert packed["version"] == json.loads((CLIENT_DIR / "package.json").read_text())["version"]
+    assert 'Id="Microsoft.VisualStudio.Services.Links.Source" Value="https://github.com/switcheroo-lsp/' in manifest
 
 
 def _codes(diagnostics):

@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import __version__
 from ..engine import analyze, apply
 from .config import Settings, load_pyproject, visible
+from .report_formats import render
 
 PARALLEL_THRESHOLD = 16   # below this many files a process pool costs more than it saves
 
@@ -105,6 +106,8 @@ def cmd_check(ns) -> int:
             errors.append(res.error)
     if ns.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif ns.format in ("github", "sarif"):
+        sys.stdout.write(render(ns.format, rows, errors))
     else:
         for r in rows:
             print(f"{r['path']}:{r['line']}:{r['column']}: {r['code']} {r['message']}")
@@ -160,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--stdio", action="store_true", help="accepted for vscode-languageclient; stdio is the default")
     check = sub.add_parser("check", help="report findings as path:line:col: CODE message")
     check.add_argument("paths", nargs="+")
-    check.add_argument("--format", choices=("text", "json"), default="text")
+    # `--format` is the older spelling, kept.
+    check.add_argument("--output-format", "--format", dest="format", default="text",
+                       choices=("text", "json", "github", "sarif"),
+                       help="github: GitHub Actions annotations; sarif: SARIF 2.1.0 for code scanning")
     fix = sub.add_parser("fix", help="apply every available fix in place")
     fix.add_argument("paths", nargs="+")
     fix.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
