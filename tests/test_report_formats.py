@@ -57,7 +57,7 @@ def test_github_annotations_carry_the_json_rows(tmp_path):
     r = run("check", "--output-format", "github", str(f))
     assert r.returncode == 1
     lines = r.stdout.splitlines()
-    assert len(lines) == len(rows) == 4
+    assert len(lines) == len(rows) == 5
     for line, row in zip(lines, rows):
         cmd, props, message = parse_command(line)
         assert props == {"file": str(f), "line": str(row["line"]), "col": str(row["column"]),
@@ -149,7 +149,7 @@ def test_sarif_results_locate_the_json_rows(tmp_path):
     rows = rows_of("my project", cwd=tmp_path)
     run_ = sarif_of("my project", cwd=tmp_path)["runs"][0]
     results = run_["results"]
-    assert len(results) == len(rows) == 4
+    assert len(results) == len(rows) == 5
     rules = run_["tool"]["driver"]["rules"]
     for result, row in zip(results, rows):
         # What GitHub code scanning requires of a result.
@@ -203,4 +203,4 @@ def test_clean_tree_gives_an_empty_run_and_exit_0(tmp_path):
 def test_json_under_either_spelling(tmp_path, flag):
     (tmp_path / "train.py").write_text(TRAIN)
     r = run("check", flag, "json", str(tmp_path))
-    assert [row["code"] for row in json.loads(r.stdout)] == ["OPX101", "OPX103", "OPX102", "OPX203"]
+    assert [row["code"] for row in json.loads(r.stdout)] == ["OPX101", "OPX203", "OPX103", "OPX102", "OPX203"]

@@ -1,15 +1,151 @@
 """The pure core's entry point: source text in; findings, fixes and explanations out.
 
-Front ends (the language server, the command line) and the tests call only this module.
+Front ends (the language server, the command line) and the tests call only this module. The
+pipeline behind it: document (libcst parse per top-level statement, reused across edits) ->
+analysis (facts, tracing, findings) -> knowledge (the torch -> Optax tables) -> transforms
+(libcst rewrites of the statements a fix changes) -> edits (the changed lines only).
 """
 
 from __future__ import annotations
 
-from .legacy_analysis import Analysis, ConstructionRewrite, analyze
-from .findings import CODES, SEVERITIES, Finding, Fix, TextEdit
-from .findings import DOCS_URL   # where each code is documented: "{code}" is its lower-case anchor
-from .rewrite import apply
-from .source import Pos, Source, Span, from_units, to_units
+from dataclasses import dataclass, field
 
-__all__ = ["Analysis", "ConstructionRewrite", "analyze", "apply", "CODES", "SEVERITIES", "Finding", "Fix", "TextEdit",
-           "Pos", "Source", "Span", "from_units", "to_units", "DOCS_URL"]
+from .analysis.analyze import AnalysisResult, SyntaxProblem
+from .analysis.analyze import analyze as _analyze
+from .analysis.findings import CODES, DOCS_URL, SEVERITIES, Finding, Fix, Site, TextEdit
+from .analysis.noqa import NOQA
+from .document.parsed import ParsedDocument
+from .document.text import Pos, Source, Span, from_units, to_units
+from .edits import apply, chunk_edits
+from .targets import Target, target_named
+from .transforms.plan import Planner, title
+from .transforms.render import render
+
+
+@dataclass(frozen=True)
+class ConstructionRewrite:
+    """A torch optimizer construction and the Optax expression fix-all writes in its place."""
+    span: Span              # the torch call
+    torch: str              # 'torch.optim.AdamW'
+    call: str               # the call's source text
+    optax: str              # the whole Optax expression, on one line (schedule and clipping folded in)
+    schedule: str | None    # the learning-rate schedule folded in, if any
+    clip: tuple[str, ...]   # clipping transforms folded in first, if any
+    exact: bool             # False: an "(approximate)" rewrite
+
+
+@dataclass(eq=False)
+class Analysis:
+    source: Source
+    target: Target
+    doc: ParsedDocument | None = None       # None: no torch in the text, nothing was parsed
+    result: AnalysisResult | None = None
+    _memo: dict = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.result.findings if self.result is not None else []
+
+    @property
+    def syntax_error(self) -> SyntaxProblem | None:
+        return self.result.syntax_error if self.result is not None else None
+
+    @property
+    def construct_sites(self) -> dict:
+        return self.result.construct_sites if self.result is not None else {}
+
+    def site(self, key: int) -> Site | None:
+        return self.result.sites.get(key) if self.result is not None else None
+
+    def finding_at(self, pos: Pos) -> list[Finding]:
+        return [f for f in self.findings if f.span.contains(pos)]
+
+    # -- fixes ------------------------------------------------------------------------------------
+    def _planner(self) -> Planner:
+        if "planner" not in self._memo:
+            self._memo["planner"] = Planner(self.result)
+        return self._memo["planner"]
+
+    def _edits(self, sites: list[Site]) -> list[TextEdit]:
+        plan = self._planner().plan(sites)
+        if not plan:
+            return []
+        doc = self.doc
+        edits = []
+        for i, new in render(doc, plan).items():
+            edits.extend(chunk_edits(doc.source, doc.starts[i], doc.chunks[i].text, new))
+        return sorted(edits, key=lambda e: (e.span.start, e.span.end))
+
+    def fix(self, key: int) -> Fix | None:
+        site = self.site(key)
+        if site is None or not site.finding.fixable:
+            return None
+        return Fix(title(site), self._edits([site]))
+
+    def _fixable_sites(self, keys: set[int] | None) -> list[Site]:
+        # An optimizer that `# noqa` keeps torch keeps everything about it torch too.
+        kept = self.result.kept
+        return [s for k, s in self.result.sites.items() if s.finding.fixable and (keys is None or k in keys)
+                and not (s.ids and s.ids <= kept) and s.identity not in kept]
+
+    def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
+        """Every fix of the file as one consistent set of minimal edits (memoised: editors ask
+        for code actions on every cursor move)."""
+        if self.result is None or self.result.program is None:
+            return []
+        memo = ("fix_all", None if keys is None else frozenset(keys))
+        if memo not in self._memo:
+            sites = self._fixable_sites(keys)
+            self._memo[memo] = self._edits(sites) if sites else []
+        return self._memo[memo]
+
+    def ignore_fix(self, key: int) -> Fix | None:
+        """`# noqa: CODE` at the end of the line where the finding's statement starts."""
+        findings = self.findings
+        finding = findings[key] if 0 <= key < len(findings) else None
+        if finding is None:
+            return None
+        line = finding.ignore_line
+        text = self.source.line(line)
+        m = NOQA.search(text)
+        if m and m.group("codes"):
+            codes = m.group("codes").rstrip()
+            new = text[:m.start("codes")] + codes + ", " + finding.code + text[m.start("codes") + len(codes):]
+        elif m:
+            return None   # a bare `# noqa` already suppresses everything
+        else:
+            new = text.rstrip() + f"  # noqa: {finding.code}"
+        return Fix(f"Ignore {finding.code} on this line",
+                   [TextEdit(Span(Pos(line, 0), Pos(line, len(text))), new)], preferred=False)
+
+    def construction_rewrites(self) -> list[ConstructionRewrite]:
+        """Each torch construction that fix-all converts, with the Optax expression it writes
+        there (schedules and clipping folded in), in document order."""
+        if self.result is None or self.result.program is None:
+            return []
+        planner = Planner(self.result)
+        planner.plan(self._fixable_sites(None))
+        out = []
+        program = self.result.program
+        for ident, (emission, extras) in planner.rewritten.items():
+            span = program.span(ident.call, ident.ctx)
+            out.append(ConstructionRewrite(
+                span=span, torch=f"torch.optim.{ident.name}", call=self.source.segment(span),
+                optax=emission.one_line(), schedule=extras.learning_rate if extras else None,
+                clip=tuple(extras.prefix) if extras else (), exact=emission.exact))
+        return sorted(out, key=lambda r: r.span.start)
+
+
+def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None) -> Analysis:
+    """Analyse a document. `previous`: the parse of an earlier version of the same document,
+    whose unchanged top-level statements are reused."""
+    chosen = target if target is not None and not isinstance(target, str) else target_named(target)
+    source = Source(text)
+    if "torch" not in text:
+        return Analysis(source, chosen)       # nothing can be traced to torch: do not even parse
+    doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
+    return Analysis(doc.source, chosen, doc, _analyze(doc, chosen))
+
+
+__all__ = ["Analysis", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
+           "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument"]

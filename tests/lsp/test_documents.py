@@ -46,11 +46,12 @@ async def test_undefined_names_warn_beside_the_step(client: Client):
     doc = client.open(SCRIPT)
     diagnostics = await client.diagnostics_of(doc)
     assert summary(diagnostics) == [
-        ("OPX101", rng(3, 6, 3, 51)), ("OPX103", rng(6, 4, 6, 19)),
+        ("OPX101", rng(3, 6, 3, 51)), ("OPX203", rng(3, 6, 3, 51)), ("OPX103", rng(6, 4, 6, 19)),
         ("OPX102", rng(9, 4, 9, 14)), ("OPX203", rng(9, 4, 9, 14))]
-    warning = next(d for d in diagnostics if d.code == "OPX203")
-    assert warning.severity == t.DiagnosticSeverity.Warning
-    assert "grads" in warning.message and "params" in warning.message
+    init, step = [d for d in diagnostics if d.code == "OPX203"]
+    assert init.severity == step.severity == t.DiagnosticSeverity.Warning
+    assert "init line needs params" in init.message
+    assert "grads" in step.message and "params" in step.message
 
 
 async def test_look_alikes_are_not_flagged(client: Client):

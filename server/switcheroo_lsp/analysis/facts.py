@@ -85,6 +85,7 @@ class StmtContext:
     seq: int = 0               # order of statements within the chunk
     elif_clause: bool = False  # the unit is an `elif` (generated as such for positions)
     chunk: object = _Weak()    # the ParsedChunk
+    path: tuple = ()           # the nodes from the chunk's module down to the statement (for rewrites)
 
 
 @dataclass(eq=False)
@@ -172,13 +173,15 @@ class _Walker:
         self.loops: tuple = ()
         self.units = 0
         self.chunk = chunk
+        self.path: list = []
 
     def _unit(self) -> int:
         self.units += 1
         return self.units - 1
 
     def _ctx(self, stmt, line, unit, index, body, scope, elif_clause=False) -> StmtContext:
-        ctx = StmtContext(stmt, line, unit, index, body, scope, self.loops, len(self.statements), elif_clause)
+        ctx = StmtContext(stmt, line, unit, index, body, scope, self.loops, len(self.statements), elif_clause,
+                          path=tuple(self.path))
         ctx.chunk = self.chunk
         self.statements.append(ctx)
         return ctx
@@ -190,21 +193,25 @@ class _Walker:
         outer = self.loops
         if loop is not None:
             self.loops = outer + (loop,)
+        self.path.append(body)
         if isinstance(body, cst.SimpleStatementSuite):
             for small in body.body:
                 self.small(small, body, unit, index, body, scope, elif_clause)
         else:
             for stmt in body.body:
                 self.statement(stmt, body, scope)
+        self.path.pop()
         self.loops = outer
 
     def statement(self, stmt, body, scope: Scope) -> None:
+        self.path.append(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             index = self._unit()
             for small in stmt.body:
                 self.small(small, stmt, stmt, index, body, scope)
         else:
             self.compound(stmt, body, scope)
+        self.path.pop()
 
     def compound(self, node, body, scope: Scope, elif_clause=False) -> None:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
@@ -248,21 +255,26 @@ class _Walker:
             self.block(node.body, scope, unit=node, index=index)
             for handler in node.handlers:
                 h_index = self._unit()
+                self.path.append(handler)
                 h_ctx = self._ctx(handler, None, handler, h_index, body, scope)
                 if handler.type is not None:
                     self.expr(handler.type, h_ctx)
                 if handler.name is not None and isinstance(handler.name.name, cst.Name):
                     scope.bind(handler.name.name.value, Binding("other", handler, ctx=h_ctx))
                 self.block(handler.body, scope, unit=handler, index=h_index)
+                self.path.pop()
             self.orelse(node.orelse, body, scope)
             if node.finalbody is not None:
                 f_index = self._unit()
+                self.path.append(node.finalbody)
                 self._ctx(node.finalbody, None, node.finalbody, f_index, body, scope)
                 self.block(node.finalbody.body, scope, unit=node.finalbody, index=f_index)
+                self.path.pop()
         elif isinstance(node, cst.Match):
             self.expr(node.subject, ctx)
             for case in node.cases:
                 c_index = self._unit()
+                self.path.append(case)
                 c_ctx = self._ctx(case, None, case, c_index, body, scope)
                 for sub in _walk(case.pattern):
                     name = getattr(sub, "name", None)
@@ -274,6 +286,7 @@ class _Walker:
                 if case.guard is not None:
                     self.expr(case.guard, c_ctx)
                 self.block(case.body, scope, unit=case, index=c_index)
+                self.path.pop()
         else:                      # anything newer: its expressions, then its blocks
             for child in children(node):
                 if isinstance(child, (cst.IndentedBlock, cst.SimpleStatementSuite)):
@@ -284,12 +297,14 @@ class _Walker:
     def orelse(self, node, body, scope: Scope) -> None:
         if node is None:
             return
+        self.path.append(node)
         if isinstance(node, cst.If):                  # elif
             self.compound(node, body, scope, elif_clause=True)
-            return
-        index = self._unit()
-        self._ctx(node, None, node, index, body, scope)
-        self.block(node.body, scope, unit=node, index=index)
+        else:
+            index = self._unit()
+            self._ctx(node, None, node, index, body, scope)
+            self.block(node.body, scope, unit=node, index=index)
+        self.path.pop()
 
     def function(self, node: cst.FunctionDef, ctx: StmtContext, scope: Scope) -> None:
         params = node.params

@@ -77,7 +77,7 @@ class ParsedChunk:
         statement unit whose logical line is the chunk's `index`-th."""
         offset = self.chunk.logical_lines[index]
         line, col = self.rel_pos(offset)
-        stripped = _header_only(unit)
+        stripped = header_only(unit)
         state = PositionProvidingCodegenState(default_indent=self.module.default_indent,
                                               default_newline=self.module.default_newline, provider=_Ranges())
         indent = self.chunk.text[offset - col:offset]
@@ -105,7 +105,7 @@ class ParsedChunk:
         return self.cache["all_positions"]
 
 
-def _header_only(unit: cst.CSTNode) -> cst.CSTNode:
+def header_only(unit: cst.CSTNode) -> cst.CSTNode:
     """The unit without what lies on other logical lines: comment lines above it, its body,
     its decorators and its later clauses."""
     changes: dict[str, Any] = {}

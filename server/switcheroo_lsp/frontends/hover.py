@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine import Analysis, Finding, Pos, Span
-from ..findings import Site
+from ..analysis.findings import Site
 
 PATTERN = (
     "**The Optax pattern.** An Optax optimizer is a pair of pure functions. "

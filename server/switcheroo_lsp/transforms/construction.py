@@ -20,6 +20,7 @@ from ..knowledge.emit import LINE_LIMIT, Emission, TxCall, Value, rename_optax, 
 
 _SPACE = cst.SimpleWhitespace(" ")
 _NONE = cst.SimpleWhitespace("")
+_EQUAL = cst.AssignEqual(whitespace_before=_NONE, whitespace_after=_NONE)   # `kw=value`, as PEP 8 has it
 
 
 @dataclass
@@ -60,6 +61,8 @@ def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_n
     builder = _Builder(named, optax_name)
     layout, sources = _read_layout(call)
     transforms = emission.transforms
+    if len(transforms) == 1 and not isinstance(transforms[0], TxCall):
+        return builder.single_line(transforms[0])      # made up of text: comments go above the statement
     if layout is None:
         nodes = [builder.single_line(t) for t in transforms]
         if len(nodes) == 1:
@@ -92,7 +95,7 @@ class _Builder:
         return cst.parse_expression(rename_optax(v.text, self.optax_name))
 
     def keyword(self, name: str, v: Value) -> cst.Arg:
-        equal = cst.MaybeSentinel.DEFAULT
+        equal = _EQUAL
         if v.ref is not None and v.ref[1] is None and v.ref[0] in self.named:
             source = self.named[v.ref[0]]
             if source.keyword is not None:
