@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from switcheroo_lsp import catalog
+from switcheroo_lsp.knowledge import catalog
 from switcheroo_lsp.engine import analyze
 from switcheroo_lsp.engine import apply
 

@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("optax")
 
-from switcheroo_lsp import catalog
-from switcheroo_lsp.emit import _default_of
+from switcheroo_lsp.knowledge import catalog
+from switcheroo_lsp.knowledge.emit import _default_of
 
 ROWS = sorted(catalog.OPTIMIZERS)
 

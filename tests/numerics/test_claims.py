@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numerics_harness as harness
 import switcheroo_optax
 from numerics_sparse import sparse_rows_diff
-from switcheroo_lsp import catalog
+from switcheroo_lsp.knowledge import catalog
 
 pytestmark = pytest.mark.numerics
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?")

@@ -6,7 +6,7 @@ float32: <= 1e-5 relative to the parameters' size.
 
 from __future__ import annotations
 
-import ast
+import libcst as cst
 
 import numpy as np
 import pytest
@@ -17,8 +17,9 @@ pytest.importorskip("optax")
 import numerics_harness as harness
 from hypothesis import HealthCheck, given, settings
 from numerics_cases import EXAMPLES, FLOAT32, NO_FIX, SCHEDULED, STRATEGIES, call_of
-from switcheroo_lsp import catalog
-from switcheroo_lsp.emit import UNKNOWN, ArgValue, _holds, bind
+from switcheroo_lsp.knowledge import catalog
+from switcheroo_lsp.analysis.arguments import call_arguments
+from switcheroo_lsp.knowledge.emit import UNKNOWN, ArgValue, _holds, bind
 
 pytestmark = pytest.mark.numerics
 
@@ -80,8 +81,7 @@ def test_every_row_has_examples_and_a_strategy():
 def _used(call: str, cfg, scheduled: bool = False):
     """The recipes and transforms an example exercises (literal values; cfg values for flags)."""
     row = harness.row_of(call)
-    node = ast.parse(call, mode="eval").body
-    args, _, problems = bind(row, node, call)
+    args, _, problems = bind(row, *call_arguments(cst.parse_expression(call)))
     assert not problems, problems
     if scheduled:
         args["__schedule__"] = ArgValue("True", literal=True)
@@ -122,8 +122,7 @@ def test_examples_cover_every_argument():
     for name, row in catalog.OPTIMIZERS.items():
         given = set()
         for call, _ in EXAMPLES[name]:
-            node = ast.parse(call, mode="eval").body
-            args, _, _ = bind(row, node, call)
+            args, _, _ = bind(row, *call_arguments(cst.parse_expression(call)))
             given |= set(args)
         wanted = {n for n, _ in row.signature + row.keyword_only} - set(catalog.IMPLEMENTATION_FLAGS)
         wanted -= {"line_search_fn", "tolerance_grad"}     # LBFGS: covered by NO_FIX / defaults

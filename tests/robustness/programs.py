@@ -101,7 +101,7 @@ def _comment(draw) -> str:
 
 
 def _other_args(draw, cls: str, params: str) -> str:
-    from switcheroo_lsp import catalog
+    from switcheroo_lsp.knowledge import catalog
     args = [params]
     for name, default in catalog.OPTIMIZERS[cls].signature:
         if draw(st.integers(0, 2)) or name in ("foreach", "maximize", "differentiable", "capturable"):
@@ -151,12 +151,45 @@ def _optimizer_args(draw, cls: str, params: str) -> str:
     return ", ".join(args)
 
 
-def _maybe_multiline(draw, head: str, args: str, unit: str) -> str:
-    """Sometimes break a call's arguments over lines (a multi-line statement)."""
+ZERO_GRAD_NOTE = "zero-grad note"    # the one comment a fix may drop: a removed zero_grad()'s trailing one
+
+
+def _maybe_multiline(draw, head: str, args: str, unit: str, comments: bool = False) -> str:
+    """Sometimes break a call's arguments over lines (a multi-line statement); with `comments`,
+    always one argument per line, each with a comment, comment lines between, and a tuple
+    argument's elements on their own lines with theirs."""
+    if comments:
+        lines = [f"{head}(  {_comment(draw)}" if draw(st.booleans()) else f"{head}("]
+        for arg in split_args(args):
+            if draw(st.integers(0, 2)) == 0:
+                lines.append(f"{unit}{_comment(draw)}")
+            name, eq, value = arg.partition("=")
+            if eq and value.startswith("(") and value.endswith(")") and ", " in value:
+                first, second = split_args(value[1:-1])[:2]
+                arg = f"{name}=({first},  {_comment(draw)}\n{unit}{unit}{second})"
+            lines.append(f"{unit}{arg},  {_comment(draw)}")
+        if draw(st.booleans()):
+            lines.append(f"{unit}{_comment(draw)}")
+        return "\n".join(lines) + "\n)"
     if draw(st.integers(0, 4)) == 0 and ", " in args:
         first, rest = args.split(", ", 1)
         return f"{head}({first},\n{unit}{unit}{rest})"
     return f"{head}({args})"
+
+
+def split_args(args: str) -> list[str]:
+    """`a, b=(1, 2), c` -> ['a', 'b=(1, 2)', 'c'] (commas at bracket depth 0)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(args):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(args[start:i].strip())
+            start = i + 1
+    out.append(args[start:].strip())
+    return [a for a in out if a]
 
 
 @dataclass
@@ -172,7 +205,8 @@ class Opt:
 
 
 @st.composite
-def programs(draw) -> Program:
+def programs(draw, comments: bool = False) -> Program:
+    """A program; with `comments`, comments in every construction and every loop body."""
     nl = draw(st.sampled_from(["\n", "\r\n"]))
     unit = draw(st.sampled_from(["    ", "\t", "  "]))
     form = draw(st.sampled_from(["import torch", "import torch.optim as optim", "from torch import optim",
@@ -207,7 +241,7 @@ def programs(draw) -> Program:
         # trainer: built in main() as a local, handed to Trainer(...), stored as self.<attr>
         built = ["opt", "opt_d"][k] if container == "trainer" else var
         params = f"self.{model}.parameters()" if container == "method" else f"{model}.parameters()"
-        call = _maybe_multiline(draw, ref, _optimizer_args(draw, cls, params), unit)
+        call = _maybe_multiline(draw, ref, _optimizer_args(draw, cls, params), unit, comments)
         construct = f"{built} = {call}"
         sched_or_clip = draw(st.integers(0, 3))     # 1: scheduler, 2: clipping, 3: both
         if draw(st.integers(0, 9)) == 0:   # found bug 1 (fixed 57e7ff6): noqa-kept optimizers stay torch
@@ -230,6 +264,8 @@ def programs(draw) -> Program:
                 sref = name
             sched = ["self.scheduler", "self.sched_d"][k] if selfish else ["sched", "sched_d"][k]
             sched_construct = f"{sched} = {sref}({var}, {SCHEDULERS[name]})"
+            if comments:
+                sched_construct += "  " + _comment(draw)
             per_epoch = draw(st.booleans())
         clip = None
         if sched_or_clip in (2, 3):
@@ -299,6 +335,9 @@ def programs(draw) -> Program:
             inner.append(f"{o.sched}.step({'loss' if o.plateau else ''})")
         if draw(st.integers(0, 3)) == 0:
             inner.append(f"print({_string(draw)}, loss.item())")
+
+    if comments:
+        inner = _sprinkle(draw, inner)
 
     # -- blocks nested around it ------------------------------------------------------------------
     body = inner
@@ -389,6 +428,25 @@ def programs(draw) -> Program:
     text = nl.join(lines) + nl
     ast.parse(text)        # the generator only draws valid programs
     return Program(text, noqa, "; ".join(notes))
+
+
+def _sprinkle(draw, stmts: list) -> list:
+    """Comment lines between statements and trailing comments after them (a zero_grad()'s is
+    marked: it is the one comment a fix may drop)."""
+    out = []
+    for s in stmts:
+        if draw(st.integers(0, 2)) == 0:
+            out.append(_comment(draw))
+        if isinstance(s, str) and "\n" not in s and not s.endswith((";", "\x0c")) and "#" not in s:
+            if draw(st.booleans()):
+                note = ZERO_GRAD_NOTE if ".zero_grad(" in s else ""
+                s = f"{s}  {_comment(draw)} {note}".rstrip()
+        elif isinstance(s, Block) and not s.inline:
+            s = Block(s.header, _sprinkle(draw, s.body), s.inline, s.siblings)
+        out.append(s)
+    if draw(st.booleans()):
+        out.append(_comment(draw))
+    return out
 
 
 def _without_sched(stmts: list, opts: list[Opt]) -> list:

@@ -97,7 +97,7 @@ def literal_value(node) -> Any:
     return UNKNOWN
 
 
-def _unwrap_tensor(node):
+def unwrap_tensor(node):
     """`torch.tensor(0.01)` -> `0.01` (a literal number wrapped in a tensor)."""
     if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _TENSOR_WRAPPERS
             and isinstance(node.func.value, cst.Name) and node.func.value.value == "torch"
@@ -110,7 +110,7 @@ def _unwrap_tensor(node):
 
 
 def arg_value(node) -> ArgValue:
-    node = _unwrap_tensor(node)
+    node = unwrap_tensor(node)
     elements = None
     if isinstance(node, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement) for e in node.elements):
         elements = tuple(arg_value(e.value) for e in node.elements)

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from ..engine import Analysis, Finding, Pos, Span
 from ..analysis.findings import Site
+from ..engine import Analysis, Finding, Pos, Span
 
-PATTERN = (
-    "**The Optax pattern.** An Optax optimizer is a pair of pure functions. "
-    "`state = opt.init(params)` builds its state once; each step, "
-    "`updates, state = opt.update(grads, state, params)` returns the updates and the new state, and "
-    "`params = optax.apply_updates(params, updates)` returns the new parameters. Nothing is mutated, "
-    "and `jax.grad` returns fresh gradients, so nothing needs zeroing."
-)
 SCHEDULE_NOTE = ("A schedule is a function of the update count, passed as `learning_rate`; optax "
                  "calls it with an int32 count, so in a float64 run its values carry float32 rounding.")
 FAITHFUL = ("**Numerically faithful:** the same parameters and gradients give torch's trajectory "
@@ -31,7 +24,7 @@ def hover(analysis: Analysis, pos: Pos, visible=None) -> tuple[str, Span] | None
         if id(site.ctx.stmt) not in explained:
             explained.add(id(site.ctx.stmt))
             parts.extend(_explain(analysis, finding, site))
-    parts.append(PATTERN)
+    parts.append(analysis.target.pattern)
     return "\n\n".join(p for p in parts if p), findings[0].span
 
 

@@ -189,7 +189,9 @@ class SwitcherooServer(LanguageServer):
         entry = self.entries.get(uri)
         if entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source:
             return entry
-        analysis = analyze(doc.source)
+        # The previous version's parse: its unchanged top-level statements are not parsed again.
+        previous = entry.analysis.doc if entry is not None else None
+        analysis = analyze(doc.source, previous=previous)
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
         entry = Entry(doc.version, analysis, good)
         self.entries[uri] = entry

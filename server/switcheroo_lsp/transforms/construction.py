@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..analysis.arguments import unwrap_tensor
 from ..knowledge.emit import LINE_LIMIT, Emission, TxCall, Value, rename_optax, tx_text
 
 _SPACE = cst.SimpleWhitespace(" ")
@@ -42,8 +43,12 @@ class _Layout:
 
     def line_break(self, trail=None, lead=()) -> cst.ParenthesizedWhitespace:
         return cst.ParenthesizedWhitespace(
-            first_line=trail or cst.TrailingWhitespace(), empty_lines=list(lead), indent=self.indent,
+            first_line=trail or cst.TrailingWhitespace(), empty_lines=self.aligned(lead), indent=self.indent,
             last_line=self.last_line)
+
+    def aligned(self, lines) -> list:
+        """Comment lines indented like this layout's arguments (they may come from another)."""
+        return [self.comment_line(line.comment) if line.comment is not None else line for line in lines]
 
     def comment_line(self, comment: cst.Comment) -> cst.EmptyLine:
         return cst.EmptyLine(indent=self.indent, whitespace=self.last_line, comment=comment)
@@ -87,7 +92,7 @@ class _Builder:
     # -- values -------------------------------------------------------------------------------
     def value(self, v: Value) -> cst.BaseExpression:
         if v.ref is not None and v.ref[0] in self.named:
-            node = self.named[v.ref[0]].value
+            node = unwrap_tensor(self.named[v.ref[0]].value)    # the emitter saw the number inside
             if v.ref[1] is None:
                 return node
             if isinstance(node, (cst.Tuple, cst.List)) and v.ref[1] < len(node.elements):
@@ -156,14 +161,19 @@ class _Builder:
             if not isinstance(tx, TxCall):
                 rows.append((cst.Arg(self.single_line(tx)), None, []))
                 continue
-            refs = [ref for _, ref in self.args_of(tx) if ref is not None]
-            if any(r[0] in commented or self.element_trail(r) is not None for r in refs):
-                inner = layout.deeper(default_indent)
-                node = self.spread(rename_optax(tx.func, self.optax_name), self.rows(self.args_of(tx), leads, trails),
-                                   inner, [])
-            else:
-                node = self.single_line(tx)
-            rows.append((cst.Arg(node), None, []))
+            args = self.args_of(tx)
+            refs = [ref for _, ref in args if ref is not None]
+            if not any(r[0] in commented or self.element_trail(r) is not None for r in refs):
+                rows.append((cst.Arg(self.single_line(tx)), None, []))
+                continue
+            own = self.rows(args, leads, trails)
+            commented_rows = [r for r in own if r[1] is not None or r[2]]
+            if len(commented_rows) == 1 and not any(r[1] is not None or r[2] for r in own if r is not commented_rows[0]):
+                # One commented argument: the transform on one line, the comments beside it.
+                rows.append((cst.Arg(self.single_line(tx)), commented_rows[0][1], commented_rows[0][2]))
+                continue
+            inner = layout.deeper(default_indent)
+            rows.append((cst.Arg(self.spread(rename_optax(tx.func, self.optax_name), own, inner, [])), None, []))
         return self.spread(f"{self.optax_name}.chain", rows, layout, carry)
 
     def spread(self, func: str, rows, layout: _Layout, carry: list) -> cst.Call:
@@ -188,14 +198,14 @@ class _Builder:
                     if close is None:
                         if tail:           # `)` was on the last argument's line: comments go above it
                             close = cst.ParenthesizedWhitespace(
-                                first_line=trail or cst.TrailingWhitespace(), empty_lines=tail,
+                                first_line=trail or cst.TrailingWhitespace(), empty_lines=layout.aligned(tail),
                                 indent=layout.indent, last_line=layout.last_line)
                             args.append(arg.with_changes(comma=cst.Comma(whitespace_after=close)))
                         else:
                             args.append(arg)
                         continue
                     close = close.with_changes(first_line=trail or cst.TrailingWhitespace(),
-                                               empty_lines=list(tail))
+                                               empty_lines=layout.aligned(tail))
                     if layout.trailing_comma:
                         args.append(arg.with_changes(comma=cst.Comma(whitespace_after=close)))
                     else:
@@ -240,7 +250,7 @@ class _Builder:
 
 def _with_lines(ws, lines: list, layout: _Layout):
     if isinstance(ws, cst.ParenthesizedWhitespace):
-        return ws.with_changes(empty_lines=list(ws.empty_lines) + list(lines))
+        return ws.with_changes(empty_lines=list(ws.empty_lines) + layout.aligned(lines))
     return layout.line_break(None, lines)
 
 

@@ -202,7 +202,7 @@ class _Rewriter(cst.CSTTransformer):
                     joined.append(s)            # its own `;` (and a backslash after it, if any)
                 else:
                     joined.append(s.with_changes(semicolon=_SEMICOLON))
-            lines = [upd.with_changes(body=joined)]
+            lines = [upd.with_changes(body=joined, leading_lines=())]
         before_lines = [cst.SimpleStatementLine(body=[s]) for s in before]
         lines = before_lines + lines
         lines[0] = lines[0].with_changes(leading_lines=leading + above + list(lines[0].leading_lines)
