@@ -1,18 +1,16 @@
-"""Where `analyze()` spends its time on the generated files, and what the GC adds.
+"""CPU of the core on a generated file, stage by stage, against libcst's bare parse.
 
-    .venv/bin/python bench/profile_core.py            # 5k and 20k lines
-    .venv/bin/python bench/profile_core.py 5000 --top 25
+    .venv/bin/python bench/profile_core.py 5000 20000     # sizes in lines
+    .venv/bin/python bench/profile_core.py 5000 --tree    # and pyinstrument's call tree (pip install pyinstrument)
 
-Prints, per size: CPU time of libcst.parse_module, ast.parse and analyze (medians); analyze with
-the previous version's analysis still alive (what the server has on every edit) and with the GC
-off; analyze with builder._parameters_owner memoised (a what-if, by monkeypatching: the code is
-not changed); and pyinstrument's call tree of one analyze.
+Stages: the scanner that cuts the file into top-level statements; the parse of every chunk;
+the walk of every chunk's tree (facts); the whole analysis of a fresh text; the analysis of an
+edited text given the previous parse (one character in the middle); the fix-all.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import gc
 import statistics
 import sys
@@ -24,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import libcst  # noqa: E402
 
 from generate import training_file  # noqa: E402
-from switcheroo_lsp import builder  # noqa: E402
+from switcheroo_lsp.analysis.program import chunk_facts  # noqa: E402
+from switcheroo_lsp.document.chunks import split  # noqa: E402
+from switcheroo_lsp.document.parsed import ParsedDocument  # noqa: E402
 from switcheroo_lsp.engine import analyze  # noqa: E402
 
 
@@ -38,69 +38,54 @@ def cpu_ms(fn, repeat: int) -> float:
     return statistics.median(out) * 1000
 
 
-def without_gc(fn):
-    def run():
-        gc.disable()
-        try:
-            fn()
-        finally:
-            gc.enable()
-    return run
-
-
-def memoised_owner(text: str):
-    original, memo = builder._parameters_owner, {}
-
-    def owner(ident):
-        if id(ident) not in memo:
-            memo[id(ident)] = (ident, original(ident))
-        return memo[id(ident)][1]
-
-    def run():
-        memo.clear()
-        builder._parameters_owner = owner
-        try:
-            analyze(text)
-        finally:
-            builder._parameters_owner = original
-    return run
+def edited(text: str) -> str:
+    """One character typed at the end of a line in the middle (as bench/run.py's edit)."""
+    end = text.index("\n", len(text) // 2)
+    while text[end - 1] == "\n":
+        end = text.index("\n", end + 1)
+    return text[:end] + " " + text[end:]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sizes", nargs="*", type=int, default=[5000, 20000])
-    ap.add_argument("--top", type=int, default=40, help="lines of the call tree to print")
+    ap.add_argument("--tree", action="store_true", help="print pyinstrument's call tree of a fresh analysis")
     ns = ap.parse_args()
     for n in ns.sizes:
         text = training_file(n)
         repeat = 5 if n <= 5000 else 3
-        cst = cpu_ms(lambda: libcst.parse_module(text), repeat)
-        py = cpu_ms(lambda: ast.parse(text), repeat)
+        base = cpu_ms(lambda: libcst.parse_module(text), repeat)
+        scan = cpu_ms(lambda: split(text), repeat)
+        parse = cpu_ms(lambda: ParsedDocument.parse(text), repeat)
+
+        def walk():
+            for chunk in ParsedDocument.parse(text).chunks:
+                chunk.cache.clear()
+                chunk_facts(chunk)
+        walked = cpu_ms(walk, repeat) - parse
         fresh = cpu_ms(lambda: analyze(text), repeat)
-        previous = analyze(text)       # noqa: F841 - kept alive on purpose
-        alive = cpu_ms(lambda: analyze(text), repeat)
-        nogc = cpu_ms(without_gc(lambda: analyze(text)), repeat)
-        del previous
-        memo = cpu_ms(memoised_owner(text), repeat)
-        print(f"\n{n} lines: CPU ms (median of {repeat})")
-        print(f"  libcst.parse_module {cst:8.0f}")
-        print(f"  ast.parse           {py:8.0f}  {py / cst:.2f}x libcst")
-        print(f"  analyze             {fresh:8.0f}  {fresh / cst:.2f}x libcst")
-        print(f"  analyze, previous version alive {alive:8.0f}  {alive / cst:.2f}x")
-        print(f"  analyze, GC off     {nogc:8.0f}  {nogc / cst:.2f}x")
-        print(f"  analyze, _parameters_owner memoised (what-if) {memo:8.0f}  {memo / cst:.2f}x")
-        try:
-            from pyinstrument import Profiler
-        except ImportError:
-            print("  (pip install pyinstrument for the call tree)")
-            continue
-        p = Profiler(interval=0.001)
-        p.start()
-        analyze(text)
-        p.stop()
-        tree = p.output_text(unicode=False, color=False).splitlines()
-        start = next(i for i, line in enumerate(tree) if "analyze" in line)
-        print("\n".join(tree[start:start + ns.top]))
+        previous = analyze(text)
+        changed = edited(text)
+        edit = cpu_ms(lambda: analyze(changed, previous=previous.doc), repeat)
+        assert analyze(changed, previous=previous.doc).syntax_error is None
+        fix_all = cpu_ms(lambda: analyze(text, previous=previous.doc).fix_all(), repeat) - cpu_ms(
+            lambda: analyze(text, previous=previous.doc), repeat)
+        print(f"\n{n} lines: CPU ms (median of {repeat}), ratio to libcst.parse_module")
+        for label, ms in (("libcst.parse_module", base), ("scan into chunks", scan), ("parse every chunk", parse),
+                          ("walk every chunk (facts)", walked), ("analyze, fresh", fresh),
+                          ("analyze, one edit, previous parse given", edit), ("fix-all of an analysed file", fix_all)):
+            print(f"  {label:<42} {ms:8.1f}  {ms / base:5.2f}x")
+        if ns.tree:
+            try:
+                from pyinstrument import Profiler
+            except ImportError:
+                print("  (pip install pyinstrument for the call tree)")
+                continue
+            p = Profiler(interval=0.001)
+            p.start()
+            analyze(changed, previous=previous.doc)
+            p.stop()
+            print(p.output_text(unicode=False, color=False))
 
 
 if __name__ == "__main__":

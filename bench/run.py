@@ -4,11 +4,10 @@
     .venv/bin/python bench/run.py --quick         # fewer repeats, 1k/5k only
     .venv/bin/python bench/run.py --only open,edit --sizes 5000 --repeat 9
     .venv/bin/python bench/run.py --json out.json # also write the figures as JSON
-    .venv/bin/python bench/run.py --whatif owner-memo,name-scan   # proposed core changes (whatif.py)
 
 Every figure is a median over repeated runs, printed beside a baseline measured in the same
-run on the same text: `libcst.parse_module` (what a libcst-based server would pay just to
-parse). Times are wall-clock from writing the message to reading the answer, so they include
+run on the same text: `libcst.parse_module` of the whole file (what the server's parse of a
+newly opened file costs at least). Times are wall-clock from writing the message to reading the answer, so they include
 JSON-RPC framing, pygls's (de)serialisation and the pipe, as an editor sees it.
 """
 
@@ -91,14 +90,8 @@ def row(label: str, ms: float, base: float | None = None, goal: str = "", extra:
     print(f"  {label:<44} {ms:9.1f} ms  {ratio}  {goal:<10} {extra}", flush=True)
 
 
-WHATIF: list[str] = []
-
-
 def server(counting: bool = False, debounce_ms: float = 0, resolve: bool = False) -> Rpc:
-    if WHATIF:      # proposed core changes, monkeypatched in (bench/whatif.py)
-        rpc = Rpc(COUNTING, env={"SWITCHEROO_BENCH_WHATIF": ",".join(WHATIF)})
-    else:
-        rpc = Rpc(COUNTING if counting else PLAIN)
+    rpc = Rpc(COUNTING if counting else PLAIN)
     caps = {"textDocument": {"publishDiagnostics": {"versionSupport": True}}}
     if resolve:     # like VS Code: code action edits may come later, through codeAction/resolve
         caps["textDocument"]["codeAction"] = {"resolveSupport": {"properties": ["edit"]}, "dataSupport": True}
@@ -141,7 +134,7 @@ def bench_open(sizes, repeat):
             reps = max(3, repeat // 3) if n >= 20000 else repeat
             s = open_latency(rpc, text, f"gen{n}", reps)
             RESULTS.setdefault("open", {})[n] = s.report(f"{n} lines ({len(text) // 1000} kB)",
-                                                         "goal <=1.0x" if n == 5000 else "")
+                                                         "goal <=1.5x" if n == 5000 else "")
         for path in sorted((ROOT / "examples").glob("*.py")):
             text = path.read_text(encoding="utf-8")
             s = open_latency(rpc, text, path.stem, repeat)
@@ -201,7 +194,7 @@ def bench_edit(sizes, repeat):
                 rpc.change(uri, version, [change])
                 msg = rpc.published(uri, version, since=mark, timeout=300)
                 s.add(msg.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
-            RESULTS.setdefault("edit", {})[n] = s.report(f"{n} lines", "goal <=0.5x" if n == 5000 else "")
+            RESULTS.setdefault("edit", {})[n] = s.report(f"{n} lines", "goal <=0.25x" if n == 5000 else "")
             rpc.close(uri)
     finally:
         rpc.shutdown()
@@ -294,7 +287,8 @@ def bench_memory(repeat):
         after = rss_kib(rpc.pid)
         total = sum(len(t) for t in texts)
         print(f"  after initialize: {before / 1024:.0f} MiB; with 100 documents ({total / 1e6:.1f} MB of text): "
-              f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} MiB, {(after - before) / 100:.0f} KiB per document)")
+              f"{after / 1024:.0f} MiB (+{(after - before) / 1024:.0f} MiB, {(after - before) / 100:.0f} KiB per document)"
+              "  goal <=600 MiB")
         marks = []
         for uri in uris:
             marks.append(rpc.mark())
@@ -406,23 +400,17 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write the figures here")
-    ap.add_argument("--whatif", default="", help="comma-separated patches from bench/whatif.py to apply to the "
-                                                 "server (proposed core changes, measured before they are made)")
     ns = ap.parse_args()
     sizes = [int(s) for s in ns.sizes.split(",")]
     repeat = ns.repeat
     if ns.quick:
         sizes, repeat = [s for s in sizes if s <= 5000], 5
     only = ns.only.split(",")
-    WHATIF.extend(n for n in ns.whatif.split(",") if n)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     print(f"switcheroo-lsp bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.python_implementation()} "
           f"{platform.python_version()}, {os.cpu_count()} cores, load average {' '.join(load)} at start")
-    if WHATIF:
-        print(f"WHAT-IF: the server runs with {', '.join(WHATIF)} (bench/whatif.py) monkeypatched in; "
-              "the CLI section does not")
-    RESULTS["meta"] = {"whatif": WHATIF, "date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "cores": os.cpu_count(),
+    RESULTS["meta"] = {"date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "cores": os.cpu_count(),
                        "python": platform.python_version(), "load_at_start": load, "repeat": repeat}
     if "open" in only:
         bench_open(sizes, repeat)

@@ -138,11 +138,13 @@ def test_quickfix_through_the_ui_converts_the_construction(quickfix):
     saved = quickfix.files["gan.py"].read_text()
     assert saved == gan["text_after"]
     assert ("opt_g = optax.adam(learning_rate=2e-4, b1=0.5, b2=0.999)\n"
+            "# TODO(switcheroo): define gen_params here (the parameter pytree to optimize)\n"
             "opt_g_state = opt_g.init(gen_params)\n") in saved
     assert saved.count("import optax\n") == 1
     removed, added = changed_lines(before, saved)
     assert removed == [GAN_OPT_G]
     assert sorted(added) == sorted(["import optax", "opt_g = optax.adam(learning_rate=2e-4, b1=0.5, b2=0.999)",
+                                    "# TODO(switcheroo): define gen_params here (the parameter pytree to optimize)",
                                     "opt_g_state = opt_g.init(gen_params)"])
     assert GAN_OPT_D in saved                   # the other optimizer is another fix
     ast.parse(saved)
@@ -180,8 +182,9 @@ def test_non_ascii_and_crlf(quickfix):
     ast.parse(saved)
     removed, added = changed_lines(quickfix.originals["gan_unicode.py"], saved)
     assert removed == [UNICODE_LINE]
-    [converted] = [a for a in added if a != "import optax"]
-    assert converted.startswith('x = "🎲"; opt_x = optax.sgd(learning_rate=0.1)') and "opt_x.init(" in converted
+    converted, todo, init = [a for a in added if a != "import optax"]
+    assert converted.startswith('x = "🎲"; opt_x = optax.sgd(learning_rate=0.1)')
+    assert todo.startswith("# TODO(switcheroo): define gén_params") and init == "opt_x_state = opt_x.init(gén_params)"
 
 
 # -- fix-all on every example, in one session ------------------------------------------------------
