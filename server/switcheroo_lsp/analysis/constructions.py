@@ -184,7 +184,7 @@ class Builder:
         f = Finding(code, span, message, "construct", noqa, ignore, fixable=True,
                     data={"torch": qualified, "optax": emission.one_line()})
         self.add(f, site)
-        missing = self._init_missing(ident, site.names)
+        missing = self.init_missing(ident, site.names)
         if emission.placeholders or missing:
             parts = []
             if emission.placeholders:
@@ -197,7 +197,7 @@ class Builder:
                         data={"missing": list(emission.placeholders) + missing})
             self.add(w, Site(w, ctx, ident, emission, names=site.names, groups=groups, missing=tuple(missing)))
 
-    def _init_missing(self, ident: Identity, names: Names) -> list[str]:
+    def init_missing(self, ident: Identity, names: Names) -> list[str]:
         """Names the init line after the construction reads that its scope never binds."""
         if ident.target is None or not self.target.has_init_line:
             return []

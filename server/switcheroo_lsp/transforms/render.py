@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from ..document.parsed import header_only
-from .plan import Change, Plan
+from .changes import Change, Plan
 
 _SEMICOLON = cst.Semicolon(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(" "))
 _SUITE_OWNERS = (cst.If, cst.For, cst.While, cst.With, cst.FunctionDef, cst.ClassDef, cst.Else, cst.ExceptHandler,

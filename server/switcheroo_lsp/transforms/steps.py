@@ -1,0 +1,22 @@
+"""`opt.step()` -> the target's update lines; `opt.zero_grad()` -> removed."""
+
+from __future__ import annotations
+
+from ..analysis.findings import Site
+from .changes import Plan
+
+
+def plan_step(p, site: Site, plan: Plan) -> None:
+    texts = []
+    if site.missing:
+        texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here "
+                     f"({p.target.grads_hint(site.names)})")
+    plan.replace(site.ctx, texts + p.target.step_lines(site.receiver, site.names, site.plateau_state, p.optax_name))
+    if site.state_init is not None:     # an optimizer stored on self: its state starts beside it
+        init_ctx, lines = site.state_init
+        plan.add_after(init_ctx, lines)
+
+
+def plan_zero_grad(site: Site, plan: Plan) -> None:
+    plan.remove(site.ctx)
+    plan.change(site.ctx).zero_grad = True
