@@ -40,10 +40,6 @@ class Program:
         base = self.chunk_start_line(ctx)
         return Span(Pos(base + sl, sc), Pos(base + el, ec))
 
-    def unit_lines(self, ctx: StmtContext) -> tuple[int, int]:
-        """The first and last line of the statement unit (its comment lines above excluded)."""
-        return self.span(ctx.unit, ctx).start.line, self.span(ctx.unit, ctx).end.line
-
     def text(self, node, ctx: StmtContext) -> str:
         """A node's source text."""
         return self.doc.source.segment(self.span(node, ctx))
