@@ -25,16 +25,21 @@ class Change:
     before: list[str] = field(default_factory=list)     # comment lines and statements above it
     after: list[str] = field(default_factory=list)      # statements after it
     zero_grad: bool = False           # a removed zero_grad(): its trailing comment may go with it
+    commented: bool = True            # its text has a `#`: the rewrite must look for comments to keep
 
 
 @dataclass
 class Plan:
     changes: dict[int, Change] = field(default_factory=dict)
 
+    has_hash: object = None           # ctx -> does the statement's text hold a `#` (None: assume so)
+
     def change(self, ctx: StmtContext) -> Change:
         c = self.changes.get(id(ctx.stmt))
         if c is None:
             c = self.changes[id(ctx.stmt)] = Change(ctx)
+            if self.has_hash is not None:
+                c.commented = self.has_hash(ctx)
         return c
 
     def replace(self, ctx: StmtContext, texts: list) -> None:

@@ -33,7 +33,7 @@ class Planner:
         self.rewritten: dict[Identity, tuple] = {}      # ident -> (emission, extras) as last planned
 
     def plan(self, sites: list[Site]) -> Plan:
-        plan = Plan()
+        plan = Plan(has_hash=self._has_hash)
         seen: set[int] = set()
         used: list[Site] = []
         folded: dict[Identity, Folded] = {}
@@ -73,6 +73,11 @@ class Planner:
                 converted.append((site.ctx.stmt.value, site.ctx))
         plan_imports(self, plan, converted)
         return plan
+
+
+    def _has_hash(self, ctx: StmtContext) -> bool:
+        """Can the statement hold a comment? (Looking for comments in its tree costs a walk.)"""
+        return "#" in self.program.text(ctx.stmt, ctx)
 
 
 def title(site: Site) -> str:

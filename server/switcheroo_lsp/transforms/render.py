@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import libcst as cst
 
@@ -65,6 +66,13 @@ def small_statement(text):
     """A small statement from its text (or as it is, when it is already a node)."""
     if not isinstance(text, str):
         return text
+    return _parsed_statement(text)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_statement(text: str):
+    """Nodes are immutable: one parse of `params = optax.apply_updates(params, updates)` serves
+    every step of the file."""
     line = cst.parse_statement(text + "\n")
     if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
         raise ValueError(f"not one simple statement: {text!r}")
@@ -167,7 +175,7 @@ class _Rewriter(cst.CSTTransformer):
             above.extend(comments)
             before.extend(small_statement(t) for t in change.before if not t.startswith("#"))
             after.extend(change.after)
-            lost = _lost_comments(o, new)
+            lost = _lost_comments(o, new) if change.commented else []
             if new:
                 above.extend(comment_line(c) for c in lost)
             else:
@@ -226,7 +234,7 @@ class _Rewriter(cst.CSTTransformer):
         return new, comments
 
     def _compound(self, orig, upd, change: Change) -> list:
-        lost = _lost_comments(header_only(orig), [header_only(upd)])
+        lost = _lost_comments(header_only(orig), [header_only(upd)]) if change.commented else []
         leading = list(upd.leading_lines) + [comment_line(t) for t in change.before if t.startswith("#")] + [
             comment_line(c) for c in lost]
         return [upd.with_changes(leading_lines=leading)] + _lines_of(change.after)
@@ -242,7 +250,8 @@ class _Rewriter(cst.CSTTransformer):
                 continue
             new, comments = self._statements(change, u)
             above.extend(comments)
-            above.extend(comment_line(c) for c in _lost_comments(o, new))
+            if change.commented:
+                above.extend(comment_line(c) for c in _lost_comments(o, new))
             smalls.extend(new)
             smalls.extend(small_statement(t) for t in change.after if not t.startswith("#"))
         if not smalls:
