@@ -147,5 +147,10 @@ def analyze(text: str, target: str | Target | None = None, previous: ParsedDocum
     return Analysis(doc.source, chosen, doc, _analyze(doc, chosen))
 
 
-__all__ = ["Analysis", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
+def analyze_project(texts: dict[str, str], target: str | Target | None = None) -> dict[str, Analysis]:
+    """Analyse the files of one project (path -> text)."""
+    return {path: analyze(text, target) for path, text in texts.items()}
+
+
+__all__ = ["Analysis", "analyze_project", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
            "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument"]

@@ -146,7 +146,8 @@ class _UnitPositions:
         start, end = self.state.starts[key], self.state.ends[key]
         if key is self.stripped and isinstance(key, cst.BaseCompoundStatement):
             end = self.state.starts.get(key.body, end)      # a compound statement's header: up to its body
-        lpar, rpar = getattr(key, "lpar", ()), getattr(key, "rpar", ())
+        # An expression's own parentheses are not part of it (`from x import (a)`'s are a statement's).
+        lpar, rpar = (key.lpar, key.rpar) if isinstance(key, cst.BaseExpression) else ((), ())
         if lpar:
             start += _code_length(lpar)
         if rpar:

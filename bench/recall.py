@@ -1,0 +1,163 @@
+"""Recall on public training code you did not write: how many of its optimizer constructions,
+`step()`s and `zero_grad()`s switcheroo finds, what it flags that is not an optimizer, and
+whether fix-all ever leaves a file that does not parse. Run by hand; not part of CI.
+
+    .venv/bin/python bench/recall.py                # every corpus below (fetched repositories)
+    .venv/bin/python bench/recall.py --show-missed  # and list what was missed, per corpus
+
+Each corpus is a public repository at a pinned commit, read from a local git directory
+(`--mirror DIR`, default /work/.mirror, laid out as OWNER+NAME/repo: what the search tool's
+`fetch` brings). Its files are checked out into a temporary folder and analysed as a project
+(the workspace index follows optimizers across its files).
+
+Ground truth, by name: a construction is a call to `torch.optim.<Optimizer>(` / `optim.<Optimizer>(`
+(the torch 2.13 classes); a step or zero_grad is `<receiver>.step(` / `.zero_grad(` whose
+receiver's last name mentions "optim" or "opt" (`optimizer`, `opt_d`, `self.policy.optimizer`),
+plus `scaler.step(<such a receiver>)`. Found: a finding (OPX1xx/OPX2xx) on that line. A false
+positive: a step or zero_grad finding on a receiver whose name says scheduler, env, model or loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+CORPORA = [
+    # (owner/name, commit, folders to read ("" = all))
+    ("pytorch/examples", "77f55b912142e11fcfdf5b530231fb9c52f181e8", [""]),
+    ("karpathy/nanoGPT", "3adf61e154c3fe3fca428ad6bc3818b27a3b8291", [""]),
+    ("facebookresearch/deit", "7e160fe43f0252d17191b71cbb5826254114ea5b", [""]),
+    ("DLR-RM/stable-baselines3", "e05d2dbe6eda0acd0ef2e316e3e4065677add3eb", ["stable_baselines3"]),
+    ("huggingface/accelerate", "16cb6eb80dd9aa8b4df1a63ef57863e455d53b83", ["examples"]),
+    ("Lightning-AI/litgpt", "26857050fe3ff627cd714fe92f5838f51a3d5efa", ["litgpt"]),
+]
+OPTIMIZERS = ("ASGD|Adadelta|Adafactor|Adagrad|Adam|AdamW|Adamax|LBFGS|Muon|NAdam|RAdam|RMSprop|Rprop|SGD|"
+              "SparseAdam")
+CONSTRUCTION = re.compile(rf"\b(?:torch\.optim|optim)\.(?:{OPTIMIZERS})\(")
+RECEIVER = r"[\w.\[\]'\"]*"
+STEP = re.compile(rf"(?<![\w.])({RECEIVER})\.(step|zero_grad)\(")
+SCALER_STEP = re.compile(rf"\b\w*scaler\w*\.step\(\s*({RECEIVER})")
+OPTIMIZER_NAME = re.compile(r"opt", re.IGNORECASE)
+NOT_AN_OPTIMIZER = re.compile(r"sched|env|model|loss|scaler", re.IGNORECASE)
+
+
+def checkout(mirror: Path, repo: str, commit: str, folders: list[str], into: Path) -> list[Path]:
+    git = mirror / repo.replace("/", "+") / "repo"
+    if not git.exists():
+        raise SystemExit(f"{git} is missing: fetch github:{repo} first")
+    listed = subprocess.run(["git", "--git-dir", str(git), "ls-tree", "-r", "--name-only", commit],
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    wanted = [p for p in listed if p.endswith(".py") and any(p.startswith(f) for f in folders)]
+    # Only the Python files: a snapshot lacks its big data files.
+    archive = subprocess.run(["git", "--git-dir", str(git), "archive", commit, "--", *wanted],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return sorted(p for p in into.rglob("*.py") if p.is_file())
+
+
+def last_name(receiver: str) -> str:
+    return re.split(r"[.\[]", receiver.rstrip("])'\""))[-1] if receiver else ""
+
+
+def truth(text: str):
+    """(construction lines, step/zero_grad lines) by name, 1-based."""
+    constructions, steps = set(), set()
+    for i, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if CONSTRUCTION.search(code):
+            constructions.add(i)
+        for m in STEP.finditer(code):
+            name = last_name(m.group(1))
+            if OPTIMIZER_NAME.search(name) and not NOT_AN_OPTIMIZER.search(name):
+                steps.add(i)
+        for m in SCALER_STEP.finditer(code):
+            if OPTIMIZER_NAME.search(last_name(m.group(1))):
+                steps.add(i)
+    return constructions, steps
+
+
+def run_corpus(repo: str, commit: str, folders: list[str], mirror: Path, show: bool) -> dict:
+    from switcheroo_lsp.engine import analyze_project, apply
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        files = checkout(mirror, repo, commit, folders, root)
+        texts = {}
+        for f in files:
+            try:
+                texts[f] = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+        project = analyze_project({str(f): t for f, t in texts.items()})
+        stats = Counter()
+        missed = []
+        for f, text in texts.items():
+            analysis = project[str(f)]
+            if analysis.syntax_error:
+                stats["files that do not parse"] += 1
+                continue
+            constructions, steps = truth(text)
+            flagged = {}
+            for finding in analysis.findings:
+                flagged.setdefault(finding.span.start.line + 1, set()).add(finding.code)
+            stats["constructions"] += len(constructions)
+            stats["constructions found"] += sum(1 for line in constructions if line in flagged)
+            stats["steps"] += len(steps)
+            stats["steps found"] += sum(1 for line in steps if line in flagged)
+            for line in sorted((constructions | steps) - set(flagged)):
+                missed.append(f"{f.relative_to(root)}:{line}: {text.splitlines()[line - 1].strip()}")
+            lines = text.splitlines()
+            for finding in analysis.findings:
+                if finding.code in ("OPX102", "OPX103"):
+                    line = lines[finding.span.start.line]
+                    m = STEP.search(line[finding.span.start.col:])
+                    if m and NOT_AN_OPTIMIZER.search(last_name(m.group(1))):
+                        stats["false positives"] += 1
+                        missed.append(f"FALSE POSITIVE {f.relative_to(root)}:{finding.span.start.line + 1}: "
+                                      f"{line.strip()}")
+            fixed = apply(text, analysis.fix_all())
+            if fixed != text:
+                stats["files fixed"] += 1
+                try:
+                    ast.parse(fixed)
+                except SyntaxError:
+                    stats["files broken by fix"] += 1
+                    missed.append(f"BROKEN BY FIX {f.relative_to(root)}")
+        stats["files"] = len(texts)
+    if show:
+        for m in missed:
+            print("   ", m)
+    return dict(stats)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mirror", default="/work/.mirror")
+    ap.add_argument("--only", default="", help="comma-separated repositories")
+    ap.add_argument("--show-missed", action="store_true")
+    ns = ap.parse_args()
+    totals = Counter()
+    for repo, commit, folders in CORPORA:
+        if ns.only and repo not in ns.only.split(","):
+            continue
+        s = run_corpus(repo, commit, folders, Path(ns.mirror), ns.show_missed)
+        totals.update(s)
+        pct = lambda a, b: f"{100 * s.get(a, 0) / s[b]:.0f}%" if s.get(b) else "-"   # noqa: E731
+        print(f"{repo}@{commit[:7]}: {s.get('files', 0)} files; constructions {s.get('constructions found', 0)}/"
+              f"{s.get('constructions', 0)} ({pct('constructions found', 'constructions')}); steps+zero_grads "
+              f"{s.get('steps found', 0)}/{s.get('steps', 0)} ({pct('steps found', 'steps')}); false positives "
+              f"{s.get('false positives', 0)}; fixed {s.get('files fixed', 0)} files, broken "
+              f"{s.get('files broken by fix', 0)}", flush=True)
+    print(f"all: constructions {totals['constructions found']}/{totals['constructions']}, steps "
+          f"{totals['steps found']}/{totals['steps']}, false positives {totals['false positives']}, broken "
+          f"{totals['files broken by fix']}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+    main()
