@@ -58,10 +58,11 @@ def test_fix_all(path):
     assert fixed == read(expected_file)
     if parses(text):
         assert parses(fixed), "the fix-all result must parse"
-    # Converted code leaves only what needs a human (or what `# noqa` told us to keep).
+    # Converted code leaves only what needs a human (or what `# noqa` told us to keep, or a flow
+    # whose optimizer has no rewrite: left torch as a whole, its findings without a fix).
     again = analyze(fixed)
     if "noqa" not in text:
-        assert {f.code for f in again.findings} <= {"OPX201", "OPX202"}, diagnostics_text(fixed)
+        assert all(f.code in ("OPX201", "OPX202") or not f.fixable for f in again.findings), diagnostics_text(fixed)
     assert apply(fixed, again.fix_all()) == fixed, "fix-all must be idempotent"
 
 

@@ -47,6 +47,7 @@ def analyze(doc: ParsedDocument, target) -> AnalysisResult:
     scheduler_findings(b)
     clip_findings(b)
     b.receivers()
+    b.block_unconvertible_flows()
     b.finish()
     drop_suppressed(result)
     return result

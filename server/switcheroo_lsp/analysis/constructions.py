@@ -12,6 +12,7 @@ from ..document.text import Span
 from ..knowledge import catalog
 from ..knowledge.emit import Emission, Extras, bind, emit
 from ..knowledge.param_groups import Groups, emit_groups
+from ..knowledge.wrappers import SCALER_NOTE
 from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import Finding, Names, Site
@@ -75,14 +76,25 @@ class Builder:
     # -- running ---------------------------------------------------------------------------------
     def constructions(self) -> None:
         for ident in self.tracer.identities:
-            if ident.kind == "torch":
+            if ident.ctx is None or not self.program.in_primary(ident.ctx):
+                continue                # built in another file: reported there
+            if ident.kind == "torch" and ident.chosen_by:
+                self._chosen_at_run_time(ident)
+            elif ident.kind == "torch":
                 self._construction(ident)
+            elif ident.kind == "scaler":
+                span = self.span(ident.call, ident.ctx)
+                noqa, ignore = self.lines(ident.call, ident.ctx)
+                self._manual(span, noqa, ignore, ident.ctx, f"{ident.name}: {SCALER_NOTE}")
 
     def receivers(self) -> None:
         for use in self.program.receiver_uses:
             ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
-            optimizers = frozenset(i for i in ids if i.kind != "scheduler")
-            if use.member == "update":
+            if ids and all(i.kind == "scaler" for i in ids):
+                self._scaler_use(use)
+                continue
+            optimizers = frozenset(i for i in ids if i.kind not in ("scheduler", "scaler"))
+            if use.member in ("update", "scale", "unscale_"):
                 continue        # Optax's own step: only clipping looks at it
             if optimizers and len(optimizers) == len(ids):
                 self._receiver_use(use, optimizers)
@@ -92,6 +104,49 @@ class Builder:
                 self._manual(span, noqa, ignore, use.ctx,
                              f"{self.text(use.receiver, use.ctx)}.{use.member}(): an Optax schedule is a pure "
                              "function of the update count, which lives in the optimizer's state")
+
+    def step_target(self, use: ReceiverUse):
+        """(the optimizer expression a step steps, what it may be): `scaler.step(opt)` steps `opt`."""
+        ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
+        if (use.member == "step" and ids and all(i.kind == "scaler" for i in ids) and isinstance(use.node, cst.Call)
+                and len(use.node.args) == 1 and use.node.args[0].keyword is None):
+            target = use.node.args[0].value
+            return target, self.tracer.receiver_ids(target, use.ctx.scope)
+        return use.receiver, ids
+
+    def convertible(self, ident: Identity) -> str:
+        """Why an optimizer's construction cannot be rewritten ('' when it can)."""
+        if ident.kind != "torch":
+            return ""
+        where = self._where(ident)
+        if ident.chosen_by:
+            return f"its class is chosen at run time ({ident.chosen_by}, {where})"
+        if ident in self.a.construct_sites:
+            return ""
+        groups = self.groups_of(ident)
+        emission = self.emission(ident) if not isinstance(groups, str) else None
+        if emission is not None and emission.ok:
+            return ""
+        return f"its construction ({where}) has no automatic rewrite"
+
+    def _where(self, ident: Identity) -> str:
+        unit = self.program.unit_of(ident.ctx)
+        line = self.program.span(ident.call, ident.ctx).start.line + 1
+        return f"line {line}" if unit is self.program.primary else f"{unit.path or unit.module_name}:{line}"
+
+    def block_unconvertible_flows(self) -> None:
+        """An optimizer whose construction has no rewrite keeps its whole flow torch: a step
+        converted without it would leave code that is neither torch nor Optax."""
+        for f in self.a.findings:
+            site = self._pending[f.key]
+            if not f.fixable or f.kind not in ("step", "undefined", "zero_grad", "clip", "schedule",
+                                               "schedule_undefined", "sched_step"):
+                continue
+            ids = set(site.ids) | ({site.identity} if site.identity is not None else set())
+            reasons = [r for r in (self.convertible(i) for i in ids) if r]
+            if reasons:
+                f.fixable = False
+                f.message += f"; left as torch: {reasons[0]}"
 
     def finish(self) -> None:
         """Sort the findings and key each to its site."""
@@ -197,15 +252,62 @@ class Builder:
                         data={"missing": list(emission.placeholders) + missing})
             self.add(w, Site(w, ctx, ident, emission, names=site.names, groups=groups, missing=tuple(missing)))
 
+    def returned(self, ident: Identity) -> bool:
+        """Is the optimizer handed back by its function (`return opt`, `return opt, sched`)? Its
+        state then starts where the caller names it, not here."""
+        scope = ident.ctx.scope if ident.ctx is not None else None
+        if scope is None or scope.kind != "function":
+            return False
+        name = ident.target.value if isinstance(ident.target, cst.Name) else None
+        for value, _ in scope.returns:
+            items = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) else [value]
+            if any(v is ident.call or (name is not None and isinstance(v, cst.Name) and v.value == name)
+                   for v in items):
+                return True
+        return False
+
+    def has_init_line(self, ident: Identity) -> bool:
+        """Does the construction's rewrite start its state right after it?"""
+        return ident.target is not None and self.target.has_init_line and not self.returned(ident)
+
     def init_missing(self, ident: Identity, names: Names) -> list[str]:
         """Names the init line after the construction reads that its scope never binds."""
-        if ident.target is None or not self.target.has_init_line:
+        if not self.has_init_line(ident):
             return []
         needed = self.target.init_reads(names)
         bound = self.bound_names(ident.ctx.scope)
         if ident.ctx.scope.kind == "class":
             bound = set()
         return [n for n in needed if "." not in n and n not in bound]
+
+    def _chosen_at_run_time(self, ident: Identity) -> None:
+        """`self.optimizer_class(...)`: torch's class by default, but a caller may pick another."""
+        span = self.span(ident.call, ident.ctx)
+        noqa, ignore = self.lines(ident.call, ident.ctx)
+        f = Finding("OPX202", span, f"{ident.chosen_by}(...) builds torch.optim.{ident.name} unless a caller passes "
+                    "another class: choose the Optax optimizer where the class is chosen, and build it here by "
+                    "hand (docs/optimizers.md has each faithful rewrite)", "manual", noqa, ignore,
+                    data={"torch": f"torch.optim.{ident.name}"})
+        self.add(f, Site(f, ident.ctx, ident))
+
+    def _scaler_use(self, use: ReceiverUse) -> None:
+        """A GradScaler: `scaler.step(opt)` is opt's step; its other calls need a person."""
+        ctx, node = use.ctx, use.node
+        span = self.span(node, ctx)
+        noqa, ignore = self.lines(node, ctx)
+        recv = self.text(use.receiver, ctx)
+        if use.member == "step" and isinstance(node, cst.Call):
+            target = argument(node, 0, "optimizer")
+            ids = self.tracer.receiver_ids(target, ctx.scope) if target is not None else frozenset()
+            optimizers = frozenset(i for i in ids if i.kind not in ("scheduler", "scaler"))
+            is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
+            if optimizers and len(optimizers) == len(ids) and is_stmt and len(node.args) == 1:
+                self._step(use, optimizers, span, noqa, ignore, self.text(target, ctx), receiver=target,
+                           via=f"{recv}.step")
+                return
+        if use.member in ("step", "scale", "unscale_", "update"):
+            what = f"{recv}.{use.member}()" if use.member != "scale" else f"{recv}.scale(loss)"
+            self._manual(span, noqa, ignore, ctx, f"{what}: loss scaling — {SCALER_NOTE}")
 
     def _params_node(self, call: cst.Call, ctx: StmtContext):
         """The params argument, looked through a name bound once to a list in the same scope."""
@@ -271,31 +373,36 @@ class Builder:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)
         self.add(f, Site(f, ctx))
 
-    def _step(self, use: ReceiverUse, ids: frozenset, span: Span, noqa, ignore, recv: str) -> None:
+    def _step(self, use: ReceiverUse, ids: frozenset, span: Span, noqa, ignore, recv: str, receiver=None,
+              via: str = "") -> None:
+        """An optimizer's step (`via`: what called it, `scaler.step`)."""
+        receiver = receiver if receiver is not None else use.receiver
         ident = next(iter(ids)) if len(ids) == 1 else None
-        names = self.names_for(ident, use.receiver, receiver_ids=ids)
+        names = self.names_for(ident, receiver, receiver_ids=ids)
         plateau = self.plateaus.get(ident)
         plateau_state = plateau.plateau_state if plateau is not None else ""
-        missing = self._missing(use.ctx, names, ids, plateau)
-        state_init = self._attribute_state_init(use, names)
+        state_init = self._attribute_state_init(use, names, receiver) or self._named_state_init(use, names, receiver)
+        missing = self._missing(use.ctx, names, ids, plateau,
+                                defined={names.state} if state_init is not None else set())
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
                     ids=ids, plateau_state=plateau_state)
         rewrite = self.target.step_summary(recv, names)
-        f = Finding("OPX102", span, f"{recv}.step() → {rewrite} ({self.target.step_why})", "step", noqa, ignore,
+        called = f"{via}({recv})" if via else f"{recv}.step()"
+        f = Finding("OPX102", span, f"{called} → {rewrite} ({self.target.step_why})", "step", noqa, ignore,
                     fixable=True, data={"rewrite": rewrite})
         self.add(f, site)
         if missing:
             where = scope_label(use.ctx)
-            w = Finding("OPX203", span, f"{recv}.step() → the rewrite needs {', '.join(missing)}, not defined "
+            w = Finding("OPX203", span, f"{called} → the rewrite needs {', '.join(missing)}, not defined "
                         f"{where}: define them before the update (e.g. {self.target.grads_hint(names)})",
                         "undefined", noqa, ignore, fixable=True, data={"missing": list(missing)})
             self.add(w, Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
                              state_init=state_init, ids=ids, plateau_state=plateau_state))
 
-    def _attribute_state_init(self, use: ReceiverUse, names: Names) -> tuple[StmtContext, list[str]] | None:
+    def _attribute_state_init(self, use: ReceiverUse, names: Names, recv=None) -> tuple[StmtContext, list[str]] | None:
         """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
         beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
-        recv, cls = use.receiver, use.ctx.scope.class_scope
+        recv, cls = recv if recv is not None else use.receiver, use.ctx.scope.class_scope
         if not isinstance(recv, cst.Attribute) or cls is None or "." not in names.state:
             return None
         if not self.target.has_init_line:
@@ -315,13 +422,38 @@ class Builder:
             return b.ctx, texts
         return None
 
-    def _missing(self, ctx: StmtContext, names: Names, ids, plateau: Site | None = None) -> tuple[str, ...]:
+    def _named_state_init(self, use: ReceiverUse, names: Names, receiver) -> tuple[StmtContext, list[str]] | None:
+        """`optimizer = build_optimizer(cfg)` names an optimizer built elsewhere: its state starts
+        right after (`opt_state = optimizer.init(params)`)."""
+        if not isinstance(receiver, cst.Name) or "." in names.state or not self.target.has_init_line:
+            return None
+        scope = use.ctx.scope
+        bindings = self.tracer.lookup(receiver.value, scope) or []
+        if names.state in self.bound_names(scope) or any(
+                b.kind == "value" and self.tracer.construction(b.node) is not None
+                and self.has_init_line(self.tracer.construction(b.node)) for b in bindings):
+            return None                 # the construction's own init line, or the file keeps a state
+        made = [b for b in bindings if b.kind == "value" and isinstance(b.node, cst.Call) and b.ctx is not None
+                and _same_scope(b.scope, scope) and (b.index is None or (
+                    self.tracer.function_called(b.node, b.scope) is not None
+                    and self.tracer.wrapper_of(b.node, b.scope) is None))]
+        if len(made) != 1:
+            return None
+        b = made[0]
+        texts = []
+        if names.params not in self.bound_names(b.ctx.scope):
+            texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
+        texts.extend(self.target.init_lines(receiver.value, names))
+        return b.ctx, texts
+
+    def _missing(self, ctx: StmtContext, names: Names, ids, plateau: Site | None = None,
+                 defined: set[str] = frozenset()) -> tuple[str, ...]:
         scope = ctx.scope
-        bound = self.bound_names(scope)
+        bound = self.bound_names(scope) | set(defined)
         if scope.kind == "class":
             bound = set()
         defined_by_init = {self.names_for(i, i.target).state for i in ids
-                           if i.kind == "torch" and i.target is not None and i.ctx and _same_scope(i.ctx.scope, scope)}
+                           if i.kind == "torch" and i.ctx and self.has_init_line(i) and _same_scope(i.ctx.scope, scope)}
         wanted = self.target.step_reads(names)
         if plateau is not None:
             wanted.append(plateau.plateau_state)

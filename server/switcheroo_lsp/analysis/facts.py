@@ -21,7 +21,8 @@ import libcst as cst
 
 # Receiver methods and attributes that belong to torch optimizers.
 OPTIMIZER_METHODS = {"step", "zero_grad", "state_dict", "load_state_dict", "add_param_group",
-                     "update"}   # an Optax optimizer's step: clipping before it is still ours to fold
+                     "update",   # an Optax optimizer's step: clipping before it is still ours to fold
+                     "scale", "unscale_"}   # a GradScaler's
 OPTIMIZER_ATTRS = {"param_groups", "state"}
 
 
@@ -50,6 +51,7 @@ class Binding:
     qualified: str | None = None    # for imports: what the name stands for
     scope: "Scope | None" = _Weak()
     ctx: "StmtContext | None" = None   # the statement that binds it
+    index: int | None = None           # `a, b = f()`: the element of node's value it is
 
 
 @dataclass(eq=False)
@@ -63,6 +65,9 @@ class Scope:
     self_name: str | None = None        # function scopes that are methods: their first parameter
     class_scope: "Scope | None" = None  # function scopes that are methods: their class
     name: str = ""                      # a function's or class's name
+    returns: list = field(default_factory=list)       # functions: (returned expression, its statement)
+    annotations: dict = field(default_factory=dict)   # classes: name -> annotation (`policy: Policy`,
+                                                      # `self.x: T = ...`)
 
     def bind(self, name: str, binding: Binding) -> None:
         binding.scope = self
@@ -343,6 +348,7 @@ class _Walker:
                 self.expr(node.value, ctx)
                 self.target(node.target, node.value, ctx)
             self.expr(node.annotation.annotation, ctx)
+            self._annotation(node.target, node.annotation.annotation, scope)
         elif isinstance(node, cst.AugAssign):
             self.expr(node.value, ctx)
             self.target(node.target, None, ctx)
@@ -364,6 +370,8 @@ class _Walker:
                 if absolute:
                     scope.bind("*", Binding("import", node, ".".join(module) + ".*", ctx=ctx))
                 return
+            # A relative import keeps its dots (`..common.policies.X`): the workspace resolves it.
+            prefix = "." * len(node.relative) + (".".join(module) + "." if module else "")
             for alias in node.names:
                 name = dotted(alias.name)
                 bound = alias.asname.name.value if alias.asname is not None and isinstance(
@@ -373,12 +381,26 @@ class _Walker:
                 if absolute:
                     scope.bind(bound, Binding("import", node, ".".join(module + name), ctx=ctx))
                 else:
-                    scope.bind(bound, Binding("other", node, ctx=ctx))
+                    scope.bind(bound, Binding("import", node, prefix + ".".join(name), ctx=ctx))
         elif isinstance(node, (cst.Global, cst.Nonlocal)):
             scope.globals.update(item.name.value for item in node.names)
+        elif isinstance(node, cst.Return):
+            function = _function_of(scope)
+            if function is not None:
+                function.returns.append((node.value, ctx))
+            if node.value is not None:
+                self.expr(node.value, ctx)
         else:
             for child in children(node):
                 self.expr(child, ctx)
+
+    def _annotation(self, target, annotation, scope: Scope) -> None:
+        """`policy: ActorCriticPolicy` in a class body, `self.policy: Policy = ...` in a method."""
+        if isinstance(target, cst.Name) and scope.kind == "class":
+            scope.annotations[target.value] = annotation
+        elif (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and scope.kind == "function"
+              and scope.class_scope is not None and target.value.value == scope.self_name):
+            scope.class_scope.annotations.setdefault(target.attr.value, annotation)
 
     def target(self, target, value, ctx: StmtContext) -> None:
         scope = ctx.scope
@@ -386,11 +408,17 @@ class _Walker:
             scope.bind(target.value, _value_binding(value, ctx))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = target.elements
-            values = [e.value for e in value.elements] if isinstance(value, (cst.Tuple, cst.List)) and len(
-                value.elements) == len(elements) and not any(
-                isinstance(e, cst.StarredElement) for e in value.elements) else [None] * len(elements)
-            for e, v in zip(elements, values):
-                self.target(e.value, v if isinstance(e, cst.Element) else None, ctx)
+            literal = isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements) and not any(
+                isinstance(e, cst.StarredElement) for e in value.elements)
+            starred = any(isinstance(e, cst.StarredElement) for e in elements)
+            for i, e in enumerate(elements):
+                if literal:
+                    self.target(e.value, value.elements[i].value if isinstance(e, cst.Element) else None, ctx)
+                elif isinstance(e, cst.Element) and isinstance(e.value, cst.Name) and value is not None and not starred:
+                    # `model, opt = accelerator.prepare(model, opt)`: element i of the value
+                    scope.bind(e.value.value, Binding("value", value, ctx=ctx, index=i))
+                else:
+                    self.target(e.value, None, ctx)
         elif isinstance(target, cst.Attribute):
             self.expr(target.value, ctx)
             method = scope if scope.kind == "function" and scope.class_scope is not None else None
@@ -436,6 +464,10 @@ class _Walker:
                 stack.append(node.body)
                 continue
             stack.extend(children(node))
+
+
+def _function_of(scope: Scope) -> Scope | None:
+    return scope if scope.kind == "function" else None
 
 
 def _walk(node):

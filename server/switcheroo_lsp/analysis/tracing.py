@@ -1,18 +1,24 @@
-"""Trace names and receivers to the optimizers constructed in a file.
+"""Trace names and receivers to the optimizers constructed in a project.
 
-Precision first: a receiver is traced only through names bound in the same or an enclosing
-scope, `self.<attr>` assigned in the same class, parameters annotated `torch.optim.Optimizer`,
-and parameters that receive a traced optimizer at the file's own call sites. Anything else
-(`env.step(a)`, `model.zero_grad()`, a loop variable) stays untraced and is never flagged.
+A value is traced to a set of optimizer identities (constructions, annotated parameters) only
+through what can be followed statically: names bound in the same or an enclosing scope;
+`self.<attr>` and `<object>.<attr>` through the class the object is an instance of (its methods'
+assignments, its annotations, its base classes); parameters annotated `torch.optim.Optimizer` or
+fed a traced optimizer at every call site (in any file of the program); what a function or
+method returns (`model.configure_optimizers(...)`, `return opt, sched` unpacked in order, every
+branch's return); and what a wrapper hands back (`accelerator.prepare`, knowledge/wrappers.py).
+Anything else (`env.step(a)`, `model.zero_grad()`, a loop variable) stays untraced and is never
+flagged; a receiver that might be several things is an optimizer only if every one of them is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from ..knowledge.schedules import SCHEDULERS
+from ..knowledge.wrappers import FUNCTIONS, METHODS, SCALERS, Wrapper, result_argument
 from .facts import Binding, CallSite, Scope, StmtContext, dotted, is_none
 from .program import Program
 
@@ -44,12 +50,14 @@ _NOT_OPTIMIZERS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.
 
 @dataclass(eq=False)
 class Identity:
-    """One optimizer object of the file: a construction, or an annotated parameter."""
-    kind: str                      # "torch" | "optax" | "annotated" | "scheduler"
+    """One optimizer object of the program: a construction, or an annotated parameter."""
+    kind: str                      # "torch" | "optax" | "annotated" | "scheduler" | "scaler"
     name: str                      # torch class ('Adam') or optax factory or ''
     call: cst.Call | None
     ctx: StmtContext | None
     target: cst.CSTNode | None = None  # what the construction is assigned to (a Name, an Attribute, a Param)
+    chosen_by: str = ""            # a class picked at run time: the expression picking it (`self.optimizer_class`)
+    wrappers: list = field(default_factory=list)   # the Wrappers it is handed through
 
     @property
     def var(self) -> str:
@@ -94,38 +102,48 @@ class Tracer:
         self.identities: list[Identity] = []
         self._by_call: dict[int, Identity] = {}
         self._param_ids: dict[Binding, frozenset | str] = {}
+        self._member_annotated: dict[tuple, Identity] = {}
         self.incoming: dict[Binding, list[tuple[cst.BaseExpression, Scope]]] = {}
-        self.calls_to: dict[Scope, int] = {}      # how many call sites each local function has
+        self.calls_to: dict[Scope, int] = {}      # how many call sites each function has
         self.clips: list[tuple[CallSite, str]] = []
+        self._classes: dict[int, Scope | None] = {}
+        self._bases: dict[int, list[Scope]] = {}
+        self._collect_incoming()        # first: a class chosen by a parameter looks at its callers
         self._find_constructions()
         self._bind_targets()
         self._trace_parameters()
 
-    # -- qualified names -------------------------------------------------------------
+    # -- names ---------------------------------------------------------------------------------
     def lookup(self, name: str, scope: Scope) -> list[Binding] | None:
         """The bindings a name used in `scope` refers to (class scopes are skipped for nested
-        functions, as Python does); every chunk's module scope stands for the document's."""
-        module = self.program.module
+        functions, as Python does); a chunk's module scope stands for its document's."""
         first = True
         while scope is not None:
             if scope.kind == "module":
-                return module.bindings.get(name)
+                return self.program.module_scope(scope).bindings.get(name)
             if first or scope.kind != "class":
                 if name in scope.globals:
-                    return module.bindings.get(name)
+                    return self._module_of(scope).bindings.get(name)
                 if name in scope.bindings:
                     return scope.bindings[name]
             first = False
             scope = scope.parent
-        return module.bindings.get(name)
+        return None
+
+    def _module_of(self, scope: Scope) -> Scope:
+        while scope.parent is not None:
+            scope = scope.parent
+        return self.program.module_scope(scope)
 
     def qualified(self, expr, scope: Scope) -> str | None:
+        """What a dotted name stands for through the imports (`optim.Adam` -> 'torch.optim.Adam');
+        a relative import keeps its leading dots."""
         parts = dotted(expr)
         if not parts:
             return None
         bindings = self.lookup(parts[0], scope)
         if bindings is None:
-            for b in self.program.module.bindings.get("*", []):
+            for b in self._module_of(scope).bindings.get("*", []):
                 module = b.qualified[:-2]
                 candidate = f"{module}.{parts[0]}"
                 if normal_torch(candidate) or module.startswith("optax"):
@@ -140,37 +158,259 @@ class Tracer:
         q = self.qualified(call.func, scope)
         return normal_torch(q) if q else None
 
-    # -- constructions --------------------------------------------------------------
+    # -- definitions across the program -----------------------------------------------------------
+    def definition(self, expr, scope: Scope, seen=frozenset()):
+        """The function or class scope a name (or `module.name`, or an imported name) stands for."""
+        if isinstance(expr, cst.Name):
+            bindings = self.lookup(expr.value, scope)
+            if not bindings or len(bindings) != 1:
+                return None
+            return self._binding_definition(bindings[0], scope, seen)
+        if isinstance(expr, cst.Attribute):
+            q = self.qualified(expr, scope)
+            if q is not None:
+                return self._imported(q, scope, seen)
+        return None
+
+    def _binding_definition(self, b: Binding, scope: Scope, seen):
+        if b.kind in ("def", "class"):
+            return self.program.functions.get(b.node)
+        if b.kind == "import" and b.qualified:
+            return self._imported(b.qualified, scope, seen)
+        return None
+
+    def _imported(self, qualified: str, scope: Scope, seen):
+        """`package.module.Name` (or `..module.Name`) -> the scope defining Name in the program."""
+        if qualified in seen or len(seen) > 16:
+            return None
+        seen = seen | {qualified}
+        absolute = self._absolute(qualified, scope)
+        if absolute is None:
+            return None
+        parts = absolute.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            unit = self.program.modules.get(".".join(parts[:cut]))
+            if unit is None:
+                continue
+            rest = parts[cut:]
+            bindings = unit.module.bindings.get(rest[0])
+            if len(rest) != 1 or not bindings or len(bindings) != 1:
+                return None                 # `module.Class.method` is not followed
+            return self._binding_definition(bindings[0], unit.module, seen)
+        return None
+
+    def _absolute(self, qualified: str, scope: Scope) -> str | None:
+        if not qualified.startswith("."):
+            return qualified
+        unit = self.program.unit_of_scope(self._module_of(scope))
+        if unit is None or not unit.module_name:
+            return None
+        level = len(qualified) - len(qualified.lstrip("."))
+        package = unit.module_name.split(".")
+        if not unit.is_package:
+            package = package[:-1]
+        if level - 1 > len(package):
+            return None
+        base = package[:len(package) - (level - 1)]
+        rest = qualified.lstrip(".")
+        return ".".join(base + ([rest] if rest else []))
+
+    # -- classes and instances ---------------------------------------------------------------------
+    def class_ref(self, expr, scope: Scope) -> Scope | None:
+        """The class a name refers to (a class of the program)."""
+        found = self.definition(expr, scope)
+        return found if found is not None and found.kind == "class" else None
+
+    def bases(self, cls: Scope) -> list[Scope]:
+        """The class and its bases in the program, in lookup order."""
+        known = self._bases.get(id(cls))
+        if known is not None:
+            return known
+        out, stack = [], [cls]
+        self._bases[id(cls)] = out      # a class that (through imports) derives from itself ends here
+        while stack and len(out) < 32:
+            c = stack.pop(0)
+            if c in out:
+                continue
+            out.append(c)
+            node = c.node
+            for arg in getattr(node, "bases", ()):
+                base = self.class_ref(arg.value, c.parent) if c.parent is not None else None
+                if base is not None:
+                    stack.append(base)
+        return out
+
+    def member_bindings(self, cls: Scope, attr: str) -> list[Binding]:
+        """`self.<attr> = ...` in the class's methods and its bases' (the first class that sets it),
+        or a class-level `attr = ...`."""
+        for c in self.bases(cls):
+            if attr in c.attr_bindings:
+                return c.attr_bindings[attr]
+            if attr in c.bindings and all(b.kind == "value" for b in c.bindings[attr]):
+                return c.bindings[attr]
+        return []
+
+    def member_annotation(self, cls: Scope, attr: str):
+        for c in self.bases(cls):
+            if attr in c.annotations:
+                return c.annotations[attr], c
+        return None
+
+    def method(self, cls: Scope, name: str) -> Scope | None:
+        for c in self.bases(cls):
+            bindings = c.bindings.get(name)
+            if bindings:
+                b = bindings[-1]
+                return self.program.functions.get(b.node) if b.kind == "def" else None
+        return None
+
+    def class_of(self, expr, scope: Scope, seen=frozenset()) -> Scope | None:
+        """The program's class that `expr` is an instance of, where that is known."""
+        key = id(expr)
+        if key in self._classes:
+            return self._classes[key]
+        if key in seen or len(seen) > 24:
+            return None
+        found = self._class_of(expr, scope, seen | {key})
+        if not seen:                    # only answers not cut short by a cycle are kept
+            self._classes[key] = found
+        return found
+
+    def _class_of(self, expr, scope: Scope, seen) -> Scope | None:
+        if isinstance(expr, cst.Call):
+            return self.class_ref(expr.func, scope)
+        if isinstance(expr, cst.Name):
+            method = scope if scope.kind == "function" else None
+            if method is not None and method.class_scope is not None and expr.value == method.self_name:
+                return method.class_scope
+            bindings = self.lookup(expr.value, scope)
+            return self._class_of_bindings(bindings or [], seen)
+        if isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, scope, seen)
+            if owner is None:
+                return None
+            found = self._class_of_bindings(self.member_bindings(owner, expr.attr.value), seen)
+            if found is not None:
+                return found
+            annotated = self.member_annotation(owner, expr.attr.value)
+            if annotated is not None:
+                return self._annotated_class(annotated[0], annotated[1])
+        return None
+
+    def _class_of_bindings(self, bindings: list[Binding], seen) -> Scope | None:
+        found = set()
+        for b in bindings:
+            if b.kind == "value" and b.index is None:
+                c = self.class_of(b.node, b.scope, seen)
+            elif b.kind == "param":
+                ann = b.node.annotation
+                c = self._annotated_class(ann.annotation, b.scope.parent) if ann is not None else None
+            elif b.kind == "none":
+                continue
+            else:
+                c = None
+            if c is None:
+                return None
+            found.add(c)
+        return found.pop() if len(found) == 1 else None
+
+    def _annotated_class(self, ann, scope: Scope) -> Scope | None:
+        if isinstance(ann, cst.SimpleString):
+            try:
+                ann = cst.parse_expression(ann.evaluated_value)
+            except (cst.ParserSyntaxError, ValueError, TypeError):
+                return None
+        if isinstance(ann, cst.Subscript) and dotted(ann.value) and dotted(ann.value)[-1] == "Optional":
+            inner = [e.slice.value for e in ann.slice if isinstance(e.slice, cst.Index)]
+            return self._annotated_class(inner[0], scope) if len(inner) == 1 else None
+        return self.class_ref(ann, scope) if scope is not None else None
+
+    def external_class(self, expr, scope: Scope) -> str | None:
+        """The qualified class of an object from a library (`accelerator = Accelerator()`,
+        `fabric: L.Fabric`), for the wrappers table."""
+        if isinstance(expr, cst.Name):
+            bindings = self.lookup(expr.value, scope) or []
+        elif isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, scope)
+            bindings = self.member_bindings(owner, expr.attr.value) if owner is not None else []
+        else:
+            return None
+        found = set()
+        for b in bindings:
+            if b.kind == "value" and isinstance(b.node, cst.Call) and b.index is None:
+                found.add(self.qualified(b.node.func, b.scope))
+            elif b.kind == "param" and b.node.annotation is not None:
+                found.add(self.qualified(b.node.annotation.annotation, b.scope.parent))
+            else:
+                return None
+        found.discard(None)
+        return found.pop() if len(found) == 1 else None
+
+    # -- constructions --------------------------------------------------------------------------
     def _find_constructions(self) -> None:
         for site in self.program.calls:
-            kind, name = self._construction_kind(site)
+            kind, name, chosen_by = self._construction_kind(site)
             if kind:
-                ident = Identity(kind, name, site.call, site.ctx)
+                ident = Identity(kind, name, site.call, site.ctx, chosen_by=chosen_by)
                 self.identities.append(ident)
                 self._by_call[id(site.call)] = ident
 
-    def _construction_kind(self, site: CallSite) -> tuple[str | None, str]:
+    def _construction_kind(self, site: CallSite) -> tuple[str | None, str, str]:
         func = site.call.func
         if isinstance(func, cst.Call):   # optax.inject_hyperparams(optax.adam)(...)
             func = func.func
         q = self.qualified(func, site.ctx.scope)
         if q is None:
-            return None, ""
+            if func is site.call.func and isinstance(func, (cst.Name, cst.Attribute)):
+                chosen = self.torch_class_value(func, site.ctx.scope)
+                if chosen:
+                    return "torch", chosen, cst.Module(body=()).code_for_node(func)
+            return None, "", ""
         if func is site.call.func:
             cls = normal_torch(q)
             if cls:
-                return "torch", cls
+                return "torch", cls, ""
+            if q in SCALERS:
+                return "scaler", q.rsplit(".", 1)[-1], ""
             if q.startswith("torch."):
                 parts = q.split(".")
                 if parts[:3] == ["torch", "optim", "lr_scheduler"] and len(parts) == 4 and parts[3] in SCHEDULERS:
-                    return "scheduler", parts[3]
+                    return "scheduler", parts[3], ""
                 if q in CLIP_FUNCTIONS:
                     self.clips.append((site, CLIP_FUNCTIONS[q]))
-                return None, ""
+                return None, "", ""
         head, _, last = q.rpartition(".")
         if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
-            return "optax", last
-        return None, ""
+            return "optax", last, ""
+        return None, "", ""
+
+    def torch_class_value(self, expr, scope: Scope, seen=frozenset()) -> str | None:
+        """The torch optimizer class an expression holds (`self.optimizer_class`, whose value is
+        a parameter defaulting to `torch.optim.Adam`), when every way it can be set agrees."""
+        if id(expr) in seen or len(seen) > 16:
+            return None
+        seen = seen | {id(expr)}
+        q = self.qualified(expr, scope)
+        if q is not None:
+            return normal_torch(q)
+        if isinstance(expr, cst.Name):
+            bindings = self.lookup(expr.value, scope) or []
+        elif isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, scope)
+            bindings = self.member_bindings(owner, expr.attr.value) if owner is not None else []
+        else:
+            return None
+        found = set()
+        for b in bindings:
+            if b.kind == "value" and b.index is None:
+                found.add(self.torch_class_value(b.node, b.scope, seen))
+            elif b.kind == "param" and b.node.default is not None:
+                found.add(self.torch_class_value(b.node.default, b.scope.parent, seen))
+                for arg, where in self.incoming.get(b, []):
+                    found.add(self.torch_class_value(arg, where, seen))
+            else:
+                return None
+        return found.pop() if len(found) == 1 and None not in found else None
 
     def _bind_targets(self) -> None:
         for ident in self.identities:
@@ -185,13 +425,23 @@ class Tracer:
     def construction(self, call) -> Identity | None:
         return self._by_call.get(id(call))
 
-    # -- values -----------------------------------------------------------------------
-    def value_ids(self, expr, scope: Scope, seen=frozenset()) -> frozenset | str:
+    # -- values -----------------------------------------------------------------------------------
+    def value_ids(self, expr, scope: Scope, seen=frozenset(), index: int | None = None) -> frozenset | str:
+        """The optimizers an expression may be (`index`: element `index` of its value)."""
         if expr is None:
             return UNKNOWN
         if isinstance(expr, cst.Call):
-            ident = self._by_call.get(id(expr))
-            return frozenset([ident]) if ident else OTHER
+            return self.call_ids(expr, scope, seen, index)
+        if index is not None:
+            if isinstance(expr, (cst.Tuple, cst.List)):
+                elements = expr.elements
+                if index < len(elements) and isinstance(elements[index], cst.Element):
+                    return self.value_ids(elements[index].value, scope, seen)
+                return UNKNOWN
+            if isinstance(expr, cst.Name):
+                bindings = self.lookup(expr.value, scope)
+                return self._combine(bindings, seen, index) if bindings else UNKNOWN
+            return UNKNOWN
         if isinstance(expr, cst.Name):
             if expr.value in ("None", "True", "False"):
                 return UNKNOWN if expr.value == "None" else OTHER
@@ -209,17 +459,96 @@ class Tracer:
         return self._combine(bindings, seen)
 
     def attr_ids(self, expr: cst.Attribute, scope: Scope, seen=frozenset()) -> frozenset | str:
-        """`self.<attr>` inside a method of the class that assigns it."""
-        if not isinstance(expr.value, cst.Name) or scope.kind != "function" or scope.class_scope is None:
+        """`<object>.<attr>` through the class the object is an instance of."""
+        owner = self.class_of(expr.value, scope)
+        if owner is None:
             return UNKNOWN
-        if expr.value.value != scope.self_name:
-            return UNKNOWN
-        bindings = scope.class_scope.attr_bindings.get(expr.attr.value)
-        if not bindings:
-            return UNKNOWN
-        return self._combine(bindings, seen)
+        attr = expr.attr.value
+        bindings = self.member_bindings(owner, attr)
+        if bindings:
+            return self._combine(bindings, seen)
+        annotated = self.member_annotation(owner, attr)
+        if annotated is not None and self._is_optimizer_annotation(annotated[0], annotated[1]):
+            key = (id(annotated[1]), attr)
+            ident = self._member_annotated.get(key)
+            if ident is None:
+                ident = self._member_annotated[key] = Identity("annotated", "", None, None, target=expr)
+                self.identities.append(ident)
+            return frozenset([ident])
+        return UNKNOWN
 
-    def _combine(self, bindings: list[Binding], seen) -> frozenset | str:
+    def call_ids(self, call: cst.Call, scope: Scope, seen, index: int | None) -> frozenset | str:
+        ident = self._by_call.get(id(call))
+        if ident is not None:
+            return frozenset([ident]) if index is None else UNKNOWN
+        wrapper = self.wrapper_of(call, scope)
+        if wrapper is not None:
+            args = positional(call)
+            keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+            arg = result_argument(wrapper, args, keywords, index)
+            if arg is None:
+                return UNKNOWN
+            found = self.value_ids(arg, scope, seen)
+            if isinstance(found, frozenset):
+                for i in found:
+                    if wrapper not in i.wrappers:
+                        i.wrappers.append(wrapper)
+            return found
+        callee = self.function_called(call, scope)
+        if callee is not None:
+            return self.returned_ids(callee, seen, index)
+        return OTHER if index is None else UNKNOWN
+
+    def wrapper_of(self, call: cst.Call, scope: Scope) -> Wrapper | None:
+        func = call.func
+        q = self.qualified(func, scope)
+        if q is not None and q in FUNCTIONS:
+            return FUNCTIONS[q]
+        if isinstance(func, cst.Attribute):
+            cls = self.external_class(func.value, scope)
+            if cls is not None:
+                return METHODS.get(cls, {}).get(func.attr.value)
+        return None
+
+    def function_called(self, call: cst.Call, scope: Scope) -> Scope | None:
+        """The program's function (or method) a call runs, where it is known."""
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            owner = self.class_of(func.value, scope)
+            if owner is not None:
+                return self.method(owner, func.attr.value)
+        found = self.definition(func, scope)
+        return found if found is not None and found.kind == "function" else None
+
+    def returned_ids(self, function: Scope, seen, index: int | None) -> frozenset | str:
+        """What a function returns, when every return statement agrees."""
+        if function in seen:
+            return UNKNOWN
+        seen = seen | {function}
+        if not function.returns:
+            return OTHER
+        found: set[Identity] = set()
+        unknown = False
+        for value, ctx in function.returns:
+            if value is None:
+                r = OTHER
+            elif index is not None and isinstance(value, (cst.Tuple, cst.List)):
+                elements = value.elements
+                r = self.value_ids(elements[index].value, ctx.scope, seen) if index < len(elements) and isinstance(
+                    elements[index], cst.Element) else UNKNOWN
+            else:
+                r = self.value_ids(value, ctx.scope, seen, index)
+            if r == OTHER:
+                return OTHER
+            if r == UNKNOWN:
+                unknown = True
+            else:
+                found |= r
+        if unknown:
+            return UNKNOWN
+        return frozenset(found) if found else UNKNOWN
+
+    def _combine(self, bindings: list[Binding], seen, index: int | None = None) -> frozenset | str:
         found: set[Identity] = set()
         unknown = False
         for b in bindings:
@@ -228,9 +557,12 @@ class Tracer:
             if b.kind == "none":
                 continue
             if b.kind == "value":
-                r = self.value_ids(b.node, b.scope, seen | {b})
+                if b.index is not None and index is not None:
+                    r = UNKNOWN              # unpacked twice: not followed
+                else:
+                    r = self.value_ids(b.node, b.scope, seen | {b}, b.index if b.index is not None else index)
             elif b.kind == "param":
-                r = self._param_ids.get(b, UNKNOWN)
+                r = self._param_ids.get(b, UNKNOWN) if index is None else UNKNOWN
             else:
                 r = OTHER
             if r == OTHER:
@@ -243,8 +575,9 @@ class Tracer:
             return UNKNOWN
         return frozenset(found) if found else UNKNOWN
 
-    # -- parameters -------------------------------------------------------------------
-    def _trace_parameters(self) -> None:
+    # -- parameters -------------------------------------------------------------------------------
+    def _collect_incoming(self) -> None:
+        """Every call site's arguments, by the parameter of the program's function they feed."""
         incoming = self.incoming
         for site in self.program.calls:
             callee, _ = self._callee(site)
@@ -252,6 +585,9 @@ class Tracer:
                 self.calls_to[callee] = self.calls_to.get(callee, 0) + 1
             for param, arg in self._bind_call(site):
                 incoming.setdefault(param, []).append((arg, site.ctx.scope))
+
+    def _trace_parameters(self) -> None:
+        incoming = self.incoming
         annotated = self._annotated_params()
         for b, ident in annotated.items():
             self._param_ids[b] = frozenset([ident])
@@ -303,7 +639,7 @@ class Tracer:
 
     def _bind_call(self, site: CallSite):
         """(parameter binding, argument expression) pairs for a call to a function or class
-        defined in this file."""
+        defined in the program."""
         callee, skip = self._callee(site)
         if callee is None:
             return
@@ -325,30 +661,29 @@ class Tracer:
                     yield b, arg.value
 
     def _callee(self, site: CallSite) -> tuple[Scope | None, int]:
+        """The function a call site binds parameters of, and how many leading parameters
+        (`self`) the call does not pass."""
         func, scope = site.call.func, site.ctx.scope
         functions = self.program.functions
-        if isinstance(func, cst.Name):
-            bindings = self.lookup(func.value, scope)
-            if not bindings or len(bindings) != 1:
+        if isinstance(func, cst.Name) or (isinstance(func, cst.Attribute) and self.qualified(func, scope)):
+            found = self.definition(func, scope)
+            if found is None:
                 return None, 0
-            b = bindings[0]
-            if b.kind == "def":
-                return functions.get(b.node), 0
-            if b.kind == "class":
-                cscope = functions.get(b.node)
-                init = cscope.bindings.get("__init__") if cscope else None
-                if init and len(init) == 1 and init[0].kind == "def":
-                    return functions.get(init[0].node), 1
+            if found.kind == "function":
+                return found, 0
+            init = found.bindings.get("__init__")
+            if init and len(init) == 1 and init[0].kind == "def":
+                return functions.get(init[0].node), 1
             return None, 0
-        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                and scope.kind == "function" and scope.class_scope is not None
-                and func.value.value == scope.self_name):
-            bindings = scope.class_scope.bindings.get(func.attr.value)
-            if bindings and len(bindings) == 1 and bindings[0].kind == "def":
-                return functions.get(bindings[0].node), 1
+        if isinstance(func, cst.Attribute):
+            owner = self.class_of(func.value, scope)
+            if owner is not None:
+                method = self.method(owner, func.attr.value)
+                if method is not None:
+                    return method, 1
         return None, 0
 
-    # -- receivers --------------------------------------------------------------------
+    # -- receivers --------------------------------------------------------------------------------
     def receiver_ids(self, receiver, scope: Scope) -> frozenset:
         r = self.value_ids(receiver, scope) if isinstance(receiver, (cst.Name, cst.Attribute)) else OTHER
         return r if isinstance(r, frozenset) else frozenset()

@@ -332,7 +332,7 @@ def clip_findings(b: "_Builder") -> None:
         step = _next_step(b, ctx)
         if step is None:
             continue            # not before a traced step: nothing to fold into
-        ids = b.tracer.receiver_ids(step.receiver, step.ctx.scope)
+        stepped, ids = b.step_target(step)
         opt = next(iter(ids)) if len(ids) == 1 else None
         span = b.span(call, ctx)
         noqa, ignore = b.lines(call, ctx)
@@ -370,7 +370,7 @@ def clip_findings(b: "_Builder") -> None:
             b.add(f, site)
             continue
         if value_used:
-            grads = b.names_for(opt, step.receiver).grads
+            grads = b.names_for(opt, stepped).grads
             site.norm_target = one_line(stmt.targets[0].target)
             site.norm_grads = grads
         if opt.kind == "torch":
@@ -395,7 +395,7 @@ def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
     for use in b.steps_in(ctx.scope):
         if b.program.order(use.ctx) <= here or use.ctx.loops[:len(ctx.loops)] != ctx.loops:
             continue
-        ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope)
+        _, ids = b.step_target(use)
         kinds = ("optax",) if use.member == "update" else ("torch", "optax", "annotated")
         if ids and all(i.kind in kinds for i in ids) and (
                 best is None or b.program.order(use.ctx) < b.program.order(best.ctx)):

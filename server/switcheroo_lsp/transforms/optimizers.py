@@ -40,7 +40,7 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         return False
     plan.change(ctx).swap = (ident.call, new)
     plan.add_before(ctx, list(folded.todo if folded else []) + todo)
-    if ident.kind == "torch" and ident.target is not None and site.names is not None:
+    if ident.kind == "torch" and p.builder.has_init_line(ident) and site.names is not None:
         lines = p.target.init_lines(code(ident.target), site.names)
         missing = p.builder.init_missing(ident, site.names)
         if missing:

@@ -3,6 +3,10 @@ ReduceLROnPlateau's own state; `scheduler.step()` -> removed, or the plateau's u
 
 from __future__ import annotations
 
+import re
+
+import libcst as cst
+
 from ..analysis.arguments import code
 from ..analysis.findings import Site
 from ..analysis.tracing import Identity
@@ -18,7 +22,12 @@ def plan_schedule(p, site: Site, plan: Plan, folded: dict[Identity, Folded]) -> 
                  f"{site.plateau_state} = {target}.init({site.names.params})"]
         plan.replace(ctx, [rename_optax(t, p.optax_name) for t in texts])
         return
-    plan.remove(ctx)
+    target = site.sched.target
+    if isinstance(target, cst.Name) and _read_elsewhere(p, target.value, ctx):
+        # Other code reads the scheduler (`return opt, sched`): it keeps a name, now the schedule.
+        plan.replace(ctx, [f"{target.value} = {rename_optax(schedule.text, p.optax_name)}"])
+    else:
+        plan.remove(ctx)
     for member in site.absorbed:        # SequentialLR's members go with it
         plan.remove(member)
     f = folded.setdefault(site.identity, Folded())
@@ -34,3 +43,15 @@ def plan_scheduler_step(site: Site, plan: Plan) -> None:
     state = site.plateau_state
     plan.replace(site.ctx, [f"_, {state} = {site.receiver}.update(updates={site.names.params}, state={state}, "
                             f"value={site.metric})"])
+
+
+def _read_elsewhere(p, name: str, ctx) -> bool:
+    """Is `name` used in the file other than where it is bound here and as `name.step(...)`?"""
+    span = p.program.span(ctx.stmt, ctx)
+    own = (p.source.offset(span.start), p.source.offset(span.end))
+    text = p.source.text
+    for m in re.finditer(rf"(?<![\w.]){re.escape(name)}\b", text):
+        if own[0] <= m.start() < own[1] or text.startswith(".step(", m.end()):
+            continue
+        return True
+    return False

@@ -1,0 +1,71 @@
+"""Libraries that take an optimizer and hand it back, as data: the trace goes through them.
+
+`model, optimizer, loader = accelerator.prepare(model, optimizer, loader)` gives back what it
+was given, wrapped, in the same order; `deepspeed.initialize(model=..., optimizer=...)` gives
+back `(engine, optimizer, loader, scheduler)`. Each changes how a step must be ported, which the
+hover says. Adding a wrapper is adding a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    name: str                  # how the hover names it
+    results: str               # "same": element i of the result is positional argument i (a single
+                               # argument: the result itself); "keyword:<arg>@<i>": element i is <arg>
+    note: str                  # what porting its steps to JAX involves
+
+
+_ACCELERATE = ("Hugging Face Accelerate wraps the optimizer for gradient accumulation, mixed precision and "
+               "devices: in JAX, accumulate with optax.MultiSteps, keep parameters in float32 (or bfloat16) "
+               "and place them with jax.sharding; `accelerator.backward(loss)` becomes jax.grad")
+_FABRIC = ("Lightning Fabric wraps the optimizer for devices and precision: in JAX the update is a pure "
+           "function you jit, and parameters are placed with jax.sharding; `fabric.backward(loss)` becomes jax.grad")
+_AMP = ("apex.amp scales the loss and keeps float32 master weights: in JAX keep parameters in float32 and "
+        "compute in bfloat16, or guard float16 updates with optax.apply_if_finite")
+_DEEPSPEED = ("DeepSpeed's engine owns the optimizer (engine.backward, engine.step): in JAX the update is "
+              "`optimizer.update` in your own jitted step, and ZeRO-style sharding is jax.sharding of the "
+              "parameters and optimizer state")
+
+# The class whose method wraps (or the function that wraps) -> {method name: Wrapper}.
+METHODS: dict[str, dict[str, Wrapper]] = {
+    "accelerate.Accelerator": {"prepare": Wrapper("accelerator.prepare", "same", _ACCELERATE),
+                               "prepare_optimizer": Wrapper("accelerator.prepare_optimizer", "same", _ACCELERATE)},
+    "accelerate.accelerator.Accelerator": {"prepare": Wrapper("accelerator.prepare", "same", _ACCELERATE),
+                                           "prepare_optimizer": Wrapper("accelerator.prepare_optimizer", "same",
+                                                                        _ACCELERATE)},
+    "lightning.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
+                         "setup_optimizers": Wrapper("fabric.setup_optimizers", "same", _FABRIC)},
+    "lightning.fabric.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
+                                "setup_optimizers": Wrapper("fabric.setup_optimizers", "same", _FABRIC)},
+    "lightning_fabric.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
+                                "setup_optimizers": Wrapper("fabric.setup_optimizers", "same", _FABRIC)},
+}
+FUNCTIONS: dict[str, Wrapper] = {
+    "apex.amp.initialize": Wrapper("amp.initialize", "same", _AMP),
+    "deepspeed.initialize": Wrapper("deepspeed.initialize", "keyword:optimizer@1", _DEEPSPEED),
+}
+
+
+def result_argument(wrapper: Wrapper, positional: list, keywords: dict, index: int | None):
+    """The argument expression that element `index` of the wrapper's result is (`index` None:
+    the result itself, for a wrapper given one thing), or None."""
+    kind, _, rest = wrapper.results.partition(":")
+    if kind == "same":
+        if index is None:
+            return positional[0] if len(positional) == 1 and not keywords else None
+        return positional[index] if index < len(positional) else None
+    name, _, at = rest.partition("@")
+    return keywords.get(name) if index is not None and index == int(at) else None
+
+
+# torch's loss scaler: `scaler.step(optimizer)` is the optimizer's step; the rest of its calls
+# need a person (what replaces loss scaling in JAX is a choice of precision).
+SCALERS = {"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler",
+           "torch.cuda.amp.grad_scaler.GradScaler", "torch.amp.grad_scaler.GradScaler", "torch.GradScaler"}
+SCALER_NOTE = ("JAX has no loss scaler: train in bfloat16 (or float32) without one, or keep float16 and guard "
+               "the update with optax.apply_if_finite (skips steps whose gradients are not finite) and a "
+               "dynamic loss scale of your own (as the jmp library does)")
