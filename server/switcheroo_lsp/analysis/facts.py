@@ -61,6 +61,7 @@ class Scope:
     parent: "Scope | None"
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     globals: set[str] = field(default_factory=set)
+    nonlocals: set[str] = field(default_factory=set)
     attr_bindings: dict[str, list[Binding]] = field(default_factory=dict)   # class scopes: self.<attr>
     self_name: str | None = None        # function scopes that are methods: their first parameter
     class_scope: "Scope | None" = None  # function scopes that are methods: their class
@@ -382,8 +383,10 @@ class _Walker:
                     scope.bind(bound, Binding("import", node, ".".join(module + name), ctx=ctx))
                 else:
                     scope.bind(bound, Binding("import", node, prefix + ".".join(name), ctx=ctx))
-        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+        elif isinstance(node, cst.Global):
             scope.globals.update(item.name.value for item in node.names)
+        elif isinstance(node, cst.Nonlocal):
+            scope.nonlocals.update(item.name.value for item in node.names)
         elif isinstance(node, cst.Return):
             function = _function_of(scope)
             if function is not None:

@@ -42,6 +42,7 @@ CLIP_FUNCTIONS = {
 
 OTHER = "other"       # definitely not an optimizer
 UNKNOWN = "unknown"   # nothing known (an unbound name, a parameter nobody passes)
+RELEASED = "released"  # what `accelerator.free_memory(opt)` hands back: nothing to trace, nothing against
 
 _NOT_OPTIMIZERS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.ConcatenatedString,
                    cst.FormattedString, cst.Lambda, cst.BinaryOperation, cst.Comparison, cst.List, cst.Tuple,
@@ -124,7 +125,7 @@ class Tracer:
             if first or scope.kind != "class":
                 if name in scope.globals:
                     return self._module_of(scope).bindings.get(name)
-                if name in scope.bindings:
+                if name in scope.bindings and name not in scope.nonlocals:
                     return scope.bindings[name]
             first = False
             scope = scope.parent
@@ -485,6 +486,8 @@ class Tracer:
         if wrapper is not None:
             args = positional(call)
             keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+            if wrapper.results == "released":
+                return RELEASED
             arg = result_argument(wrapper, args, keywords, index)
             if arg is None:
                 return UNKNOWN
@@ -569,7 +572,7 @@ class Tracer:
                 return OTHER
             if r == UNKNOWN:
                 unknown = True
-            else:
+            elif r != RELEASED:
                 found |= r
         if unknown:
             return UNKNOWN

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 class Wrapper:
     name: str                  # how the hover names it
     results: str               # "same": element i of the result is positional argument i (a single
-                               # argument: the result itself); "keyword:<arg>@<i>": element i is <arg>
+                               # argument: the result itself); "keyword:<arg>@<i>": element i is <arg>;
+                               # "released": what it hands back is released (None), not the optimizer
     note: str                  # what porting its steps to JAX involves
 
 
@@ -30,13 +31,14 @@ _DEEPSPEED = ("DeepSpeed's engine owns the optimizer (engine.backward, engine.st
               "`optimizer.update` in your own jitted step, and ZeRO-style sharding is jax.sharding of the "
               "parameters and optimizer state")
 
+_ACCELERATOR = {"prepare": Wrapper("accelerator.prepare", "same", _ACCELERATE),
+                "prepare_optimizer": Wrapper("accelerator.prepare_optimizer", "same", _ACCELERATE),
+                "free_memory": Wrapper("accelerator.free_memory", "released", _ACCELERATE)}
+
 # The class whose method wraps (or the function that wraps) -> {method name: Wrapper}.
 METHODS: dict[str, dict[str, Wrapper]] = {
-    "accelerate.Accelerator": {"prepare": Wrapper("accelerator.prepare", "same", _ACCELERATE),
-                               "prepare_optimizer": Wrapper("accelerator.prepare_optimizer", "same", _ACCELERATE)},
-    "accelerate.accelerator.Accelerator": {"prepare": Wrapper("accelerator.prepare", "same", _ACCELERATE),
-                                           "prepare_optimizer": Wrapper("accelerator.prepare_optimizer", "same",
-                                                                        _ACCELERATE)},
+    "accelerate.Accelerator": _ACCELERATOR,
+    "accelerate.accelerator.Accelerator": _ACCELERATOR,
     "lightning.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
                          "setup_optimizers": Wrapper("fabric.setup_optimizers", "same", _FABRIC)},
     "lightning.fabric.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
