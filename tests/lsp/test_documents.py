@@ -227,6 +227,27 @@ async def test_hover_on_a_construction_shows_rewrite_and_differences(client: Cli
     assert hover.range == rng(4, 10, 4, 74)
 
 
+PREPARED = """\
+import torch
+from accelerate import Accelerator
+
+accelerator = Accelerator()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+model, optimizer = accelerator.prepare(model, optimizer)
+optimizer.step()
+"""
+
+
+async def test_hover_names_the_wrapper_an_optimizer_went_through(client: Client):
+    doc = client.open(PREPARED)
+    diagnostics = await client.diagnostics_of(doc)
+    assert ("OPX102", rng(6, 0, 6, 16)) in summary(diagnostics)
+    hover = await client.hover(doc, t.Position(6, 3))
+    assert hover is not None
+    assert "**Handed through**" in hover.contents.value and "`accelerator.prepare`" in hover.contents.value
+    assert "optax.MultiSteps" in hover.contents.value
+
+
 async def test_hover_columns_follow_the_encoding(client: Client):
     doc = client.open(UNICODE)
     await client.diagnostics_of(doc)

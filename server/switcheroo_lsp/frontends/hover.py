@@ -46,6 +46,10 @@ def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
         construct = analysis.construct_sites.get(site.identity) if site.identity else None
         if construct is not None:
             out.append(f"**Its optimizer:** {construct.finding.message}")
+    if kind in ("step", "undefined", "zero_grad", "manual"):
+        wrappers = {w.name: w.note for i in site.ids for w in i.wrappers}
+        if wrappers:
+            out.append(_bullets("Handed through", [f"`{name}`: {note}" for name, note in sorted(wrappers.items())]))
     elif kind in ("schedule", "schedule_undefined", "sched_step"):
         if site.schedule is not None:
             notes = list(site.schedule.notes)
