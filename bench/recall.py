@@ -116,6 +116,9 @@ def run_corpus(repo: str, commit: str, folders: list[str], mirror: Path, show: b
                 if finding.code in ("OPX102", "OPX103"):
                     line = lines[finding.span.start.line]
                     m = STEP.search(line[finding.span.start.col:])
+                    scaler = SCALER_STEP.search(line[finding.span.start.col:])
+                    if scaler and OPTIMIZER_NAME.search(last_name(scaler.group(1))):
+                        continue          # `scaler.step(optimizer)` is the optimizer's step
                     if m and NOT_AN_OPTIMIZER.search(last_name(m.group(1))):
                         stats["false positives"] += 1
                         missed.append(f"FALSE POSITIVE {f.relative_to(root)}:{finding.span.start.line + 1}: "

@@ -14,6 +14,7 @@ from .analysis.analyze import AnalysisResult, SyntaxProblem
 from .analysis.analyze import analyze as _analyze
 from .analysis.findings import CODES, DOCS_URL, SEVERITIES, Finding, Fix, Site, TextEdit
 from .analysis.noqa import NOQA
+from .analysis.workspace import Workspace
 from .document.parsed import ParsedDocument
 from .document.text import Pos, Source, Span, from_units, to_units
 from .edits import apply, chunk_edits
@@ -136,21 +137,35 @@ class Analysis:
         return sorted(out, key=lambda r: r.span.start)
 
 
-def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None) -> Analysis:
+# Without any of these a file can hold nothing traced to torch, even through other files.
+_MENTIONS = ("torch", "optim", ".step(", ".zero_grad(")
+
+
+def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None,
+            workspace: Workspace | None = None, path: str | None = None) -> Analysis:
     """Analyse a document. `previous`: the parse of an earlier version of the same document,
-    whose unchanged top-level statements are reused."""
+    whose unchanged top-level statements are reused. `workspace` and `path`: the project the
+    document is part of, whose files that import it or that it imports are traced with it."""
     chosen = target if target is not None and not isinstance(target, str) else target_named(target)
     source = Source(text)
-    if "torch" not in text:
+    if not any(m in text for m in (_MENTIONS if workspace is not None else _MENTIONS[:1])):
         return Analysis(source, chosen)       # nothing can be traced to torch: do not even parse
     doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
-    return Analysis(doc.source, chosen, doc, _analyze(doc, chosen))
+    if workspace is not None and path is not None:
+        module, is_package = workspace.describe(path)
+        result = _analyze(doc, chosen, workspace.units_for(path), module, str(path), is_package)
+    else:
+        result = _analyze(doc, chosen)
+    return Analysis(doc.source, chosen, doc, result)
 
 
-def analyze_project(texts: dict[str, str], target: str | Target | None = None) -> dict[str, Analysis]:
-    """Analyse the files of one project (path -> text)."""
-    return {path: analyze(text, target) for path, text in texts.items()}
+def analyze_project(texts: dict[str, str], target: str | Target | None = None,
+                    roots=()) -> dict[str, Analysis]:
+    """Analyse the files of one project (path -> text), each traced with the files it imports
+    and the files that import it."""
+    workspace = Workspace.from_texts(texts, roots)
+    return {path: analyze(text, target, workspace=workspace, path=path) for path, text in texts.items()}
 
 
 __all__ = ["Analysis", "analyze_project", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
-           "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument"]
+           "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument", "Workspace"]

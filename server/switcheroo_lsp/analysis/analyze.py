@@ -34,13 +34,15 @@ class AnalysisResult:
     builder: Builder | None = None
 
 
-def analyze(doc: ParsedDocument, target) -> AnalysisResult:
+def analyze(doc: ParsedDocument, target, units=(), module_name: str | None = None, path: str | None = None,
+            is_package: bool = False) -> AnalysisResult:
+    """The findings of `doc`; `units`: the project's documents it is traced with (workspace.py)."""
     result = AnalysisResult(doc, target)
     error = doc.syntax_error
     if error is not None:
         result.syntax_error = SyntaxProblem(f"syntax error: {error.message} (line {error.pos.line + 1})", error.pos)
         return result
-    result.program = build(doc)
+    result.program = build(doc, units, module_name, path, is_package)
     result.tracer = Tracer(result.program)
     b = result.builder = Builder(result)
     b.constructions()

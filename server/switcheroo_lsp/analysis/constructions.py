@@ -26,10 +26,11 @@ class Builder:
         self.source = result.doc.source
         self.tracer = result.tracer
         self.target = result.target
-        self.optimizers = [i for i in self.tracer.identities
-                           if i.kind == "torch" or (i.kind == "optax" and i.target is not None)]
-        if not self.optimizers:
-            self.optimizers = [i for i in self.tracer.identities if i.kind == "annotated"]
+        here = [i for i in self.tracer.identities if i.ctx is not None and self.program.in_primary(i.ctx)]
+        self.optimizers = [i for i in here if i.kind == "torch" or (i.kind == "optax" and i.target is not None)]
+        if not self.optimizers:         # optimizers built elsewhere (a parameter, another file)
+            self.optimizers = [i for i in self.tracer.identities if i.kind == "annotated"] or [
+                i for i in self.tracer.identities if i.kind in ("torch", "optax") and i.target is not None]
         self.init_names = self._existing_inits()
         self._pending: dict[int, Site] = {}
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau

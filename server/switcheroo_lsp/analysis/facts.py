@@ -370,6 +370,9 @@ class _Walker:
             if isinstance(node.names, cst.ImportStar):
                 if absolute:
                     scope.bind("*", Binding("import", node, ".".join(module) + ".*", ctx=ctx))
+                else:
+                    relative = "." * len(node.relative) + (".".join(module) if module else "")
+                    scope.bind("*", Binding("import", node, relative + ".*", ctx=ctx))
                 return
             # A relative import keeps its dots (`..common.policies.X`): the workspace resolves it.
             prefix = "." * len(node.relative) + (".".join(module) + "." if module else "")

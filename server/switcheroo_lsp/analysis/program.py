@@ -23,6 +23,7 @@ class Unit:
     module_name: str | None = None       # dotted, where the workspace knows it
     path: str | None = None
     is_package: bool = False             # an `__init__.py`: its relative imports start at itself
+    aliases: tuple[str, ...] = ()        # other names it is imported by (`model` for a script's sibling)
     module: Scope = field(default_factory=lambda: Scope("module", None, None))
     chunk_index: dict[int, int] = field(default_factory=dict)     # id(ParsedChunk) -> index
     index: int = 0                       # the unit's place in the program
@@ -111,7 +112,7 @@ def build(doc: ParsedDocument, others: list[Unit] = (), module_name: str | None 
           is_package: bool = False) -> Program:
     """The program of `doc` (its findings) and of the other units (traced through)."""
     units = [Unit(doc, module_name, path, is_package)] + [
-        Unit(u.doc, u.module_name, u.path, u.is_package) for u in others if u.doc is not doc]
+        Unit(u.doc, u.module_name, u.path, u.is_package, aliases=u.aliases) for u in others if u.doc is not doc]
     scopes, calls, uses, imports = [], [], [], []
     functions: dict = {}
     unit_of_chunk, unit_of_module, modules = {}, {}, {}
@@ -119,8 +120,9 @@ def build(doc: ParsedDocument, others: list[Unit] = (), module_name: str | None 
         unit.index = n
         unit_of_module[id(unit.module)] = unit
         scopes.append(unit.module)
-        if unit.module_name:
-            modules.setdefault(unit.module_name, unit)
+        for name in (unit.module_name, *unit.aliases):
+            if name:
+                modules.setdefault(name, unit)
         for i, chunk in enumerate(unit.doc.chunks):
             unit.chunk_index[id(chunk)] = i
             unit_of_chunk[id(chunk)] = unit

@@ -108,6 +108,9 @@ class Tracer:
         self.calls_to: dict[Scope, int] = {}      # how many call sites each function has
         self.clips: list[tuple[CallSite, str]] = []
         self._classes: dict[int, Scope | None] = {}
+        self._active: set[int] = set()      # class_of questions being answered (recursion guard)
+        self._cut = False
+        self._receivers: dict | None = None
         self._bases: dict[int, list[Scope]] = {}
         self._collect_incoming()        # first: a class chosen by a parameter looks at its callers
         self._find_constructions()
@@ -164,7 +167,13 @@ class Tracer:
         """The function or class scope a name (or `module.name`, or an imported name) stands for."""
         if isinstance(expr, cst.Name):
             bindings = self.lookup(expr.value, scope)
-            if not bindings or len(bindings) != 1:
+            if bindings is None:        # `from utils import *` of a module of the program
+                for star in self._module_of(scope).bindings.get("*", []):
+                    found = self._imported(f"{star.qualified[:-2]}.{expr.value}", scope, seen)
+                    if found is not None:
+                        return found
+                return None
+            if len(bindings) != 1:
                 return None
             return self._binding_definition(bindings[0], scope, seen)
         if isinstance(expr, cst.Attribute):
@@ -195,8 +204,16 @@ class Tracer:
                 continue
             rest = parts[cut:]
             bindings = unit.module.bindings.get(rest[0])
-            if len(rest) != 1 or not bindings or len(bindings) != 1:
+            if len(rest) != 1:
                 return None                 # `module.Class.method` is not followed
+            if not bindings:
+                for star in unit.module.bindings.get("*", []):       # re-exported with `import *`
+                    found = self._imported(f"{star.qualified[:-2]}.{rest[0]}", unit.module, seen)
+                    if found is not None:
+                        return found
+                return None
+            if len(bindings) != 1:
+                return None
             return self._binding_definition(bindings[0], unit.module, seen)
         return None
 
@@ -270,22 +287,41 @@ class Tracer:
         key = id(expr)
         if key in self._classes:
             return self._classes[key]
-        if key in seen or len(seen) > 24:
+        if key in self._active or len(self._active) > 48:
+            self._cut = True            # a cycle (through calls, bindings): not followed
             return None
-        found = self._class_of(expr, scope, seen | {key})
-        if not seen:                    # only answers not cut short by a cycle are kept
+        outermost = not self._active
+        if outermost:
+            self._cut = False
+        self._active.add(key)
+        try:
+            found = self._class_of(expr, scope, seen | {key})
+        finally:
+            self._active.discard(key)
+        if outermost and not self._cut:  # answers cut short by a cycle are not kept
             self._classes[key] = found
         return found
 
     def _class_of(self, expr, scope: Scope, seen) -> Scope | None:
         if isinstance(expr, cst.Call):
-            return self.class_ref(expr.func, scope)
+            cls = self.class_ref(expr.func, scope)
+            if cls is not None:
+                return cls
+            function = self.function_called(expr, scope)      # `GPT.from_pretrained(...)`, a factory
+            if function is None or function in seen:
+                return None
+            found = {self.class_of(value, ctx.scope, seen | {function}) for value, ctx in function.returns
+                     if value is not None}
+            return found.pop() if len(found) == 1 and None not in found else None
         if isinstance(expr, cst.Name):
             method = scope if scope.kind == "function" else None
             if method is not None and method.class_scope is not None and expr.value == method.self_name:
                 return method.class_scope
-            bindings = self.lookup(expr.value, scope)
-            return self._class_of_bindings(bindings or [], seen)
+            bindings = self.lookup(expr.value, scope) or []
+            at = self._use_of(expr)
+            if at is not None:
+                bindings = self._reaching(bindings, at)
+            return self._class_of_bindings(bindings, seen)
         if isinstance(expr, cst.Attribute):
             owner = self.class_of(expr.value, scope, seen)
             if owner is None:
@@ -513,6 +549,29 @@ class Tracer:
                 return METHODS.get(cls, {}).get(func.attr.value)
         return None
 
+    def _use_of(self, name: cst.Name) -> StmtContext | None:
+        """The statement a name is read in, when it is a call's receiver (`model.configure(...)`)."""
+        if self._receivers is None:
+            self._receivers = {}
+            for site in self.program.calls:
+                func = site.call.func
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+                    self._receivers[id(func.value)] = site.ctx
+        return self._receivers.get(id(name))
+
+    def _reaching(self, bindings: list[Binding], at: StmtContext) -> list[Binding]:
+        """The bindings that can reach a use: not those after it in its scope (`model =
+        torch.compile(model)` after `model.configure_optimizers()`), unless a loop holds both."""
+        here = self.program.order(at)
+        out = []
+        for b in bindings:
+            ctx = b.ctx
+            if (ctx is not None and ctx.chunk is not None and self.program.order(ctx) > here
+                    and not set(map(id, ctx.loops)) & set(map(id, at.loops))):
+                continue
+            out.append(b)
+        return out or bindings
+
     def function_called(self, call: cst.Call, scope: Scope) -> Scope | None:
         """The program's function (or method) a call runs, where it is known."""
         func = call.func
@@ -520,6 +579,9 @@ class Tracer:
             owner = self.class_of(func.value, scope)
             if owner is not None:
                 return self.method(owner, func.attr.value)
+            cls = self.class_ref(func.value, scope)           # a classmethod: `GPT.from_pretrained(...)`
+            if cls is not None:
+                return self.method(cls, func.attr.value)
         found = self.definition(func, scope)
         return found if found is not None and found.kind == "function" else None
 

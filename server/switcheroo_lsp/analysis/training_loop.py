@@ -31,7 +31,7 @@ CLIP_NOTE = ("torch divides by norm + 1e-6, optax.clip_by_global_norm by the nor
 def scheduler_findings(b: "_Builder") -> None:
     absorbed = _sequential_members(b)
     for ident in b.tracer.identities:
-        if ident.kind == "scheduler" and ident not in absorbed:
+        if ident.kind == "scheduler" and ident not in absorbed and b.program.in_primary(ident.ctx):
             _scheduler(b, ident, absorbed)
 
 
@@ -329,6 +329,8 @@ def same_scope(a: Scope, c: Scope) -> bool:
 def clip_findings(b: "_Builder") -> None:
     for site_call, kind in b.tracer.clips:
         call, ctx = site_call.call, site_call.ctx
+        if not b.program.in_primary(ctx):
+            continue                    # another file's: reported there
         step = _next_step(b, ctx)
         if step is None:
             continue            # not before a traced step: nothing to fold into
