@@ -119,6 +119,27 @@ class Analysis:
         return Fix(f"Ignore {finding.code} on this line",
                    [TextEdit(Span(Pos(line, 0), Pos(line, len(text))), new)], preferred=False)
 
+    def flow_keys(self) -> set[tuple[str, int, int]]:
+        """The optimizers this document's fixes convert, as (file, line, column) of their
+        constructions: two files whose keys meet hold parts of one flow (fix them together)."""
+        if self.result is None or self.result.program is None:
+            return set()
+        program = self.result.program
+        keys = set()
+        for site in self._fixable_sites(None):
+            for ident in set(site.ids) | ({site.identity} if site.identity is not None else set()):
+                if ident.call is not None and ident.ctx is not None:
+                    unit = program.unit_of(ident.ctx)
+                    start = program.span(ident.call, ident.ctx).start
+                    keys.add((unit.path or "", start.line, start.col))
+        return keys
+
+    def related_paths(self) -> list[str]:
+        """The project's files this document was traced with."""
+        if self.result is None or self.result.program is None:
+            return []
+        return [u.path for u in self.result.program.units[1:] if u.path]
+
     def construction_rewrites(self) -> list[ConstructionRewrite]:
         """Each torch construction that fix-all converts, with the Optax expression it writes
         there (schedules and clipping folded in), in document order."""

@@ -52,13 +52,17 @@ class Workspace:
 
     # -- keeping it fresh ---------------------------------------------------------------------------
     def set_open(self, path, text: str | None) -> None:
-        """An open document's text (None: closed, read from disk again)."""
+        """An open document's text (None: closed, read from disk again). Typing leaves the
+        importers index alone unless the file's imports changed."""
         p = Path(path).resolve()
+        before = self._files.get(p)
         if text is None:
             self._open.pop(p, None)
         else:
             self._open[p] = text
-        self.changed(p)
+        self._files.pop(p, None)
+        if before is None or before.imports is None or before.imports != self._imports_of(p):
+            self._importers = None
 
     def changed(self, path) -> None:
         """A file changed (saved, created, deleted on disk): read it again when needed."""
@@ -196,14 +200,23 @@ class Workspace:
                     break
         return out
 
+    @property
+    def indexed(self) -> bool:
+        return self._importers is not None
+
+    def build_index(self) -> None:
+        """Who imports whom, for every file of the workspace (the server builds it in the
+        background: until then a document is traced with what it imports only)."""
+        index: dict[Path, set[Path]] = {}
+        for f in self.files():
+            for target in self._forward(f):
+                index.setdefault(target, set()).add(f)
+        self._importers = index
+
     def importers(self, path: Path) -> set[Path]:
         """The workspace's files that import `path`."""
         if self._importers is None:
-            index: dict[Path, set[Path]] = {}
-            for f in self.files():
-                for target in self._forward(f):
-                    index.setdefault(target, set()).add(f)
-            self._importers = index
+            self.build_index()
         return self._importers.get(Path(path).resolve(), set())
 
     def units_for(self, path, with_importers: bool = True) -> list[Unit]:

@@ -9,11 +9,11 @@ import os
 import sys
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
-from ..engine import analyze, apply
+from ..engine import Workspace, analyze, apply
 from .config import Settings, load_pyproject, visible
 from .report_formats import render
 
@@ -27,6 +27,8 @@ class FileResult:
     error: str | None = None
     new_text: str | None = None
     old_text: str | None = None
+    flows: set = field(default_factory=set)        # the optimizer flows its fixes convert
+    related: list = field(default_factory=list)    # the project's files it was traced with
 
 
 def read_source(path: Path) -> str:
@@ -37,13 +39,25 @@ def read_source(path: Path) -> str:
         return f.read()
 
 
-def _process(args: tuple[str, Settings, bool]) -> FileResult:
-    path, settings, fixing = args
+_WORKSPACES: dict[tuple[str, ...], Workspace] = {}
+
+
+def workspace(roots: tuple[str, ...]) -> Workspace:
+    """One workspace per project and process: a file's neighbours are parsed once."""
+    if roots not in _WORKSPACES:
+        _WORKSPACES[roots] = Workspace(roots)
+    return _WORKSPACES[roots]
+
+
+def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
+    path, settings, fixing, roots = args
     try:
         text = read_source(Path(path))
     except (OSError, UnicodeDecodeError, SyntaxError) as e:
         return FileResult(path, [], error=f"{path}: cannot read: {e}")
-    analysis = analyze(text)
+    ws = workspace(roots)
+    ws.set_open(path, text)            # the text as decoded here (a PEP 263 cookie, a BOM)
+    analysis = analyze(text, workspace=ws, path=path)
     if analysis.syntax_error:
         return FileResult(path, [], error=f"{path}: {analysis.syntax_error.message}")
     findings = visible(analysis.findings, settings)
@@ -56,7 +70,8 @@ def _process(args: tuple[str, Settings, bool]) -> FileResult:
             "code": f.code, "severity": f.severity, "message": f.message, "fixable": f.fixable,
         })
         del start_line
-    result = FileResult(path, rows)
+    result = FileResult(path, rows, flows=analysis.flow_keys() if fixing else set(),
+                        related=analysis.related_paths() if fixing else [])
     if fixing:
         keys = {f.key for f in findings if f.fixable}
         edits = analysis.fix_all(keys)
@@ -66,6 +81,7 @@ def _process(args: tuple[str, Settings, bool]) -> FileResult:
 
 
 def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
+    """The files to read (folders walked for *.py), with their project's settings."""
     files, errors = [], []
     for raw in paths:
         p = Path(raw)
@@ -88,8 +104,19 @@ def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
     return files, errors
 
 
-def _run(files: list[tuple[str, Settings]], fixing: bool) -> list[FileResult]:
-    jobs = [(path, settings, fixing) for path, settings in files]
+def _roots(paths: list[str]) -> tuple[str, ...]:
+    """The project the paths belong to: folders as given, a file's package (where its imports
+    resolve from)."""
+    roots = []
+    for raw in paths:
+        p = Path(raw).resolve()
+        if p.exists():
+            roots.append(str(p if p.is_dir() else Workspace.package_root(p)))
+    return tuple(dict.fromkeys(roots))
+
+
+def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = ()) -> list[FileResult]:
+    jobs = [(path, settings, fixing, roots) for path, settings in files]
     workers = os.cpu_count() or 1
     if len(jobs) >= PARALLEL_THRESHOLD and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -99,7 +126,7 @@ def _run(files: list[tuple[str, Settings]], fixing: bool) -> list[FileResult]:
 
 def cmd_check(ns) -> int:
     files, errors = _collect(ns.paths)
-    results = _run(files, fixing=False)
+    results = _run(files, fixing=False, roots=_roots(ns.paths))
     rows = [r for res in results for r in res.findings]
     for res in results:
         if res.error:
@@ -118,9 +145,29 @@ def cmd_check(ns) -> int:
     return 1 if rows or errors else 0
 
 
+def _flow_partners(results: list[FileResult], files: list[tuple[str, Settings]], roots) -> list[FileResult]:
+    """The project's other files holding parts of the optimizer flows the given files' fixes
+    convert (a construction here, its steps there): fixed with them, so that no flow ends up
+    half torch, half Optax."""
+    given = {str(Path(p).resolve()) for p, _ in files}
+    keys = set().union(*(r.flows for r in results)) if results else set()
+    candidates = sorted({p for r in results for p in r.related} - given)
+    settings = files[0][1] if files else Settings()
+    partners = []
+    for path in candidates:
+        res = _process((path, settings, True, roots))
+        if res.error is None and res.flows & keys and res.new_text != res.old_text:
+            partners.append(res)
+    return partners
+
+
 def cmd_fix(ns) -> int:
     files, errors = _collect(ns.paths)
-    results = _run(files, fixing=True)
+    roots = _roots(ns.paths)
+    results = _run(files, fixing=True, roots=roots)
+    for partner in _flow_partners(results, files, roots):
+        print(f"{partner.path}: fixed too (it holds part of an optimizer flow of the files given)", file=sys.stderr)
+        results.append(partner)
     changed = 0
     for res in results:
         if res.error:

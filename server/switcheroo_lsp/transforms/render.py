@@ -234,10 +234,15 @@ class _Rewriter(cst.CSTTransformer):
         return new, comments
 
     def _compound(self, orig, upd, change: Change) -> list:
+        """A compound statement: a node of its header swapped, lines before or after it."""
         lost = _lost_comments(header_only(orig), [header_only(upd)]) if change.commented else []
-        leading = list(upd.leading_lines) + [comment_line(t) for t in change.before if t.startswith("#")] + [
-            comment_line(c) for c in lost]
-        return [upd.with_changes(leading_lines=leading)] + _lines_of(change.after)
+        comments = [comment_line(t) for t in change.before if t.startswith("#")] + [comment_line(c) for c in lost]
+        before = _lines_of([t for t in change.before if not t.startswith("#")])
+        if before:      # `import optax` before a file's first statement, a `def`: comments above stay above
+            before[0] = before[0].with_changes(leading_lines=list(upd.leading_lines))
+            blank = [cst.EmptyLine()] * 2 if isinstance(upd, (cst.FunctionDef, cst.ClassDef)) else []
+            return before + [upd.with_changes(leading_lines=blank + comments)] + _lines_of(change.after)
+        return [upd.with_changes(leading_lines=list(upd.leading_lines) + comments)] + _lines_of(change.after)
 
     def _suite(self, original, updated):
         """A one-line body (`if c: opt.step()`): it stays on its line; comments go above the
