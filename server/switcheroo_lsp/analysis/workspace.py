@@ -35,8 +35,9 @@ class _File:
 
 
 class Workspace:
-    def __init__(self, roots=(), files=None):
+    def __init__(self, roots=(), files=None, background: bool = False):
         self.roots = [Path(r).resolve() for r in roots]
+        self.background = background              # the importers index is built by someone else
         self._files: dict[Path, _File] = {}
         self._open: dict[Path, str] = {}          # open documents: the editor's text wins
         self._listed: list[Path] | None = None if files is None else [Path(f).resolve() for f in files]
@@ -219,9 +220,12 @@ class Workspace:
             self.build_index()
         return self._importers.get(Path(path).resolve(), set())
 
-    def units_for(self, path, with_importers: bool = True) -> list[Unit]:
+    def units_for(self, path, with_importers: bool | None = None) -> list[Unit]:
         """The documents traced with `path`: what it imports (and what those import) and what
-        imports it, each with the module names it is known by."""
+        imports it, each with the module names it is known by. Importers come from the index:
+        in the background (the server), only once it is built."""
+        if with_importers is None:
+            with_importers = self.indexed or not self.background
         p = Path(path).resolve()
         names: dict[Path, set[str]] = {}
         frontier = {p}

@@ -26,6 +26,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
 from .. import __version__
+from ..engine import Workspace as Project
 from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
@@ -107,6 +108,8 @@ class SwitcherooServer(LanguageServer):
         self.init_settings = Settings()      # initializationOptions
         self.client_settings: Settings | None = None    # workspace/configuration, didChangeConfiguration
         self.debounce = _milliseconds(os.environ.get("SWITCHEROO_DEBOUNCE_MS"), 75)
+        # The project's files, for optimizers built in one file and stepped in another.
+        self.codebase = Project(background=True)
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -191,7 +194,10 @@ class SwitcherooServer(LanguageServer):
             return entry
         # The previous version's parse: its unchanged top-level statements are not parsed again.
         previous = entry.analysis.doc if entry is not None else None
-        analysis = analyze(doc.source, previous=previous)
+        path = to_fs_path(uri)
+        if path:
+            self.codebase.set_open(path, doc.source)
+        analysis = analyze(doc.source, previous=previous, workspace=self.codebase if path else None, path=path)
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
         entry = Entry(doc.version, analysis, good)
         self.entries[uri] = entry
@@ -242,6 +248,17 @@ class SwitcherooServer(LanguageServer):
     def publish(self, uri: str, entry: Entry) -> None:
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=self.diagnostics(uri, entry), version=entry.version))
+
+    def file_changed(self, uri: str) -> None:
+        """Another file's text changed: the open documents traced with it are analysed again."""
+        path = to_fs_path(uri)
+        if not path:
+            return
+        key = str(Path(path).resolve())
+        for other, entry in list(self.entries.items()):
+            if other != uri and key in {str(Path(p).resolve()) for p in entry.analysis.related_paths()}:
+                entry.version = None            # stale: its facts came from the old text
+                self.schedule(other, self.debounce)
 
     def republish_all(self) -> None:
         if self.pulls:
@@ -303,6 +320,9 @@ server = SwitcherooServer()
 @server.feature(t.INITIALIZE)
 def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
     ls.workspace.__class__ = DocumentWorkspace     # pygls made it just before this handler
+    folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
+    roots = [p for p in (to_fs_path(u) for u in folders) if p and Path(p).is_dir()]
+    ls.codebase = Project(roots, background=True)
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
     if isinstance(opts, dict) and "debounce_ms" in opts:
@@ -316,6 +336,29 @@ async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> N
     await refresh_configuration(ls)
     if ls.editor_settings != before:
         ls.republish_all()     # documents opened while the configuration was on its way
+    await watch_python_files(ls)
+    if ls.codebase.roots:
+        # Who imports whom across the workspace, off the event loop: until it is there, a
+        # document is traced with what it imports; then every open document again.
+        await asyncio.get_running_loop().run_in_executor(None, ls.codebase.build_index)
+        for entry in ls.entries.values():
+            entry.version = None
+        ls.republish_all()
+
+
+async def watch_python_files(ls: SwitcherooServer) -> None:
+    """Ask the client to report changes to the workspace's Python files on disk."""
+    caps = ls.client_capabilities.workspace if ls.client_capabilities else None
+    watched = caps.did_change_watched_files if caps else None
+    if not (watched and watched.dynamic_registration and ls.codebase.roots):
+        return
+    try:
+        await ls.client_register_capability_async(t.RegistrationParams(registrations=[t.Registration(
+            id="switcheroo-python-files", method=t.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=t.DidChangeWatchedFilesRegistrationOptions(
+                watchers=[t.FileSystemWatcher(glob_pattern="**/*.py")]))]))
+    except Exception as e:          # the client refused: files on disk are read again on save only
+        log.warning("could not watch files: %s", e)
 
 
 async def refresh_configuration(ls: SwitcherooServer) -> None:
@@ -356,12 +399,26 @@ def did_open(ls: SwitcherooServer, params: t.DidOpenTextDocumentParams) -> None:
 @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: SwitcherooServer, params: t.DidChangeTextDocumentParams) -> None:
     ls.schedule(params.text_document.uri, ls.debounce)
+    ls.file_changed(params.text_document.uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: SwitcherooServer, params: t.DidSaveTextDocumentParams) -> None:
     ls._pyproject.clear()     # a pyproject.toml may have appeared nearer to the file
     ls.schedule(params.text_document.uri, 0)
+    ls.file_changed(params.text_document.uri)
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: SwitcherooServer, params: t.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        path = to_fs_path(change.uri)
+        if not path:
+            continue
+        if change.type != t.FileChangeType.Changed:
+            ls.codebase.forget_listing()     # a file appeared or went: list the folders again
+        ls.codebase.changed(path)
+        ls.file_changed(change.uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
@@ -371,6 +428,9 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
     if task is not None:
         task.cancel()
     ls.entries.pop(uri, None)
+    path = to_fs_path(uri)
+    if path:
+        ls.codebase.set_open(path, None)     # read from disk again, as other files see it
     if not ls.pulls:
         ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
