@@ -331,12 +331,18 @@ async def test_fix_all_over_a_notebook_equals_the_command_line(client: Client):
 
 
 async def test_hover_on_a_cell(client: Client):
-    nb = Notebook.open(client, IMPORTS, MODEL, OPTIMIZER, LOOP)
+    nb = Notebook.open(client, "%matplotlib inline\n" + IMPORTS, MODEL, OPTIMIZER, LOOP)
     await diagnostics(nb)
     at = find(LOOP, "opt.step()", client.encoding).start
     hover = await client.text_document_hover_async(t.HoverParams(
         text_document=t.TextDocumentIdentifier(uri=nb.cells[3].uri), position=at))
+    construct = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=nb.cells[2].uri),
+        position=find(OPTIMIZER, "torch.optim", client.encoding).start))
+    assert "optax.adam(learning_rate=0.01)" in construct.contents.value
+    assert "switcheroo_ipython" not in construct.contents.value, "a masked line shows through"
     assert hover is not None and "### OPX102" in hover.contents.value
+    assert "switcheroo_ipython" not in hover.contents.value, "a masked line shows through"
     assert hover.range == find(LOOP, "opt.step()", client.encoding)
     nowhere = await client.text_document_hover_async(t.HoverParams(
         text_document=t.TextDocumentIdentifier(uri=nb.cells[0].uri), position=t.Position(0, 3)))

@@ -77,6 +77,12 @@ def is_placeholder(line: str) -> bool:
     return _TAG.search(line) is not None
 
 
+def without_placeholders(text: str) -> str:
+    """`text` without its placeholder lines (a rewrite shown in a hover echoes the untouched
+    statements around it, placeholders included)."""
+    return "".join(c + b for c, b in split_lines(text) if not _TAG.search(c))
+
+
 def is_continuation_placeholder(line: str) -> bool:
     """A masked backslash-continuation line (a comment, not a statement)."""
     return line.lstrip().startswith(f"# {MARK}_")

@@ -25,7 +25,7 @@ from lsprotocol import types as t
 from ..engine import Analysis, Pos, Source, Span, apply, from_units, to_units
 from ..frontends.config import visible
 from ..frontends.hover import hover as explain
-from .ipython import split_lines
+from .ipython import split_lines, without_placeholders
 from .program import Cell, FixError, Program, Slot, analyze_cells
 
 if TYPE_CHECKING:
@@ -281,7 +281,7 @@ class Notebooks:
         if result is None or entry.program.locate(result[1].start.line) is not slot:
             return None
         markdown, span = result
-        return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=markdown),
+        return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=without_placeholders(markdown)),
                        range=self._in_cell(slot, self.ls.to_range(entry.analysis, span)))
 
     # -- positions and edits -----------------------------------------------------------------------------

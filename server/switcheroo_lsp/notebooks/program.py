@@ -63,11 +63,15 @@ class Slot:
     text: str                # what the program holds for it: masked, newline-terminated
     start: int = 0           # program line of its first line
     stand_in: bool = False   # an earlier source of the cell that parsed (the current one does not)
+    lines: int = field(init=False)
+
+    def __post_init__(self):
+        self.lines = len(split_lines(self.text))
 
     @property
     def end(self) -> int:
         """The program line after its last line."""
-        return self.start + self.text.count("\n") + self.text.count("\r") - self.text.count("\r\n")
+        return self.start + self.lines
 
     def span_in_cell(self, span: Span) -> Span:
         return Span(Pos(span.start.line - self.start, span.start.col), Pos(span.end.line - self.start, span.end.col))
