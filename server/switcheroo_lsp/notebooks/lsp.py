@@ -42,7 +42,7 @@ log = logging.getLogger("switcheroo")
 @dataclass
 class Entry:
     """The analysis of one version of a notebook's code cells."""
-    key: tuple                 # the notebook's version and each code cell's (uri, version, text)
+    key: tuple                 # each code cell's (uri, version, text), in order
     cells: list[str]           # the code cells' URIs, in order
     program: Program
     analysis: Analysis
@@ -97,7 +97,9 @@ class Notebooks:
             doc = self._doc(cell.document)
             if cell.kind == t.NotebookCellKind.Code and doc is not None and doc.language_id in (None, "", "python"):
                 code.append((cell.document, number, doc))
-        key = (nb.version, tuple((uri, doc.version, doc.source) for uri, _, doc in code))
+        # Not the notebook's version: running a cell bumps it (execution summaries), and the
+        # analysis depends only on the code cells, in order.
+        key = tuple((uri, doc.version, doc.source) for uri, _, doc in code)
         if state.entry is not None and state.entry.key == key:
             return state.entry
         cells = [Cell(uri, number, doc.source) for uri, number, doc in code]
