@@ -41,6 +41,8 @@ def process(path: str, text: str, settings: Settings, fixing: bool) -> NotebookR
     findings = visible(analysis.findings, settings)
     for f in findings:
         slot = program.locate(f.span.start.line)
+        if slot is None:        # a boundary line holds no code
+            continue
         span = slot.span_in_cell(f.span)
         result.rows.append({
             "path": path, "cell": slot.cell.number,
@@ -64,7 +66,11 @@ def process(path: str, text: str, settings: Settings, fixing: bool) -> NotebookR
     if not sources:
         return result
     by_index = {int(key): source for key, source in sources.items()}
-    result.new_text = ipynb.with_sources(nb, by_index)
+    try:
+        result.new_text = ipynb.with_sources(nb, by_index)
+    except ipynb.NotebookError as e:
+        result.errors.append(f"{path}: not fixed: {e}")
+        return result
     for index in sorted(by_index):
         cell = nb.cells[index]
         for line in difflib.unified_diff(_lines(cell.source), _lines(by_index[index]),

@@ -205,7 +205,7 @@ class Notebooks:
         entry = self.entry(nb_uri)
         items = self.cell_diagnostics(nb_uri, entry).get(cell_uri, []) if entry else []
         doc = self._doc(cell_uri)
-        state = self.states[nb_uri]
+        state = self.states.setdefault(nb_uri, State())
         state.sent[cell_uri] = (doc.version if doc else None, items)
         if entry is not None:
             self._refresh_if_stale(state, entry, self.cell_diagnostics(nb_uri, entry))
@@ -243,9 +243,11 @@ class Notebooks:
                     actions.append(t.CodeAction(title=ignore.title, kind=t.CodeActionKind.QuickFix, edit=edit,
                                                 diagnostics=[self._diagnostic(entry, slot, f)]))
         if any(f.fixable for f in findings):
-            # The whole notebook's fix: as the file's fix-all, and, when asked for by that name,
-            # as the notebook's (`notebook.codeActionsOnSave`).
-            kinds = [k for k in (self.fix_all_kind,) if wants(k)] + [NOTEBOOK_FIX_ALL] * bool(only and wants(NOTEBOOK_FIX_ALL))
+            # The whole notebook's fix: as the file's fix-all, and, only when asked for by that
+            # name (`notebook.codeActionsOnSave`), as the notebook's; never both unasked.
+            kinds = [self.fix_all_kind] if wants(self.fix_all_kind) else []
+            if only and wants(NOTEBOOK_FIX_ALL):
+                kinds.append(NOTEBOOK_FIX_ALL)
             for kind in kinds:
                 if self.ls.resolves_edits:
                     actions.append(t.CodeAction(title=self.fix_all_title, kind=kind,
