@@ -383,3 +383,20 @@ async def test_save_and_close(client: Client):
     hover = await client.text_document_hover_async(t.HoverParams(
         text_document=t.TextDocumentIdentifier(uri=nb.cells[1].uri), position=t.Position(0, 30)))
     assert hover is None
+
+
+async def test_crlf_cells_keep_their_line_breaks(client: Client):
+    crlf = [text.replace("\n", "\r\n") + "\r\n" for text in (IMPORTS, MODEL, OPTIMIZER, LOOP)]
+    nb = Notebook.open(client, *crlf)
+    per_cell = await diagnostics(nb)
+    assert codes_of(per_cell) == [[], [], ["OPX101"], ["OPX102", "OPX103"]]
+    [action] = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=nb.cells[3].uri), range=per_cell[3][0].range,
+        context=t.CodeActionContext(diagnostics=[], only=["source.fixAll.switcheroo"])))
+    if action.edit is None:
+        action = await client.code_action_resolve_async(action)
+    fixed = apply_to_cells(nb, action.edit)
+    after = [fixed.get(c.uri, c.text) for c in nb.cells]
+    assert after == cli_fixed(nb)
+    for text in after:
+        assert "\n" not in text.replace("\r\n", ""), f"a lone line feed in {text!r}"
