@@ -119,6 +119,7 @@ class Program:
                 raise FixError(f"the rewrite would change IPython syntax in cell {slot.cell.number}")
             if not slot.cell.source.endswith(("\n", "\r")) and restored.endswith("\n"):
                 restored = restored[:-2] if restored.endswith("\r\n") else restored[:-1]
+            restored = _with_breaks_of(slot.cell.source, restored)
             if restored != slot.cell.source:
                 out[slot.cell.key] = restored
         return out
@@ -207,6 +208,16 @@ def _syntax_error(cell: Cell, text: str) -> Broken | None:
 
 def _terminated(text: str) -> str:
     return text if text.endswith(("\n", "\r")) else text + "\n"
+
+
+def _with_breaks_of(original: str, new: str) -> str:
+    """`new` with the line breaks of `original` where `original` uses one kind only: the core
+    writes new lines with the program's first line break, which may be another cell's."""
+    kinds = {brk for _, brk in split_lines(original) if brk}
+    if len(kinds) != 1:
+        return new
+    [kind] = kinds
+    return "".join(c + (kind if b else "") for c, b in split_lines(new))
 
 
 def _newline_of(text: str) -> str:
