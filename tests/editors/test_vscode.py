@@ -273,6 +273,9 @@ def vscode_run(tmp_path_factory):
             {
                 "switcheroo.path": SERVER_COMMAND,
                 "switcheroo.severity": SEVERITY_OVERRIDE,
+                # Saving the notebook runs the notebook-wide fix-all (VS Code asks the first cell for it:
+                # the fixture's first cell is code).
+                "notebook.codeActionsOnSave": {"notebook.source.fixAll.switcheroo": "explicit"},
             },
             indent=2,
         )
@@ -597,9 +600,21 @@ def test_notebook_hover_and_quick_fix_change_the_cells(notebook):
     assert "OPX102" in set().union(*codes), notebook["after"]
 
 
-def test_notebook_saved_through_vscode_keeps_the_fix_and_the_outputs(notebook):
+def test_notebook_save_runs_the_notebook_fix_all_and_keeps_the_outputs(notebook):
+    """`notebook.codeActionsOnSave` with notebook.source.fixAll.switcheroo: saving converts
+    every cell (switcheroo.ignore has OPX103 by now, so zero_grad() stays)."""
     assert notebook["saved"] is True
     saved = json.loads(notebook["savedText"])
     original = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    assert ["".join(c["source"]) for c in saved["cells"]] == [c["text"] for c in notebook["after"]]
+    sources = ["".join(c["source"]) for c in saved["cells"]]
+    assert sources == [c["text"] for c in notebook["afterSave"]], "the file holds what the editor shows"
+    code = "\n".join(s for s, c in zip(sources, saved["cells"]) if c["cell_type"] == "code")
+    assert "torch.optim" not in code, code
+    assert "updates, opt_state = opt.update(grads, opt_state, params)" in code, code
+    assert code.count("import optax") == 1, code
+    kinds = [c["cell_type"] for c in saved["cells"]]
+    assert kinds == [c["cell_type"] for c in original["cells"]] and "markdown" in kinds
+    markdown = kinds.index("markdown")
+    assert sources[markdown] == "".join(original["cells"][markdown]["source"]), "the markdown cell is untouched"
+    assert sources[0].startswith("%matplotlib inline\n") and sources[-1].startswith("%%time\n"), sources
     assert [c.get("outputs") for c in saved["cells"]] == [c.get("outputs") for c in original["cells"]]

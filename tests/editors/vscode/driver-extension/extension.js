@@ -345,8 +345,10 @@ async function notebookSteps(spec, folder, timeout, out) {
     out.after = cellsJson(notebook);
     out.afterError = String(err);
   }
+  // Saving runs notebook.codeActionsOnSave (the workspace settings ask for the fix-all).
   out.saved = await notebook.save();
   out.savedText = fs.readFileSync(uri.fsPath, "utf8");
+  out.afterSave = cellsJson(notebook);
 }
 
 function writeResult(file, result) {
