@@ -400,3 +400,21 @@ async def test_crlf_cells_keep_their_line_breaks(client: Client):
     assert after == cli_fixed(nb)
     for text in after:
         assert "\n" not in text.replace("\r\n", ""), f"a lone line feed in {text!r}"
+
+
+async def test_a_cell_uri_escaped_differently_is_the_same_cell(client: Client):
+    nb = Notebook.open(client, IMPORTS, MODEL, OPTIMIZER, LOOP)
+    per_cell = await diagnostics(nb)
+    other_spelling = nb.cells[3].uri.replace("%3D", "=")
+    assert other_spelling != nb.cells[3].uri
+    hover = await client.text_document_hover_async(t.HoverParams(
+        text_document=t.TextDocumentIdentifier(uri=other_spelling), position=per_cell[3][0].range.start))
+    assert hover is not None and hover.range == per_cell[3][0].range
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=other_spelling), range=per_cell[3][0].range,
+        context=t.CodeActionContext(diagnostics=[], only=["quickfix"])))
+    assert actions and actions[0].is_preferred
+    if client.pulls:
+        report = await client.text_document_diagnostic_async(t.DocumentDiagnosticParams(
+            text_document=t.TextDocumentIdentifier(uri=other_spelling)))
+        assert codes_of([report.items]) == [["OPX102", "OPX103"]]

@@ -71,16 +71,21 @@ class Notebooks:
         self.pending: dict[str, asyncio.Task] = {}
 
     # -- where things are ------------------------------------------------------------------------
-    def notebook_uri(self, cell_uri: str) -> str | None:
+    def locate(self, cell_uri: str) -> tuple[str, str] | None:
+        """(notebook uri, the cell's uri as the notebook spells it) of an open notebook's cell;
+        a request may escape the URI differently."""
         try:
             nb = self.ls.workspace.get_notebook_document(cell_uri=cell_uri)
         except RuntimeError:        # before initialize: no workspace yet
             return None
-        return nb.uri if nb is not None else None
+        if nb is None:
+            return None
+        plain = unquote(cell_uri)
+        return nb.uri, next((c.document for c in nb.cells if unquote(c.document) == plain), cell_uri)
 
     def owns(self, uri: str) -> bool:
         """Is `uri` a cell of an open notebook?"""
-        return self.notebook_uri(uri) is not None
+        return self.locate(uri) is not None
 
     def _doc(self, uri: str):
         return self.ls.workspace.text_documents.get(unquote(uri))
@@ -193,20 +198,23 @@ class Notebooks:
 
     # -- requests on a cell ----------------------------------------------------------------------------
     def _request(self, cell_uri: str) -> tuple[str, Entry, Slot] | None:
-        nb_uri = self.notebook_uri(cell_uri)
-        entry = self.entry(nb_uri) if nb_uri else None
+        found = self.locate(cell_uri)
+        if found is None:
+            return None
+        nb_uri, key = found
+        entry = self.entry(nb_uri)
         if entry is None or self.ls.excluded(nb_uri):
             return None
-        slot = entry.program.slot_of(cell_uri)
+        slot = entry.program.slot_of(key)
         return (nb_uri, entry, slot) if slot is not None else None
 
     def pull(self, cell_uri: str) -> t.RelatedFullDocumentDiagnosticReport:
-        nb_uri = self.notebook_uri(cell_uri)
+        nb_uri, key = self.locate(cell_uri)
         entry = self.entry(nb_uri)
-        items = self.cell_diagnostics(nb_uri, entry).get(cell_uri, []) if entry else []
-        doc = self._doc(cell_uri)
+        items = self.cell_diagnostics(nb_uri, entry).get(key, []) if entry else []
+        doc = self._doc(key)
         state = self.states.setdefault(nb_uri, State())
-        state.sent[cell_uri] = (doc.version if doc else None, items)
+        state.sent[key] = (doc.version if doc else None, items)
         if entry is not None:
             self._refresh_if_stale(state, entry, self.cell_diagnostics(nb_uri, entry))
         return t.RelatedFullDocumentDiagnosticReport(items=items)
