@@ -298,13 +298,14 @@ class Notebooks:
 
     # -- positions and edits -----------------------------------------------------------------------------
     def _in_program(self, entry: Entry, slot: Slot, pos: t.Position) -> Pos:
-        line = slot.start + min(max(pos.line, 0), slot.end - slot.start - 1)
+        line = slot.line_in_program(pos.line)
         return Pos(line, from_units(entry.analysis.source.line(line), pos.character, self.ls.encoding))
 
     @staticmethod
     def _in_cell(slot: Slot, r: t.Range) -> t.Range:
-        return t.Range(start=t.Position(r.start.line - slot.start, r.start.character),
-                       end=t.Position(r.end.line - slot.start, r.end.character))
+        """A range the server computed on the program (client units: the lines are the same)."""
+        return t.Range(start=t.Position(slot.line_in_cell(r.start.line), r.start.character),
+                       end=t.Position(slot.line_in_cell(r.end.line), r.end.character))
 
     def _diagnostic(self, entry: Entry, slot: Slot, finding) -> t.Diagnostic:
         d = self.ls.to_diagnostic(entry.analysis, finding)

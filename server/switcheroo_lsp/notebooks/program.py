@@ -73,11 +73,20 @@ class Slot:
         """The program line after its last line."""
         return self.start + self.lines
 
+    # Columns are the same in the cell and in the program; lines are shifted by `start`.
+    def line_in_cell(self, program_line: int) -> int:
+        return program_line - self.start
+
+    def line_in_program(self, cell_line: int) -> int:
+        """Clamped to the cell's lines (an editor may send a position past the end)."""
+        return self.start + min(max(cell_line, 0), self.lines - 1)
+
     def span_in_cell(self, span: Span) -> Span:
-        return Span(Pos(span.start.line - self.start, span.start.col), Pos(span.end.line - self.start, span.end.col))
+        return Span(Pos(self.line_in_cell(span.start.line), span.start.col),
+                    Pos(self.line_in_cell(span.end.line), span.end.col))
 
     def pos_in_program(self, pos: Pos) -> Pos:
-        return Pos(pos.line + self.start, pos.col)
+        return Pos(self.line_in_program(pos.line), pos.col)
 
 
 @dataclass
