@@ -179,7 +179,8 @@ def test_a_cell_without_a_final_line_break_keeps_none():
 
 def test_rewritten_cells_keep_their_own_line_breaks():
     # The program's first line break is cell 1's (LF); cell 2 is CRLF throughout.
-    program, analysis = analyze_cells(cells("import torch\n", "opt = torch.optim.SGD([], lr=0.1)\r\nx = 1\r\n"))
+    program, analysis = analyze_cells(cells("import torch\nparams = {}\n",
+                                            "opt = torch.optim.SGD([], lr=0.1)\r\nx = 1\r\n"))
     out = program.new_sources(apply(program.text, analysis.fix_all()))
     assert out["1"] == "opt = optax.sgd(learning_rate=0.1)\r\nopt_state = opt.init(params)\r\nx = 1\r\n"
-    assert out["0"] == "import torch\nimport optax\n"
+    assert out["0"] == "import torch\nimport optax\nparams = {}\n"

@@ -298,10 +298,11 @@ async def test_quick_fix_edits_the_cells_it_changes(client: Client):
     quick = actions[0]
     assert quick.is_preferred and [d.code for d in quick.diagnostics] == ["OPX101"]
     fixed = apply_to_cells(nb, quick.edit)
-    assert fixed == {
-        nb.cells[0].uri: IMPORTS + "\nimport optax",
-        nb.cells[2].uri: 'note = "ñ€😀"; opt = optax.adam(learning_rate=0.01); opt_state = opt.init(params)',
-    }
+    assert set(fixed) == {nb.cells[0].uri, nb.cells[2].uri}
+    assert fixed[nb.cells[0].uri] == IMPORTS + "\nimport optax"
+    rewritten = fixed[nb.cells[2].uri]
+    assert rewritten.startswith('note = "ñ€😀"; opt = optax.adam(learning_rate=0.01)'), rewritten
+    assert rewritten.endswith("opt_state = opt.init(params)") and "torch" not in rewritten, rewritten
     ignore = next(a for a in actions if a.title.startswith("Ignore"))
     assert apply_to_cells(nb, ignore.edit) == {nb.cells[2].uri: OPTIMIZER + "  # noqa: OPX101"}
 
@@ -367,10 +368,10 @@ async def test_a_cell_that_does_not_parse(client: Client):
 
 
 async def test_save_and_close(client: Client):
-    nb = Notebook.open(client, IMPORTS, OPTIMIZER.replace("model.parameters()", "[]"))
-    assert codes_of(await diagnostics(nb)) == [[], ["OPX101"]]
+    nb = Notebook.open(client, IMPORTS, MODEL, OPTIMIZER)
+    assert codes_of(await diagnostics(nb)) == [[], [], ["OPX101"]]
     nb.save()
-    assert codes_of(await diagnostics(nb)) == [[], ["OPX101"]]
+    assert codes_of(await diagnostics(nb)) == [[], [], ["OPX101"]]
     since = len(client.published)
     nb.close()
     await client.barrier()
@@ -381,7 +382,7 @@ async def test_save_and_close(client: Client):
         assert cleared == {c.uri: [] for c in nb.cells}
     # A closed notebook's cells are nobody's: nothing is answered for them.
     hover = await client.text_document_hover_async(t.HoverParams(
-        text_document=t.TextDocumentIdentifier(uri=nb.cells[1].uri), position=t.Position(0, 30)))
+        text_document=t.TextDocumentIdentifier(uri=nb.cells[2].uri), position=t.Position(0, 30)))
     assert hover is None
 
 

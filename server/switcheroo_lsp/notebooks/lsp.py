@@ -108,7 +108,9 @@ class Notebooks:
         if state.entry is not None and state.entry.key == key:
             return state.entry
         cells = [Cell(uri, number, doc.source) for uri, number, doc in code]
-        program, analysis = analyze_cells(cells, stand_ins=state.good)
+        # The previous program's parse: the cells that did not change are not parsed again.
+        previous = state.entry.analysis.doc if state.entry is not None else None
+        program, analysis = analyze_cells(cells, stand_ins=state.good, previous=previous)
         uris = {c.key for c in cells}
         state.good = {u: s for u, s in state.good.items() if u in uris}
         state.good.update((s.cell.key, s.cell.source) for s in program.slots if not s.stand_in)

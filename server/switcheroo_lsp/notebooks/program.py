@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
 
-from ..engine import Analysis, Pos, Span, analyze
+from ..engine import Analysis, ParsedDocument, Pos, Span, analyze
 from .ipython import MARK, Masked, is_continuation_placeholder, is_placeholder, mask, split_lines
 
 BOUNDARY = f"# {MARK}_cell"
@@ -177,14 +177,16 @@ def build(cells: list[Cell], stand_ins: Mapping[str, str] | None = None,
     return program
 
 
-def analyze_cells(cells: list[Cell], stand_ins: Mapping[str, str] | None = None) -> tuple[Program, Analysis]:
+def analyze_cells(cells: list[Cell], stand_ins: Mapping[str, str] | None = None,
+                  previous: ParsedDocument | None = None) -> tuple[Program, Analysis]:
     """Build the program and analyse it. Cells are checked with Python's parser first; should
     the core's parser still reject the program, the cell it points at is left out and the rest
-    analysed again."""
+    analysed again. `previous`: the parse of the program an earlier analysis had (the core
+    reuses its unchanged top-level statements)."""
     exclude: dict[str, Broken] = {}
     while True:
         program = build(cells, stand_ins, exclude)
-        analysis = analyze(program.text)
+        analysis = analyze(program.text, previous=previous)
         problem = analysis.syntax_error
         if problem is None:
             return program, analysis
