@@ -16,7 +16,7 @@ import pytest
 
 from switcheroo_lsp.frontends.config import Settings
 from switcheroo_lsp.notebooks import ipynb
-from switcheroo_lsp.notebooks.files import process
+from switcheroo_lsp.frontends.notebook_files import process
 from switcheroo_lsp.notebooks.ipython import mask
 from switcheroo_lsp.notebooks.program import Cell, FixError, analyze_cells
 from switcheroo_lsp.engine import apply

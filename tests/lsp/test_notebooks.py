@@ -22,7 +22,7 @@ from lsp_support import (DOC_DIR, NVIM11, SERVER, SERVER_ENV, VERSIONED_EDITS, V
                          apply_text_edits, capabilities, find, make_client, profile_id)
 from switcheroo_lsp.frontends.config import Settings
 from switcheroo_lsp.notebooks import ipynb
-from switcheroo_lsp.notebooks.files import process
+from switcheroo_lsp.frontends.notebook_files import process
 
 PROFILES = [VSCODE, VSCODE_PULL, NVIM11]
 _ids = itertools.count()

@@ -70,7 +70,7 @@ def _process(args: tuple[str, Settings, bool]) -> FileResult:
 
 
 def _process_notebook(path: str, settings: Settings, fixing: bool) -> FileResult:
-    from ..notebooks.files import process
+    from .notebook_files import process
     try:
         text = Path(path).read_bytes().decode("utf-8")     # JSON is UTF-8; line breaks kept
     except (OSError, UnicodeDecodeError) as e:

@@ -26,10 +26,10 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument, Workspace
 
 from .. import __version__
-from ..notebooks import lsp as notebooks
 from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
+from . import notebook_sync as notebooks
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"
@@ -104,7 +104,7 @@ class SwitcherooServer(LanguageServer):
         super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol,
                          notebook_document_sync=notebooks.SYNC)
         self.entries: dict[str, Entry] = {}
-        self.notebooks = notebooks.Notebooks(self, FIX_ALL, FIX_ALL_TITLE)   # cells: see notebooks/lsp.py
+        self.notebooks = notebooks.Notebooks(self, FIX_ALL, FIX_ALL_TITLE)   # cells: see notebook_sync.py
         self.pending: dict[str, asyncio.Task] = {}
         self._analyses = 0
         self.init_settings = Settings()      # initializationOptions

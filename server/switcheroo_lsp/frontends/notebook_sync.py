@@ -23,13 +23,13 @@ from urllib.parse import unquote
 from lsprotocol import types as t
 
 from ..engine import Analysis, Pos, Source, Span, apply, from_units, to_units
-from ..frontends.config import visible
-from ..frontends.hover import hover as explain
-from .ipython import split_lines, without_placeholders
-from .program import Cell, FixError, Program, Slot, analyze_cells
+from ..notebooks.ipython import split_lines, without_placeholders
+from ..notebooks.program import Cell, FixError, Program, Slot, analyze_cells
+from .config import visible
+from .hover import hover as explain
 
 if TYPE_CHECKING:
-    from ..frontends.lsp import SwitcherooServer
+    from .lsp import SwitcherooServer
 
 NOTEBOOK_FIX_ALL = "notebook.source.fixAll.switcheroo"
 SYNC = t.NotebookDocumentSyncOptions(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from ..frontends.config import Settings, visible
 from ..engine import apply
-from . import ipynb
-from .ipython import split_lines
-from .program import Cell, FixError, analyze_cells
+from ..notebooks import ipynb
+from ..notebooks.ipython import split_lines
+from ..notebooks.program import Cell, FixError, analyze_cells
+from .config import Settings, visible
 
 
 @dataclass
