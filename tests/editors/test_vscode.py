@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent / "vscode"
 DRIVER_DIR = HERE / "driver-extension"
 FAKE_PYTHON_DIR = HERE / "fake-python-extension"
 FIXTURE = HERE / "fixtures" / "train_adam.py"
+NOTEBOOK = HERE / "fixtures" / "train.ipynb"     # opened as a Jupyter notebook
 # The project's example scripts, each opened in the editor too (if there are any yet).
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 # What `vsce package` names it by default.
@@ -272,11 +273,15 @@ def vscode_run(tmp_path_factory):
             {
                 "switcheroo.path": SERVER_COMMAND,
                 "switcheroo.severity": SEVERITY_OVERRIDE,
+                # Saving the notebook runs the notebook-wide fix-all (VS Code asks the first cell for it:
+                # the fixture's first cell is code).
+                "notebook.codeActionsOnSave": {"notebook.source.fixAll.switcheroo": "explicit"},
             },
             indent=2,
         )
     )
     shutil.copy(FIXTURE, workspace / WORKSPACE_FILE)
+    shutil.copy(NOTEBOOK, workspace / NOTEBOOK.name)
     (workspace / "examples").mkdir()
     for example in EXAMPLES:
         shutil.copy(example, workspace / "examples" / example.name)
@@ -294,6 +299,7 @@ def vscode_run(tmp_path_factory):
                 "restart": True,
                 "alsoOpen": [f"examples/{e.name}" for e in EXAMPLES],
                 "pythonFallback": True,
+                "notebook": {"file": NOTEBOOK.name, "fixCode": FIX_CODE},
             }
         )
     )
@@ -540,3 +546,75 @@ def test_examples_are_diagnosed(result, example):
     found = result["others"][f"examples/{example}"]
     assert isinstance(found, list) and found, found
     assert all(d["code"].startswith("OPX") for d in found), found
+
+
+# -- a Jupyter notebook --------------------------------------------------------------------------------
+
+@pytest.fixture
+def notebook(result):
+    nb = result.get("notebook")
+    assert nb and not nb.get("error"), (nb or {}).get("error") or result
+    return nb
+
+
+def _utf16(text: str, col: int) -> int:
+    return len(text[:col].encode("utf-16-le")) // 2
+
+
+def test_notebook_cells_show_the_findings(notebook):
+    """Each code cell shows what `check` reports for it, at the same place (VS Code counts
+    UTF-16 units; the cells hold non-ASCII text before a flagged call)."""
+    assert notebook["notebookType"] == "jupyter-notebook"
+    cells = notebook["cells"]
+    proc = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "check", "--format", "json", str(NOTEBOOK)],
+                          capture_output=True, text=True, timeout=60)
+    expected: dict[int, set] = {}
+    for row in json.loads(proc.stdout):
+        if row["code"] == IGNORE_ON_CHANGE:
+            continue        # the driver has set switcheroo.ignore by now
+        line = cells[row["cell"] - 1]["text"].split("\n")[row["line"] - 1]
+        expected.setdefault(row["cell"] - 1, set()).add((row["code"], row["line"] - 1, _utf16(line, row["column"] - 1)))
+    seen = {i: {(d["code"], *d["range"]["start"]) for d in c["diagnostics"]} for i, c in enumerate(cells) if c["diagnostics"]}
+    assert seen == expected, cells
+    assert {"OPX101", "OPX102"} <= {code for found in seen.values() for code, *_ in found}
+    # Each finding once: pulled, never pushed as well.
+    assert all(len(c["diagnostics"]) == len({(d["code"], tuple(d["range"]["start"])) for d in c["diagnostics"]})
+               for c in cells), cells
+
+
+def test_notebook_hover_and_quick_fix_change_the_cells(notebook):
+    assert "optax" in notebook["hover"] and "init" in notebook["hover"], notebook["hover"]
+    assert notebook["applied"]["applyEdit"] is True, notebook["applied"]
+    before = [c["text"] for c in notebook["cells"]]
+    after = [c["text"] for c in notebook["after"]]
+    fixed = notebook["fixedCell"]
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    imports = next(i for i, text in enumerate(before) if "import torch" in text)
+    assert changed == sorted({imports, fixed}), (before, after)
+    assert after[fixed].startswith('note = "ñ€😀"; opt = optax.adam(learning_rate=0.01)'), after[fixed]
+    assert after[fixed].endswith("opt_state = opt.init(params)"), after[fixed]
+    assert after[imports] == before[imports] + "\nimport optax", after[imports]
+    # The fixed finding goes; the loop's step stays.
+    codes = [_codes(c["diagnostics"]) for c in notebook["after"]]
+    assert FIX_CODE not in codes[fixed], notebook["after"]
+    assert "OPX102" in set().union(*codes), notebook["after"]
+
+
+def test_notebook_save_runs_the_notebook_fix_all_and_keeps_the_outputs(notebook):
+    """`notebook.codeActionsOnSave` with notebook.source.fixAll.switcheroo: saving converts
+    every cell (switcheroo.ignore has OPX103 by now, so zero_grad() stays)."""
+    assert notebook["saved"] is True
+    saved = json.loads(notebook["savedText"])
+    original = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    sources = ["".join(c["source"]) for c in saved["cells"]]
+    assert sources == [c["text"] for c in notebook["afterSave"]], "the file holds what the editor shows"
+    code = "\n".join(s for s, c in zip(sources, saved["cells"]) if c["cell_type"] == "code")
+    assert "torch.optim" not in code, code
+    assert "updates, opt_state = opt.update(grads, opt_state, params)" in code, code
+    assert code.count("import optax") == 1, code
+    kinds = [c["cell_type"] for c in saved["cells"]]
+    assert kinds == [c["cell_type"] for c in original["cells"]] and "markdown" in kinds
+    markdown = kinds.index("markdown")
+    assert sources[markdown] == "".join(original["cells"][markdown]["source"]), "the markdown cell is untouched"
+    assert sources[0].startswith("%matplotlib inline\n") and sources[-1].startswith("%%time\n"), sources
+    assert [c.get("outputs") for c in saved["cells"]] == [c.get("outputs") for c in original["cells"]]

@@ -184,6 +184,10 @@ async function start(): Promise<void> {
     documentSelector: [
       { scheme: "file", language: "python" },
       { scheme: "untitled", language: "python" },
+      // Python cells of Jupyter notebooks. The server declares notebookDocumentSync, so the
+      // client syncs them as notebooks (never as loose files); this entry sends the cells'
+      // hovers, code actions and diagnostic pulls to the server too.
+      { notebook: "jupyter-notebook", language: "python" },
     ],
     outputChannel: output,
     // The server logs to stderr; keep its levels instead of marking every line an error.

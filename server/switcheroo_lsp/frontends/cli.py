@@ -29,6 +29,8 @@ class FileResult:
     old_text: str | None = None
     flows: set = field(default_factory=set)        # the optimizer flows its fixes convert
     related: list = field(default_factory=list)    # the project's files it was traced with
+    diff: str | None = None           # a notebook's diff, per cell
+    notes: list[str] = field(default_factory=list)
 
 
 def read_source(path: Path) -> str:
@@ -51,6 +53,8 @@ def workspace(roots: tuple[str, ...]) -> Workspace:
 
 def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
     path, settings, fixing, roots = args
+    if path.endswith(".ipynb"):
+        return _process_notebook(path, settings, fixing)
     try:
         text = read_source(Path(path))
     except (OSError, UnicodeDecodeError, SyntaxError) as e:
@@ -80,6 +84,17 @@ def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
     return result
 
 
+def _process_notebook(path: str, settings: Settings, fixing: bool) -> FileResult:
+    from .notebook_files import process
+    try:
+        text = Path(path).read_bytes().decode("utf-8")     # JSON is UTF-8; line breaks kept
+    except (OSError, UnicodeDecodeError) as e:
+        return FileResult(path, [], error=f"{path}: cannot read: {e}")
+    nb = process(path, text, settings, fixing)
+    return FileResult(path, nb.rows, error="\n".join(nb.errors) or None, old_text=text,
+                      new_text=nb.new_text if nb.new_text is not None else text, diff=nb.diff, notes=nb.notes)
+
+
 def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
     """The files to read (folders walked for *.py), with their project's settings."""
     files, errors = [], []
@@ -99,7 +114,7 @@ def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
             dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n not in ("__pycache__", "node_modules")
                                  and not settings.excluded(d / n, root or p))
             for name in sorted(filenames):
-                if name.endswith(".py") and not settings.excluded(d / name, root or p):
+                if name.endswith((".py", ".ipynb")) and not settings.excluded(d / name, root or p):
                     files.append((str(d / name), settings))
     return files, errors
 
@@ -137,7 +152,10 @@ def cmd_check(ns) -> int:
         sys.stdout.write(render(ns.format, rows, errors))
     else:
         for r in rows:
-            print(f"{r['path']}:{r['line']}:{r['column']}: {r['code']} {r['message']}")
+            where = f"{r['path']}:cell {r['cell']}" if "cell" in r else r["path"]
+            print(f"{where}:{r['line']}:{r['column']}: {r['code']} {r['message']}")
+    for note in (n for res in results for n in res.notes):
+        print(note, file=sys.stderr)
     for e in errors:
         print(e, file=sys.stderr)
     if any("no such file" in e for e in errors) and not files:
@@ -170,13 +188,17 @@ def cmd_fix(ns) -> int:
         results.append(partner)
     changed = 0
     for res in results:
+        for note in res.notes:
+            print(note, file=sys.stderr)
         if res.error:
             errors.append(res.error)
             continue
         if res.new_text is None or res.new_text == res.old_text:
             continue
         changed += 1
-        if ns.diff:
+        if ns.diff and res.diff is not None:
+            sys.stdout.write(res.diff)
+        elif ns.diff:
             sys.stdout.writelines(difflib.unified_diff(
                 res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
                 fromfile=f"a/{res.path}", tofile=f"b/{res.path}"))

@@ -30,6 +30,7 @@ from ..engine import Workspace as Project
 from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
+from . import notebook_sync as notebooks
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"
@@ -101,8 +102,10 @@ class Entry:
 
 class SwitcherooServer(LanguageServer):
     def __init__(self):
-        super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol)
+        super().__init__("switcheroo-lsp", __version__, protocol_cls=Protocol,
+                         notebook_document_sync=notebooks.SYNC)
         self.entries: dict[str, Entry] = {}
+        self.notebooks = notebooks.Notebooks(self, FIX_ALL, FIX_ALL_TITLE)   # cells: see notebook_sync.py
         self.pending: dict[str, asyncio.Task] = {}
         self._analyses = 0
         self.init_settings = Settings()      # initializationOptions
@@ -187,7 +190,7 @@ class SwitcherooServer(LanguageServer):
     def entry(self, uri: str) -> Entry | None:
         """The analysis of the document's current version, computed now if it is missing."""
         doc = self.workspace.text_documents.get(unquote(uri))    # pygls keys them unquoted
-        if doc is None:
+        if doc is None or self.notebooks.owns(uri):     # a cell is analysed with its notebook
             return None
         entry = self.entries.get(uri)
         if entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source:
@@ -270,6 +273,7 @@ class SwitcherooServer(LanguageServer):
             entry = self.entry(uri)
             if entry is not None:
                 self.publish(uri, entry)
+        self.notebooks.republish_all()
 
     # -- conversions --------------------------------------------------------------------------------
     def to_range(self, analysis: Analysis, span: Span) -> t.Range:
@@ -315,6 +319,7 @@ def _mtime(path: Path | None) -> int | None:
 
 
 server = SwitcherooServer()
+notebooks.register(server)
 
 
 @server.feature(t.INITIALIZE)
@@ -440,15 +445,20 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
                                     workspace_diagnostics=False))
 def pull_diagnostics(ls: SwitcherooServer, params: t.DocumentDiagnosticParams):
     uri = params.text_document.uri
+    if ls.notebooks.owns(uri):
+        return ls.notebooks.pull(uri)
     entry = ls.entry(uri)
     items = ls.diagnostics(uri, entry) if entry else []
     return t.RelatedFullDocumentDiagnosticReport(items=items)
 
 
 @server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
-                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix, FIX_ALL], resolve_provider=True))
+                t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix, FIX_ALL, notebooks.NOTEBOOK_FIX_ALL],
+                                    resolve_provider=True))
 def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.CodeAction] | None:
     uri = params.text_document.uri
+    if ls.notebooks.owns(uri):
+        return ls.notebooks.code_action(params)
     entry = ls.entry(uri)
     if entry is None or entry.analysis.syntax_error or ls.excluded(uri):
         return None       # never offer edits computed for another text
@@ -503,6 +513,8 @@ def fix_all_edit(ls: SwitcherooServer, uri: str, entry: Entry) -> t.WorkspaceEdi
 def resolve_code_action(ls: SwitcherooServer, action: t.CodeAction) -> t.CodeAction:
     data = action.data if isinstance(action.data, dict) else {}
     uri = data.get("uri")
+    if data.get("fix_all") and isinstance(uri, str) and ls.notebooks.owns(uri):
+        return ls.notebooks.resolve(action, uri)
     if data.get("fix_all") and isinstance(uri, str) and action.edit is None:
         entry = ls.entry(uri)
         if entry is not None and not entry.analysis.syntax_error and not ls.excluded(uri):
@@ -513,6 +525,8 @@ def resolve_code_action(ls: SwitcherooServer, action: t.CodeAction) -> t.CodeAct
 @server.feature(t.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: SwitcherooServer, params: t.HoverParams) -> t.Hover | None:
     uri = params.text_document.uri
+    if ls.notebooks.owns(uri):
+        return ls.notebooks.hover(params)
     entry = ls.entry(uri)
     if entry is None or entry.analysis.syntax_error or ls.excluded(uri):
         return None

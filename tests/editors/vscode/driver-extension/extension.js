@@ -3,7 +3,7 @@
 // The request (JSON) is named by $SWITCHEROO_E2E_REQUEST:
 //   { "file": "train.py", "result": "/abs/result.json", "fixCode": "OPX101",
 //     "timeoutMs": 60000, "ignoreOnChange": "OPX103", "restart": true, "alsoOpen": ["a.py"],
-//     "pythonFallback": true }
+//     "pythonFallback": true, "notebook": { "file": "train.ipynb", "fixCode": "OPX101" } }
 // The result JSON always gets written, with "error" set when a step failed, so the pytest
 // side never has to wait for its own timeout to learn what went wrong.
 "use strict";
@@ -234,7 +234,18 @@ async function run(request, result) {
   }
   step("other files");
 
-  // 10. Without switcheroo.path the Python extension's interpreter is used (a fake one in
+  // 10. A Jupyter notebook: its cells show the findings, and a quick fix changes its cell.
+  if (request.notebook) {
+    result.notebook = {}; // filled step by step: a failure keeps what was seen before it
+    try {
+      await notebookSteps(request.notebook, folder, timeout, result.notebook);
+    } catch (err) {
+      result.notebook.error = err && err.stack ? err.stack : String(err);
+    }
+    step("notebook");
+  }
+
+  // 11. Without switcheroo.path the Python extension's interpreter is used (a fake one in
   // this test), and a change of interpreter restarts the server.
   if (request.pythonFallback) {
     const python = vscode.extensions.getExtension("ms-python.python");
@@ -264,6 +275,80 @@ async function run(request, result) {
     result.pythonExtension.afterChange = afterChange;
     step("python extension fallback");
   }
+}
+
+function cellsJson(notebook) {
+  return notebook.getCells().map((cell) => ({
+    kind: cell.kind === vscode.NotebookCellKind.Code ? "code" : "markup",
+    text: cell.document.getText(),
+    diagnostics: cell.kind === vscode.NotebookCellKind.Code ? diagnosticsJson(cell.document.uri) : [],
+  }));
+}
+
+// Waits until every code cell's diagnostics have stopped changing for a moment and `accept`s them.
+async function settledCells(notebook, accept, timeoutMs) {
+  let last = "";
+  let stableSince = 0;
+  return waitFor(
+    "switcheroo diagnostics in the notebook's cells",
+    () => {
+      const now = cellsJson(notebook);
+      const key = JSON.stringify(now);
+      if (key !== last) {
+        last = key;
+        stableSince = Date.now();
+        return null;
+      }
+      return accept(now) && Date.now() - stableSince >= 500 ? now : null;
+    },
+    timeoutMs,
+  );
+}
+
+async function notebookSteps(spec, folder, timeout, out) {
+  const uri = vscode.Uri.file(path.join(folder, spec.file));
+  const notebook = await vscode.workspace.openNotebookDocument(uri);
+  await vscode.window.showNotebookDocument(notebook);
+  out.notebookType = notebook.notebookType;
+  const hasCode = (cells) => cells.some((c) => c.diagnostics.some((d) => d.code === spec.fixCode));
+  out.cells = await settledCells(notebook, hasCode, timeout);
+
+  const index = out.cells.findIndex((c) => c.diagnostics.some((d) => d.code === spec.fixCode));
+  const cell = notebook.cellAt(index);
+  const target = out.cells[index].diagnostics.find((d) => d.code === spec.fixCode);
+  const range = new vscode.Range(...target.range.start, ...target.range.end);
+  out.fixedCell = index;
+
+  const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", cell.document.uri, range.start);
+  out.hover = hoverText(hovers);
+
+  const actions = await vscode.commands.executeCommand(
+    "vscode.executeCodeActionProvider",
+    cell.document.uri,
+    range,
+    vscode.CodeActionKind.QuickFix.value,
+  );
+  out.actions = (actions || []).map(actionJson);
+  // vscode.executeCodeActionProvider leaves out the actions' diagnostics: the range picks them.
+  const chosen = (actions || []).find((a) => a.isPreferred);
+  if (!chosen) {
+    throw new Error(`no preferred quickfix for ${spec.fixCode} in cell ${index}`);
+  }
+  out.applied = { title: chosen.title, applyEdit: chosen.edit ? await vscode.workspace.applyEdit(chosen.edit) : null };
+  try {
+    out.after = await settledCells(
+      notebook,
+      (cells) => !cells[index].diagnostics.some((d) => d.code === spec.fixCode),
+      Math.min(timeout, 20000),
+    );
+  } catch (err) {
+    out.after = cellsJson(notebook);
+    out.afterError = String(err);
+  }
+  // Saving runs notebook.codeActionsOnSave (the workspace settings ask for the fix-all).
+  out.saved = await notebook.save();
+  out.savedText = fs.readFileSync(uri.fsPath, "utf8");
+  out.afterSave = cellsJson(notebook);
 }
 
 function writeResult(file, result) {
