@@ -79,6 +79,7 @@ class Client(LanguageClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.published: list[t.PublishDiagnosticsParams] = []
+        self.registrations: list[t.Registration] = []
         self._published_event = asyncio.Event()
 
     # -- negotiated --------------------------------------------------------------------------
@@ -227,6 +228,11 @@ def make_client(configuration: dict | None = None) -> Client:
         client._on_publish(params)
 
     features[t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
+
+    def register(client: Client, params: t.RegistrationParams):
+        client.registrations.extend(params.registrations)   # what an editor does: watch files, ...
+
+    features[t.CLIENT_REGISTER_CAPABILITY] = register
     register_lsp_features(client, features)
     return client
 

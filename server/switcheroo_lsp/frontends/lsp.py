@@ -113,6 +113,7 @@ class SwitcherooServer(LanguageServer):
         self.debounce = _milliseconds(os.environ.get("SWITCHEROO_DEBOUNCE_MS"), 75)
         # The project's files, for optimizers built in one file and stepped in another.
         self.codebase = Project(background=True)
+        self._indexing: asyncio.Task | None = None
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -201,6 +202,8 @@ class SwitcherooServer(LanguageServer):
         if path:
             self.codebase.set_open(path, doc.source)
         analysis = analyze(doc.source, previous=previous, workspace=self.codebase if path else None, path=path)
+        if path:
+            self.ensure_index()
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
         entry = Entry(doc.version, analysis, good)
         self.entries[uri] = entry
@@ -251,6 +254,29 @@ class SwitcherooServer(LanguageServer):
     def publish(self, uri: str, entry: Entry) -> None:
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=self.diagnostics(uri, entry), version=entry.version))
+
+    def ensure_index(self) -> None:
+        """Who imports whom across the workspace, built off the event loop whenever it is
+        missing (at start, after files changed their imports): until it is there a document is
+        traced with what it imports; then every open document is analysed again."""
+        if self.codebase.indexed or not self.codebase.roots or self._indexing is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def build():
+            try:
+                await loop.run_in_executor(None, self.codebase.build_index)
+                for entry in self.entries.values():
+                    entry.version = None
+                self.republish_all()
+            except Exception:
+                log.exception("indexing the workspace failed")
+            finally:
+                self._indexing = None
+        self._indexing = loop.create_task(build())
 
     def file_changed(self, uri: str) -> None:
         """Another file's text changed: the open documents traced with it are analysed again."""
@@ -326,7 +352,7 @@ notebooks.register(server)
 def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
     ls.workspace.__class__ = DocumentWorkspace     # pygls made it just before this handler
     folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
-    roots = [p for p in (to_fs_path(u) for u in folders) if p and Path(p).is_dir()]
+    roots = [p for p in (to_fs_path(u) for u in folders) if p]
     ls.codebase = Project(roots, background=True)
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
@@ -342,13 +368,7 @@ async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> N
     if ls.editor_settings != before:
         ls.republish_all()     # documents opened while the configuration was on its way
     await watch_python_files(ls)
-    if ls.codebase.roots:
-        # Who imports whom across the workspace, off the event loop: until it is there, a
-        # document is traced with what it imports; then every open document again.
-        await asyncio.get_running_loop().run_in_executor(None, ls.codebase.build_index)
-        for entry in ls.entries.values():
-            entry.version = None
-        ls.republish_all()
+    ls.ensure_index()
 
 
 async def watch_python_files(ls: SwitcherooServer) -> None:
@@ -424,6 +444,7 @@ def did_change_watched_files(ls: SwitcherooServer, params: t.DidChangeWatchedFil
             ls.codebase.forget_listing()     # a file appeared or went: list the folders again
         ls.codebase.changed(path)
         ls.file_changed(change.uri)
+    ls.ensure_index()
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
