@@ -114,6 +114,8 @@ class SwitcherooServer(LanguageServer):
         # The project's files, for optimizers built in one file and stepped in another.
         self.codebase = Project(background=True)
         self._indexing: asyncio.Task | None = None
+        self._published: dict[str, tuple] = {}      # uri -> (version, diagnostics) last pushed
+        self._quiet: dict[str, bool] = {}
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -222,10 +224,14 @@ class SwitcherooServer(LanguageServer):
             gc.collect()
         gc.freeze()
 
-    def schedule(self, uri: str, delay: float) -> None:
+    def schedule(self, uri: str, delay: float, quiet: bool = False) -> None:
+        """Analyse a document soon. `quiet`: because another file changed; publish only if its
+        diagnostics changed (a document's own open, change and save always publish)."""
         old = self.pending.pop(uri, None)
         if old is not None:
             old.cancel()     # a newer version supersedes it: never queue stale work
+            quiet = quiet and self._quiet.get(uri, True)
+        self._quiet[uri] = quiet
         self.pending[uri] = asyncio.get_running_loop().create_task(self._analyse_later(uri, delay))
 
     async def _analyse_later(self, uri: str, delay: float) -> None:
@@ -234,7 +240,7 @@ class SwitcherooServer(LanguageServer):
                 await asyncio.sleep(delay)
             entry = self.entry(uri)
             if entry is not None and not self.pulls:
-                self.publish(uri, entry)
+                self.publish(uri, entry, quiet=self._quiet.pop(uri, False))
         except asyncio.CancelledError:
             pass
         except Exception:
@@ -251,9 +257,13 @@ class SwitcherooServer(LanguageServer):
             return []
         return [self.to_diagnostic(shown, f) for f in visible(shown.findings, self.settings_for(uri))]
 
-    def publish(self, uri: str, entry: Entry) -> None:
+    def publish(self, uri: str, entry: Entry, quiet: bool = False) -> None:
+        diagnostics = self.diagnostics(uri, entry)
+        if quiet and self._published.get(uri) == (entry.version, diagnostics):
+            return          # analysed again (another file, the index): nothing new to show
+        self._published[uri] = (entry.version, diagnostics)
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
-            uri=uri, diagnostics=self.diagnostics(uri, entry), version=entry.version))
+            uri=uri, diagnostics=diagnostics, version=entry.version))
 
     def ensure_index(self) -> None:
         """Who imports whom across the workspace, built off the event loop whenever it is
@@ -271,7 +281,7 @@ class SwitcherooServer(LanguageServer):
                 await loop.run_in_executor(None, self.codebase.build_index)
                 for entry in self.entries.values():
                     entry.version = None
-                self.republish_all()
+                self.republish_all(quiet=True)
             except Exception:
                 log.exception("indexing the workspace failed")
             finally:
@@ -287,9 +297,9 @@ class SwitcherooServer(LanguageServer):
         for other, entry in list(self.entries.items()):
             if other != uri and key in {str(Path(p).resolve()) for p in entry.analysis.related_paths()}:
                 entry.version = None            # stale: its facts came from the old text
-                self.schedule(other, self.debounce)
+                self.schedule(other, self.debounce, quiet=True)
 
-    def republish_all(self) -> None:
+    def republish_all(self, quiet: bool = False) -> None:
         if self.pulls:
             caps = self.client_capabilities.workspace
             if caps and caps.diagnostics and caps.diagnostics.refresh_support:
@@ -298,7 +308,7 @@ class SwitcherooServer(LanguageServer):
         for uri in [doc.uri for doc in self.workspace.text_documents.values()]:   # as the client spelt it
             entry = self.entry(uri)
             if entry is not None:
-                self.publish(uri, entry)
+                self.publish(uri, entry, quiet=quiet)
         self.notebooks.republish_all()
 
     # -- conversions --------------------------------------------------------------------------------
@@ -454,6 +464,7 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
     if task is not None:
         task.cancel()
     ls.entries.pop(uri, None)
+    ls._published.pop(uri, None)
     path = to_fs_path(uri)
     if path:
         ls.codebase.set_open(path, None)     # read from disk again, as other files see it
