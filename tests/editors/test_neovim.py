@@ -266,3 +266,56 @@ def test_server_shuts_down_cleanly(quickfix, fix_all, one_by_one):
         assert session.result["offset_encoding"] == "utf-16"
         assert not [n for n in session.result["notifications"] if (n.get("level") or 0) >= 3], \
             session.result["notifications"]
+
+
+# -- a two-file project: the optimizer built in one file, stepped in the other -----------------------
+PROJECT_MAIN = """\
+import torch
+from engine import train_one_epoch
+
+
+def main(model, loader, params):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for epoch in range(3):
+        train_one_epoch(model, loader, optimizer, epoch)
+"""
+PROJECT_ENGINE = """\
+def train_one_epoch(model, loader, optimizer, epoch):
+    for batch in loader:
+        optimizer.zero_grad()  # fresh gradients
+        model(batch).sum().backward()
+        optimizer.step()  # one update
+"""
+
+
+def test_a_two_file_project(tmp_path):
+    """Only engine.py is open; its steps are traced to main.py's construction (read from disk
+    by the server's workspace index), and its fix-all edits engine.py alone."""
+    nvim = nvim_binary()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "main.py").write_text(PROJECT_MAIN)
+    engine = work / "engine.py"
+    engine.write_text(PROJECT_ENGINE)
+    spec = {"path": str(engine), "action": {"kind": "source.fixAll.switcheroo", "line": 1, "col": 0}}
+    copies = e2e_support.Copies(work, {"engine.py": engine}, {"engine.py": PROJECT_ENGINE}, {}, [spec])
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    result_path, spec_path = tmp_path / "result.json", tmp_path / "spec.json"
+    spec_path.write_text(json.dumps({
+        "cmd": SERVER, "cmd_env": {"SWITCHEROO_DEBOUNCE_MS": "0"}, "root": str(work),
+        "result": str(result_path), "timeout_ms": WAIT_MS, "files": [spec]}))
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(cache), "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
+           "SWITCHEROO_E2E_SPEC": str(spec_path)}
+    cmd = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCRIPT}", str(engine)]
+    session = run_editor(NVIM, cmd, env, copies, result_path, cache / "nvim" / "lsp.log")
+    print(session.report())
+    got = session.by_name["engine.py"]
+    assert {(d["code"], d["lnum"]) for d in got["diagnostics"]} >= {("OPX103", 2), ("OPX102", 4)}
+    saved = engine.read_text()
+    assert "optimizer.zero_grad()" not in saved
+    assert "updates, opt_state = optimizer.update(grads, opt_state, params)  # one update" in saved
+    assert "import optax" in saved
+    ast.parse(saved)
+    assert (work / "main.py").read_text() == PROJECT_MAIN       # a fix edits only its document
