@@ -158,10 +158,6 @@ class Analysis:
         return sorted(out, key=lambda r: r.span.start)
 
 
-# Without any of these a file can hold nothing traced to torch, even through other files.
-_MENTIONS = ("torch", "optim", ".step(", ".zero_grad(")
-
-
 def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None,
             workspace: Workspace | None = None, path: str | None = None) -> Analysis:
     """Analyse a document. `previous`: the parse of an earlier version of the same document,
@@ -169,12 +165,13 @@ def analyze(text: str, target: str | Target | None = None, previous: ParsedDocum
     document is part of, whose files that import it or that it imports are traced with it."""
     chosen = target if target is not None and not isinstance(target, str) else target_named(target)
     source = Source(text)
-    if not any(m in text for m in (_MENTIONS if workspace is not None else _MENTIONS[:1])):
+    units = workspace.units_for(path) if workspace is not None and path is not None else []
+    if "torch" not in text and not any("torch" in u.doc.source.text for u in units):
         return Analysis(source, chosen)       # nothing can be traced to torch: do not even parse
     doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
     if workspace is not None and path is not None:
         module, is_package = workspace.describe(path)
-        result = _analyze(doc, chosen, workspace.units_for(path), module, str(path), is_package)
+        result = _analyze(doc, chosen, units, module, str(path), is_package)
     else:
         result = _analyze(doc, chosen)
     return Analysis(doc.source, chosen, doc, result)
