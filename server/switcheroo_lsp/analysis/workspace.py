@@ -56,13 +56,16 @@ class Workspace:
         """An open document's text (None: closed, read from disk again). Typing leaves the
         importers index alone unless the file's imports changed."""
         p = Path(path).resolve()
-        before = self._files.get(p)
+        if text is not None and self._open.get(p) == text:
+            return
+        before = self._imports_of(p) if self._importers is not None else None
         if text is None:
             self._open.pop(p, None)
         else:
             self._open[p] = text
-        self._files.pop(p, None)
-        if before is None or before.imports is None or before.imports != self._imports_of(p):
+        if text is None or self._files.get(p) is None or self._files[p].text != text:
+            self._files.pop(p, None)
+        if before is not None and before != self._imports_of(p):
             self._importers = None
 
     def changed(self, path) -> None:
