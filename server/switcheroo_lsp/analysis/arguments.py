@@ -118,8 +118,15 @@ def arg_value(node) -> ArgValue:
     return ArgValue(one_line(node), literal_value(node), elements, atomic, node)
 
 
-def call_arguments(call: cst.Call) -> tuple[list, list[tuple[str | None, ArgValue]]]:
-    """(positional ArgValues, STAR for `*x`; (keyword, ArgValue) pairs, None for `**x`)."""
+def call_arguments(call: cst.Call, cache: dict | None = None) -> tuple[list, list[tuple[str | None, ArgValue]]]:
+    """(positional ArgValues, STAR for `*x`; (keyword, ArgValue) pairs, None for `**x`).
+    `cache`: the chunk's (the call's nodes live as long as it does), so an edit elsewhere does
+    not render every construction's arguments again."""
+    if cache is not None:
+        known = cache.setdefault("arguments", {})
+        if id(call) not in known:
+            known[id(call)] = call_arguments(call)
+        return known[id(call)]
     positional, keywords = [], []
     for arg in call.args:
         if arg.star == "*":

@@ -37,6 +37,7 @@ class Builder:
         # Computed once: names_for runs for every construction and step (quadratic otherwise).
         self.single = len({o.var for o in self.optimizers}) <= 1
         self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
+        self._owner_count = len({self.owners.get(o) for o in self.optimizers})
         self._uses: dict | None = None
         self._steps: dict | None = None
         self._emissions: dict = {}
@@ -178,7 +179,11 @@ class Builder:
 
     # -- emissions ---------------------------------------------------------------------------------
     def groups_of(self, ident: Identity) -> Groups | None | str:
-        return read_groups(self._params_node(ident.call, ident.ctx))
+        node = self._params_node(ident.call, ident.ctx)
+        known = ident.ctx.chunk.cache.setdefault("groups", {})
+        if id(node) not in known:       # the list may be bound in another chunk: keyed by its node
+            known[id(node)] = (node, read_groups(node))
+        return known[id(node)][1]
 
     def emission(self, ident: Identity, extras: Extras | None = None) -> Emission | None:
         """The Optax expression for a torch construction (with a schedule and clipping folded in);
@@ -190,7 +195,7 @@ class Builder:
         out = None
         if row is not None:
             groups = self.groups_of(ident)
-            positional, keywords = call_arguments(ident.call)
+            positional, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
             args, params, problems = bind(row, positional, keywords)
             if isinstance(groups, Groups):
                 if problems:
@@ -490,8 +495,7 @@ class Builder:
         """`params` for one module; `<module>_params` for the module an optimizer trains when
         the file has several (shared by the optimizers of one module)."""
         base = self.owners.get(ident) if ident is not None else None
-        owners = {self.owners.get(o) for o in self.optimizers}
-        if len(owners) <= 1 and (base is not None or self.single):
+        if self._owner_count <= 1 and (base is not None or self.single):
             return "params"
         if base:
             return f"{base}_params"

@@ -108,6 +108,12 @@ class Tracer:
         self.calls_to: dict[Scope, int] = {}      # how many call sites each function has
         self.clips: list[tuple[CallSite, str]] = []
         self._classes: dict[int, Scope | None] = {}
+        self._qualified: dict[tuple[int, int], str | None] = {}
+        self._class_holders: set[str] | None = None
+        # Names of the program's methods: `x.backward()` is nobody's method here, so what `x` is
+        # need not be worked out (most calls of a file are like that).
+        self._methods = {name for scope in program.scopes if scope.kind == "class"
+                         for name, bs in scope.bindings.items() if any(b.kind == "def" for b in bs)}
         self._active: set[int] = set()      # class_of questions being answered (recursion guard)
         self._cut = False
         self._receivers: dict | None = None
@@ -142,6 +148,12 @@ class Tracer:
     def qualified(self, expr, scope: Scope) -> str | None:
         """What a dotted name stands for through the imports (`optim.Adam` -> 'torch.optim.Adam');
         a relative import keeps its leading dots."""
+        key = (id(expr), id(scope))
+        if key not in self._qualified:
+            self._qualified[key] = self._qualify(expr, scope)
+        return self._qualified[key]
+
+    def _qualify(self, expr, scope: Scope) -> str | None:
         parts = dotted(expr)
         if not parts:
             return None
@@ -398,7 +410,8 @@ class Tracer:
             func = func.func
         q = self.qualified(func, site.ctx.scope)
         if q is None:
-            if func is site.call.func and isinstance(func, (cst.Name, cst.Attribute)):
+            if func is site.call.func and isinstance(func, (cst.Name, cst.Attribute)) and (
+                    (func.value if isinstance(func, cst.Name) else func.attr.value) in self.class_holders()):
                 chosen = self.torch_class_value(func, site.ctx.scope)
                 if chosen:
                     return "torch", chosen, cst.Module(body=()).code_for_node(func)
@@ -420,6 +433,27 @@ class Tracer:
         if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
             return "optax", last, ""
         return None, "", ""
+
+    def class_holders(self) -> set[str]:
+        """Names that may hold a torch optimizer class (`optimizer_class = th.optim.Adam`, a
+        parameter defaulting to one, `self.optimizer_class = optimizer_class`): only calls of
+        these can build an optimizer through a variable."""
+        if self._class_holders is None:
+            holders: set[str] = set()
+            for scope in self.program.scopes:
+                for name, bindings in scope.bindings.items():
+                    for b in bindings:
+                        value = b.node.default if b.kind == "param" else b.node if b.kind == "value" else None
+                        parts = dotted(value) if value is not None else None
+                        if parts and parts[-1] in TORCH_OPTIMIZERS:
+                            holders.add(name)
+            for scope in self.program.scopes:       # `self.x = x` of a holder holds it too
+                for attr, bindings in scope.attr_bindings.items():
+                    if any(b.kind == "value" and (dotted(b.node) or [""])[-1] in holders | TORCH_OPTIMIZERS
+                           for b in bindings):
+                        holders.add(attr)
+            self._class_holders = holders
+        return self._class_holders
 
     def torch_class_value(self, expr, scope: Scope, seen=frozenset()) -> str | None:
         """The torch optimizer class an expression holds (`self.optimizer_class`, whose value is
@@ -575,7 +609,7 @@ class Tracer:
     def function_called(self, call: cst.Call, scope: Scope) -> Scope | None:
         """The program's function (or method) a call runs, where it is known."""
         func = call.func
-        if isinstance(func, cst.Attribute):
+        if isinstance(func, cst.Attribute) and func.attr.value in self._methods:
             owner = self.class_of(func.value, scope)
             if owner is not None:
                 return self.method(owner, func.attr.value)
@@ -740,7 +774,7 @@ class Tracer:
             if init and len(init) == 1 and init[0].kind == "def":
                 return functions.get(init[0].node), 1
             return None, 0
-        if isinstance(func, cst.Attribute):
+        if isinstance(func, cst.Attribute) and func.attr.value in self._methods:
             owner = self.class_of(func.value, scope)
             if owner is not None:
                 method = self.method(owner, func.attr.value)

@@ -133,7 +133,7 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     elif row.kind == "unsupported":
         schedule = schedules.build(row, {}, lr, count)
     else:
-        args, _, problems = schedules.bind(row, *call_arguments(call))
+        args, _, problems = schedules.bind(row, *call_arguments(call, ctx.chunk.cache))
         schedule = schedules.build(row, args, lr, count)
         schedule.problems[:0] = problems
     site.schedule = schedule
@@ -232,7 +232,7 @@ def _sequential(b: "_Builder", ident: Identity, lr: str, count: str) -> schedule
         if row.kind != "schedule":
             out.problems.append(f"{sub.name} inside SequentialLR has no Optax schedule here")
             return out
-        args, _, problems = schedules.bind(row, *call_arguments(sub.call))
+        args, _, problems = schedules.bind(row, *call_arguments(sub.call, sub.ctx.chunk.cache))
         s = schedules.build(row, args, lr, "count")
         if problems or not s.ok or s.momentum:
             out.problems.extend(problems + s.problems or [f"{sub.name} cannot be joined"])
