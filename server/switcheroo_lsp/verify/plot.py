@@ -32,9 +32,12 @@ def plot(outcome, folder: Path) -> Path:
         ax_loss.plot(x, r.optax_loss[:r.steps], color=color, lw=1.0, ls="--", label=f"{r.problem}: {outcome.target}")
         ax_diff.semilogy(x, np.maximum(r.abs_diff, FLOOR), color=color, lw=1.2, label=f"{r.problem}")
         ax_diff.semilogy(x, r.bound, color=color, lw=0.8, ls=":", alpha=0.8)
-        ax_lr.plot(x, r.torch_lr[:r.steps], color=color, lw=1.6, label=f"{r.problem}: torch")
-        if r.optax_lr is not None:
-            ax_lr.plot(x, r.optax_lr[:r.steps], color=color, lw=1.0, ls="--", label=f"{r.problem}: {outcome.target}")
+    # The learning rate does not depend on the problem: the longest run's.
+    r = max(outcome.results, key=lambda r: r.steps)
+    x = np.arange(1, r.steps + 1)
+    ax_lr.plot(x, r.torch_lr[:r.steps], color="black", lw=1.6, label="torch")
+    if r.optax_lr is not None:
+        ax_lr.plot(x, r.optax_lr[:r.steps], color="tab:red", lw=1.0, ls="--", label=outcome.target)
     ax_loss.set_ylabel("loss")
     ax_loss.set_yscale("log" if all(np.all(r.torch_loss > 0) for r in outcome.results) else "linear")
     ax_loss.legend(fontsize=7, ncol=2)
@@ -48,10 +51,11 @@ def plot(outcome, folder: Path) -> Path:
     ax_lr.set_xlabel("update")
     ax_lr.legend(fontsize=7, ncol=2)
     case = outcome.case
-    fig.suptitle(f"{case.path}:{case.line}  {case.rewrite.torch} → {outcome.status.upper()}"
-                 f"  (max |Δθ| {outcome.max_abs:.1e}, {outcome.steps} updates, {outcome.dtype})", fontsize=9)
+    fig.suptitle(f"{Path(case.path).name}:{case.line}  {case.rewrite.torch} → {outcome.status.upper()}\n"
+                 f"max |Δθ| {outcome.max_abs:.1e} over {outcome.steps} updates ({outcome.dtype})", fontsize=9)
     fig.tight_layout()
     out = folder / filename(outcome)
-    fig.savefig(out, dpi=72)
+    fig.savefig(out, dpi=72, metadata={"Title": f"switcheroo-lsp verify {case.where}",
+                                       "Description": "axes: loss; max |dtheta|; learning rate"})
     plt.close(fig)
     return out

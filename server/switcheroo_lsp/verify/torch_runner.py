@@ -92,8 +92,14 @@ def run(res: Resolved, problem: Problem, steps: int, dtype: torch.dtype) -> Run:
             if sched is not None and (not res.per_epoch or (t + 1) % res.epoch == 0):
                 try:
                     sched.step()
-                except ValueError as e:     # OneCycleLR past its total_steps
-                    stopped = f"torch's {type(sched).__name__} ends after {t + 1} updates ({e})"
+                except ValueError:
+                    # OneCycleLR past its total_steps: a torch loop stops here, with an error,
+                    # and this last update already used a learning rate past the schedule's end.
+                    traj.pop()
+                    lrs.pop()
+                    if fed:
+                        fed.pop()
+                    stopped = f"torch's {type(sched).__name__} ends after {t} updates"
                     break
     finally:
         torch.set_default_dtype(old)
