@@ -447,6 +447,7 @@ def unresolved_message(u: Unresolvable) -> str:
         label = f"{arg} ({expr})" if arg and arg != expr else expr
         parts.append(f"{label}: {why}")
     hint = next((m[0].split(", ")[0] for m in u.missing if m[0]), None) or u.missing[0][1]
-    return (f"{what}: {len(u.missing)} argument{'s' if len(u.missing) != 1 else ''} do not resolve statically; "
-            f"give {'each' if len(u.missing) != 1 else 'it'} with --set NAME=VALUE (e.g. --set {hint}=…): "
+    many = len(u.missing) != 1
+    return (f"{what}: {len(u.missing)} argument{'s do' if many else ' does'} not resolve statically; "
+            f"give {'each' if many else 'it'} with --set NAME=VALUE (e.g. --set {hint}=…): "
             + "; ".join(parts))

@@ -57,6 +57,10 @@ class Outcome:
     def status(self) -> str:
         return "fail" if self.first_over is not None else "pass"
 
+    def again(self, res: C.Resolved) -> "Outcome":
+        """This outcome for another construction with the same texts."""
+        return Outcome(res, self.target, self.results, self.tolerance, self.tolerance_why, self.dtype)
+
     def row(self) -> dict:
         case, first = self.case, self.first_over
         return {
@@ -163,10 +167,13 @@ def main(ns) -> int:
     if found:
         progress("importing torch and jax")
         from .run import verify_case
+        done: dict[tuple, Outcome] = {}      # the same calls and rewrite run once (a folder repeats them)
         for res in found:
             progress(f"{res.case.where}: {res.case.rewrite.torch}")
             try:
-                outcome = verify_case(res, ns.target, ns.steps)
+                same = done.get(_identity(res))
+                outcome = same.again(res) if same else verify_case(res, ns.target, ns.steps)
+                done[_identity(res)] = outcome
             except Exception as e:      # the user's values may not run at all (lr=-1, …)
                 failures.append(f"{res.case.where}: {res.case.rewrite.torch}: could not run: {type(e).__name__}: {e}")
                 progress(f"{res.case.where}: could not run", 1)
@@ -193,6 +200,13 @@ def main(ns) -> int:
     if unresolved or failures or any("no such file" in p or "cannot read" in p for p in problems):
         return 2
     return 1 if any(o.status == "fail" for o in outcomes) else 0
+
+
+def _identity(res: C.Resolved) -> tuple:
+    key = C.L.key
+    return (key(res.torch_optimizer), key(res.torch_scheduler or ""), tuple(map(key, res.torch_clips)),
+            key(res.optax), key(res.schedule or ""), res.per_epoch, res.epoch, res.maximize,
+            repr(res.groups), repr(res.labels))
 
 
 def render(o: Outcome) -> str:
