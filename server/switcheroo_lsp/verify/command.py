@@ -211,7 +211,7 @@ def _identity(res: C.Resolved) -> tuple:
 
 def render(o: Outcome) -> str:
     case = o.case
-    call = " ".join(case.rewrite.call.split())
+    call = C.L.one_line(case.rewrite.call)
     lines = [f"{case.where}: {call}", f"  rewrite   {case.rewrite.optax}"]
     if o.resolved.values:
         lines.append("  values    " + ", ".join(f"{k} = {v.value!r} ({v.source})" for k, v in o.resolved.values.items()))

@@ -139,6 +139,13 @@ class Document:
                 return self._self_attribute(text, chain[1:], at, depth)
             if len(chain) >= 2:
                 return self._attribute(text, chain, at, depth)
+        if isinstance(ref, cst.Subscript):          # cfg["lr"] with cfg a dict this file writes down
+            index = ref.slice[0].slice.value
+            base = self.resolve(ref.value, at, depth + 1)
+            name = index.evaluated_value
+            if isinstance(base.value, dict) and name in base.value:
+                return Value(base.value[name], f"{base.source}[{name!r}]")
+            raise Unresolved(text, f"{code(ref.value)} has no key {name!r}")
         if isinstance(ref, cst.Call) and dotted(ref.func) == "len":
             raise Unresolved(text, "a length known only when the program runs")
         raise Unresolved(text, "known only when the program runs")

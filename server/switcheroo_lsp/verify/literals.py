@@ -63,8 +63,26 @@ def code(node: cst.CSTNode) -> str:
 
 def key(text: str) -> str:
     """Identity of an expression's text, blind to spacing and line breaks (the emitted Optax
-    text puts a multi-line argument on one line)."""
-    return "".join(text.split())
+    text puts a multi-line argument on one line) and to how a string subscript is quoted."""
+    joined = "".join(text.split())
+    if "[" not in joined:
+        return joined
+    try:
+        node = parse(text.strip())
+    except cst.ParserSyntaxError:
+        return joined
+    return _canonical(node) or joined
+
+
+def _canonical(node: cst.BaseExpression) -> str | None:
+    """`cfg["lr"]` and `cfg['lr']` alike: `cfg['lr']`."""
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        index = node.slice[0].slice.value
+        base = _canonical(node.value) or "".join(code(node.value).split())
+        if isinstance(index, cst.SimpleString):
+            return f"{base}[{index.evaluated_value!r}]"
+        return f"{base}[{''.join(code(index).split())}]"
+    return None
 
 
 def dotted(node: cst.BaseExpression) -> str | None:
@@ -291,6 +309,24 @@ def evaluate(node: cst.BaseExpression, lookup: Callable[[cst.BaseExpression], An
             raise NotLiteral(code(node))
         return fn(*(evaluate(a.value, lookup) for a in node.args))
     raise NotLiteral(code(node))
+
+
+class _DropComments(cst.CSTTransformer):
+    def leave_TrailingWhitespace(self, original_node, updated_node):
+        return updated_node.with_changes(comment=None)
+
+    def leave_EmptyLine(self, original_node, updated_node):
+        return cst.RemoveFromParent() if updated_node.comment is not None else updated_node
+
+
+def one_line(text: str) -> str:
+    """A call's text on one line, without its comments (for a header)."""
+    try:
+        text = code(parse(text).visit(_DropComments()))
+    except cst.ParserSyntaxError:
+        pass
+    out = " ".join(text.split()).replace("( ", "(").replace(" )", ")")
+    return out[:-2] + ")" if out.endswith(",)") else out      # a multi-line call's trailing comma
 
 
 def value_of(text: str) -> Any:
