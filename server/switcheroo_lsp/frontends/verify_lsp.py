@@ -166,7 +166,8 @@ async def _verify(ls, uri, analysis, construction, python, steps, settings, prog
         hint = " Set them in the code (a constant, an argparse or dataclass default) or run `switcheroo-lsp verify " \
                "--set NAME=VALUE`." if status == "unresolved" else ""
         return _done(ls, status, f"Could not verify: {detail}{hint}", t.MessageType.Warning)
-    row = rows[0]
+    column = construction.span.start.col + 1       # two constructions on one line: this one
+    row = next((r for r in rows if r["column"] == column), rows[0])
     row["path"] = real
     _results[_Key(uri, _digest(analysis.source.text), construction.span.start.line)] = row
     if row["status"] == "pass":

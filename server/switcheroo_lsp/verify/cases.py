@@ -317,9 +317,7 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
 
     # 5. What the runners need to know besides the texts.
     def literal(expr, default):
-        if expr is None:
-            return default
-        return L.evaluate(L.parse(final(expr)), lambda ref: (_ for _ in ()).throw(L.NotLiteral(L.code(ref))))
+        return default if expr is None else L.value_of(final(expr))
 
     defaults = dict(signature(case.optimizer.name))
     named = {a.name: a.expr for a in opt_args}
@@ -351,19 +349,7 @@ def _code_with(node: cst.CSTNode, replacements: dict[int, str]) -> str:
 
 def _groups_node(expr: cst.BaseExpression, doc: Document, at: cst.CSTNode) -> cst.List | cst.Tuple | None:
     """The list of group dicts the params argument is, directly or through one name."""
-    node = expr
-    if isinstance(node, cst.Name):
-        try:
-            assigned = doc._assignments(doc.module, node.value, module=True)
-            for scope in doc.enclosing(at):
-                if isinstance(scope, cst.FunctionDef):
-                    local = doc._assignments(scope.body, node.value)
-                    if local is not None:
-                        assigned = local
-                        break
-        except Exception:
-            assigned = None
-        node = assigned[0] if assigned and len(assigned) == 1 and assigned[0] is not None else None
+    node = _single_assignment(doc, expr.value, at) if isinstance(expr, cst.Name) else expr
     if isinstance(node, (cst.List, cst.Tuple)) and node.elements and all(
             isinstance(el, cst.Element) and isinstance(el.value, cst.Dict) for el in node.elements):
         return node
@@ -387,13 +373,15 @@ def _inline_schedulers(node: cst.Call, doc: Document) -> cst.Call:
     return node
 
 
-def _single_assignment(doc: Document, name: str, at: cst.CSTNode):
+def _single_assignment(doc: Document, name: str, at: cst.CSTNode) -> cst.BaseExpression | None:
+    """The value of the one assignment to `name` visible from `at` (an enclosing function's,
+    else the module's), if there is exactly one."""
     for scope in doc.enclosing(at) if at in doc.parents else []:
         if isinstance(scope, cst.FunctionDef):
-            local = doc._assignments(scope.body, name)
+            local = doc.assignments(scope.body, name)
             if local is not None:
                 return local[0] if len(local) == 1 else None
-    assigned = doc._assignments(doc.module, name, module=True)
+    assigned = doc.assignments(doc.module, name)
     return assigned[0] if assigned and len(assigned) == 1 else None
 
 

@@ -138,6 +138,9 @@ def main(ns) -> int:
     from .hyperparams import Document
     from .torch_runner import signature
     for path, _ in files:
+        if not path.endswith(".py"):
+            problems.append(f"{path}: verify reads Python files only")
+            continue
         try:
             text = read_source(Path(path))
         except (OSError, UnicodeDecodeError, SyntaxError) as e:

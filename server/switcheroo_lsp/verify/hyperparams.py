@@ -172,12 +172,12 @@ class Document:
                         raise Unresolved(name, f"a parameter of {scope.name.value}() without a default")
                     return self.value_of(p.default, scope, depth,
                                          f"default of {scope.name.value}({name}=…)")
-            assigned = self._assignments(scope.body, name)
+            assigned = self.assignments(scope.body, name)
             if assigned is not None:
                 return self._single(name, assigned, f"in {scope.name.value}()", depth)
         if self._imported(name):
             raise Unresolved(name, "imported from another module")
-        assigned = self._assignments(self.module, name, module=True)
+        assigned = self.assignments(self.module, name)
         if assigned:
             return self._single(name, assigned, "at module level", depth, constant=True)
         raise Unresolved(name, "not defined in this file")
@@ -190,7 +190,7 @@ class Document:
         return self.value_of(value_node, value_node, depth,
                              f"module constant {name}" if constant else f"{name} = … {where}")
 
-    def _assignments(self, body: cst.CSTNode, name: str, module: bool = False) -> list | None:
+    def assignments(self, body: cst.CSTNode, name: str) -> list | None:
         """Values assigned to `name` in this scope (None entries for non-simple bindings), not
         descending into nested functions or classes; None when the name is not bound here."""
         found: list = []
@@ -335,10 +335,10 @@ class Document:
                 if p.name.value == name:
                     ann = dotted(p.annotation.annotation) if p.annotation else None
                     return (self.dataclasses[ann], {}) if ann in self.dataclasses else None
-            assigned = self._assignments(scope.body, name)
+            assigned = self.assignments(scope.body, name)
             if assigned is not None:
                 return self._built(assigned)
-        assigned = self._assignments(self.module, name, module=True)
+        assigned = self.assignments(self.module, name)
         return self._built(assigned) if assigned else None
 
     def _built(self, assigned: list) -> tuple[cst.ClassDef, dict] | None:
