@@ -226,7 +226,7 @@ def cmd_serve(ns) -> int:
 
 def cmd_verify(ns) -> int:
     from ..verify.command import main as verify
-    return verify(ns)
+    return verify(ns, _collect, read_source)
 
 
 def _verify_parser(sub) -> None:

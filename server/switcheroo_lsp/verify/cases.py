@@ -213,41 +213,10 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
     all_args = {id(c): bind(c, signature) for c in calls}
 
     # 1. The torch side's structure: params, parameter groups, the optimizer a scheduler gets.
-    params_arg = next((a for a in opt_args if a.name == "params"), None)
-    if params_arg is None:
-        return Unresolvable(case, [], "the call passes no parameters")
-    groups_node = _groups_node(params_arg.expr, doc, case.optimizer.node)
-    replacements: dict[int, str] = {}
-    group_nodes: list[cst.Dict] = []
-    if groups_node is not None:
-        for i, el in enumerate(groups_node.elements):
-            d = el.value
-            if not isinstance(d, cst.Dict) or any(not isinstance(e, cst.DictElement) for e in d.elements):
-                return Unresolvable(case, [], "a parameter group built with ** cannot be verified")
-            group_nodes.append(d)
-            for e in d.elements:
-                if isinstance(e.key, cst.SimpleString) and e.key.evaluated_value == "params":
-                    replacements[id(e.value)] = f"_sw_groups[{i}]"
-        opt_tree = L.replace(case.optimizer.node, replacements | ({} if groups_node is params_arg.expr
-                                                                  else {id(params_arg.expr): _code_with(groups_node, replacements)}))
-    else:
-        opt_tree = L.replace(case.optimizer.node, {id(params_arg.expr): "_sw_params"})
-    opt_tree = opt_tree.with_changes(func=L.parse(case.optimizer.name))
-
-    sched_tree = None
-    if case.scheduler is not None:
-        sargs = all_args[id(case.scheduler)]
-        if not sargs:
-            return Unresolvable(case, [], f"{case.scheduler.name} gets no optimizer")
-        opt_key = L.key(L.code(sargs[0].expr))
-        sched_tree = _inline_schedulers(case.scheduler.node, doc)
-        sched_tree = L.replace(sched_tree, {id(n): "_sw_opt" for n in L.find(sched_tree, {opt_key})})
-        sched_tree = sched_tree.with_changes(func=L.parse(case.scheduler.name))
-    clip_trees = []
-    for c in case.clips:
-        cargs = all_args[id(c)]
-        tree = L.replace(c.node, {id(cargs[0].expr): "_sw_params"}) if cargs else c.node
-        clip_trees.append(tree.with_changes(func=L.parse(c.name)))
+    torch_side = _torch_trees(case, doc, opt_args, all_args)
+    if isinstance(torch_side, Unresolvable):
+        return torch_side
+    opt_tree, sched_tree, clip_trees, groups_node, group_nodes = torch_side
 
     # The Optax side's placeholders the rewrite asks the user to define (param_labels, decay_mask).
     optax_tree = L.parse(r.optax)
@@ -341,6 +310,49 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
         torch_clips=[final(t) for t in clip_trees], optax=final(optax_tree),
         schedule=final(schedule_tree) if schedule_tree is not None else None, per_epoch=per_epoch, epoch=epoch,
         maximize=maximize, groups=groups, labels=labels, values=res.values, notes=res.notes)
+
+
+def _torch_trees(case: Case, doc: Document, opt_args: list[_Arg], all_args: dict):
+    """The torch calls as verify evaluates them: the optimizer's params (or each group's) as
+    `_sw_params` / `_sw_groups[i]`, the scheduler's optimizer as `_sw_opt`, a nested scheduler
+    written in place, each callee by its full torch name."""
+    params_arg = next((a for a in opt_args if a.name == "params"), None)
+    if params_arg is None:
+        return Unresolvable(case, [], "the call passes no parameters")
+    groups_node = _groups_node(params_arg.expr, doc, case.optimizer.node)
+    replacements: dict[int, str] = {}
+    group_nodes: list[cst.Dict] = []
+    if groups_node is not None:
+        for i, el in enumerate(groups_node.elements):
+            d = el.value
+            if not isinstance(d, cst.Dict) or any(not isinstance(e, cst.DictElement) for e in d.elements):
+                return Unresolvable(case, [], "a parameter group built with ** cannot be verified")
+            group_nodes.append(d)
+            for e in d.elements:
+                if isinstance(e.key, cst.SimpleString) and e.key.evaluated_value == "params":
+                    replacements[id(e.value)] = f"_sw_groups[{i}]"
+        opt_tree = L.replace(case.optimizer.node, replacements | ({} if groups_node is params_arg.expr
+                                                                  else {id(params_arg.expr): _code_with(groups_node, replacements)}))
+    else:
+        opt_tree = L.replace(case.optimizer.node, {id(params_arg.expr): "_sw_params"})
+    opt_tree = opt_tree.with_changes(func=L.parse(case.optimizer.name))
+
+    sched_tree = None
+    if case.scheduler is not None:
+        sargs = all_args[id(case.scheduler)]
+        if not sargs:
+            return Unresolvable(case, [], f"{case.scheduler.name} gets no optimizer")
+        opt_key = L.key(L.code(sargs[0].expr))
+        sched_tree = _inline_schedulers(case.scheduler.node, doc)
+        sched_tree = L.replace(sched_tree, {id(n): "_sw_opt" for n in L.find(sched_tree, {opt_key})})
+        sched_tree = sched_tree.with_changes(func=L.parse(case.scheduler.name))
+    clip_trees = []
+    for c in case.clips:
+        cargs = all_args[id(c)]
+        tree = L.replace(c.node, {id(cargs[0].expr): "_sw_params"}) if cargs else c.node
+        clip_trees.append(tree.with_changes(func=L.parse(c.name)))
+
+    return opt_tree, sched_tree, clip_trees, groups_node, group_nodes
 
 
 def _code_with(node: cst.CSTNode, replacements: dict[int, str]) -> str:

@@ -109,9 +109,9 @@ class _Progress:
             print(f"progress: {self.done}/{self.total} {what}", file=sys.stderr, flush=True)
 
 
-def main(ns) -> int:
-    from ..frontends.cli import _collect, read_source
-
+def main(ns, collect, read_source) -> int:
+    """`collect(paths)` -> ([(path, settings)], problems) and `read_source(path)` -> text come
+    from the command line, which walks folders and decodes files the same way for every command."""
     try:
         from .targets import runner
         if ns.target != "optax":
@@ -131,7 +131,7 @@ def main(ns) -> int:
             print(f"switcheroo-lsp verify: {e}", file=sys.stderr)
         return 2
 
-    files, problems = _collect(ns.paths)
+    files, problems = collect(ns.paths)
     found: list[C.Resolved] = []
     unresolved: list[str] = []
     used: set[str] = set()
