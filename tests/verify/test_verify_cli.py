@@ -29,8 +29,8 @@ EXPRESSIONS = FIXTURES / "optimizers" / "expressions.py"
 HERE = Path(__file__).resolve().parent
 # What the fixtures leave to the caller (function parameters, a clip limit set at a call site),
 # by name: `--set lr=…` would replace every `lr=` that is not a literal, argparse's too.
-FIXTURE_SETTINGS = ["epochs=3", "cfg.lr=1e-3", "cfg.betas=(0.9, 0.99)", "wd=0.1", "cfg.amsgrad=True", "self.clip=1.0",
-                    "args.lr=0.01"]
+FIXTURE_SETTINGS = ["epochs=3", "cfg.lr=1e-3", "cfg.betas=(0.9, 0.99)", "wd=0.1", "cfg.amsgrad=True", "args.lr=0.01",
+                    "cfg.weight_decay=0.01"]
 
 
 def verify(*args, script: list[str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -71,6 +71,12 @@ def test_every_fixture_construction_with_a_rewrite_passes():
     assert mnist["values"]["args.momentum"] == {"value": "0.9", "source": "argparse --momentum"}
     assert mnist["values"]["args.lr"] == {"value": "0.01", "source": "--set"}   # --set args.lr is for every file
     assert mnist["tolerance"] == 5e-6           # a schedule: float32-rounded values
+    # Parameters without a default take what the file's calls pass (nanoGPT's configure_optimizers).
+    factory = by_line[("tests/fixtures/holders/factory_method.py", 11)]
+    assert factory["values"]["learning_rate"] == {"value": "0.0006", "source": "passed to configure_optimizers() on line 16"}
+    assert factory["values"]["betas"]["value"] == "(0.9, 0.95)"
+    clip = by_line[("tests/fixtures/loop/clip_limit_from_constructor.py", 16)]     # self.clip <- Trainer(clip=1.0)
+    assert clip["values"]["self.clip"]["value"] == "1.0"
     exact = by_line[("tests/fixtures/optimizers/adam_variants.py", 8)]      # amsgrad: a switcheroo_optax transform
     assert exact["tolerance"] == 1e-12 and exact["max_abs_diff"] < 1e-13
 

@@ -140,6 +140,12 @@ class _Resolver:
         self.case, self.doc, self.signature = case, doc, signature
         # --set values, by key; a value that is not a literal is reported by the command line.
         self.settings = {L.key(k): v for k, v in settings.items()}
+        doc.given = {}
+        for k, v in self.settings.items():
+            try:
+                doc.given[k] = Value(L.value_of(v), "--set")
+            except L.NotLiteral:
+                pass
         self.used: set[str] = set()
         self.values: dict[str, Value] = {}
         self.missing: dict[str, tuple[str, str, str]] = {}
@@ -278,7 +284,7 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
 
     if res.missing:
         if used is not None:
-            used |= res.used
+            used |= res.used | doc.given_used
         return Unresolvable(case, list(res.missing.values()))
 
     def final(tree: cst.BaseExpression) -> str:
@@ -304,7 +310,7 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
     if not r.exact:
         res.notes.append("an approximate rewrite (its finding states the difference)")
     if used is not None:
-        used |= res.used
+        used |= res.used | doc.given_used
     return Resolved(
         case=case, torch_optimizer=final(opt_tree), torch_scheduler=final(sched_tree) if sched_tree is not None else None,
         torch_clips=[final(t) for t in clip_trees], optax=final(optax_tree),

@@ -1,8 +1,9 @@
 """Static resolution of the references a construction needs, in the user's own document.
 
 What resolves (and nothing that would need running the program):
-- names: the enclosing functions' parameters with a default, a name assigned once in an
-  enclosing function, a module-level constant assigned once (top level, or in a top-level
+- names: the enclosing functions' parameters (their default, else what every call of the
+  function in this file passes, when that is one value), a name assigned once in an enclosing
+  function, a module-level constant assigned once (top level, or in a top-level
   `if`/`try`/`with` block), each evaluated the same way in turn;
 - `<x>.<name>`: `<x>` typed or built as a dataclass (`cfg: Config`, `cfg = Config(lr=…)`)
   gives that field; else every `add_argument(…, default=…)` (dest `name`) and every dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
-from .literals import NotLiteral, Unresolved, code, dotted, evaluate
+from .literals import NotLiteral, Unresolved, code, dotted, evaluate, key
 
 _MAX_DEPTH = 24      # names defined through names: enough for real code, a stop for cycles
 
@@ -63,6 +64,8 @@ class Document:
         wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
         self.positions = wrapper.resolve(PositionProvider)
         self.parents = wrapper.resolve(ParentNodeProvider)
+        self.given: dict[str, Value] = {}          # values given for references (--set), by key
+        self.given_used: set[str] = set()
         self.options: dict[str, list[_Option]] = {}
         self.dataclasses: dict[str, cst.ClassDef] = {}
         self._collect(self.module)
@@ -129,6 +132,10 @@ class Document:
     def resolve(self, ref: cst.BaseExpression, at: cst.CSTNode, depth: int = 0) -> Value:
         """The value of reference `ref` as seen from node `at`."""
         text = code(ref)
+        given = self.given.get(key(text))
+        if given is not None:       # --set cfg.weight_decay also reaches `decay = cfg.weight_decay`
+            self.given_used.add(key(text))
+            return given
         if depth > _MAX_DEPTH:
             raise Unresolved(text, "defined in terms of itself")
         if isinstance(ref, cst.Name):
@@ -169,7 +176,7 @@ class Document:
             for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
                 if p.name.value == name:
                     if p.default is None:
-                        raise Unresolved(name, f"a parameter of {scope.name.value}() without a default")
+                        return self._passed(scope, p, depth)
                     return self.value_of(p.default, scope, depth,
                                          f"default of {scope.name.value}({name}=…)")
             assigned = self.assignments(scope.body, name)
@@ -181,6 +188,49 @@ class Document:
         if assigned:
             return self._single(name, assigned, "at module level", depth, constant=True)
         raise Unresolved(name, "not defined in this file")
+
+    def _passed(self, func: cst.FunctionDef, param: cst.Param, depth: int) -> Value:
+        """A parameter without a default: what the file's calls of the function pass for it,
+        when they all pass the same (`model.configure_optimizers(0.1, 6e-4, (0.9, 0.95))`)."""
+        name, fname = param.name.value, func.name.value
+        sites = self._call_sites(func)
+        if not sites:
+            raise Unresolved(name, f"a parameter of {fname}() without a default, not called in this file")
+        positional = [*func.params.posonly_params, *func.params.params]
+        values: list[Value] = []
+        for call, skipped in sites:
+            expr = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
+            if expr is None and param in positional:
+                index = positional.index(param) - skipped
+                plain = [a for a in call.args if a.keyword is None]
+                if any(a.star for a in plain[:index + 1]):
+                    raise Unresolved(name, f"a parameter of {fname}(), passed through *args")
+                expr = plain[index].value if 0 <= index < len(plain) else None
+            if expr is None:
+                raise Unresolved(name, f"a parameter of {fname}() that a call does not pass")
+            line = self.positions[call].start.line
+            values.append(self.value_of(expr, call, depth, f"passed to {fname}() on line {line}"))
+        if len({repr(v.value) for v in values}) != 1:
+            raise Unresolved(name, f"{fname}() is called with different {name}: "
+                             + ", ".join(f"{v.value!r} ({v.source})" for v in values))
+        return values[0]
+
+    def _call_sites(self, func: cst.FunctionDef) -> list[tuple[cst.Call, int]]:
+        """The file's calls of `func` (a method by any receiver, `__init__` by its class's name),
+        each with the number of leading parameters the call does not pass (self)."""
+        owner = self.parents.get(self.parents.get(func))       # FunctionDef -> IndentedBlock -> ClassDef
+        method = isinstance(owner, cst.ClassDef) and not any(
+            dotted(d.decorator) == "staticmethod" for d in func.decorators)
+        name = owner.name.value if method and func.name.value == "__init__" else func.name.value
+        out = []
+        for node in _walk_all(self.module):
+            if isinstance(node, cst.Call):
+                callee = node.func
+                called = callee.value if isinstance(callee, cst.Name) else (
+                    callee.attr.value if isinstance(callee, cst.Attribute) else None)
+                if called == name:
+                    out.append((node, 1 if method else 0))
+        return out
 
     def _single(self, name: str, assigned: list, where: str, depth: int, constant: bool = False) -> Value:
         if len(assigned) != 1 or assigned[0] is None:
@@ -366,6 +416,12 @@ class Document:
                 for t in node.targets:
                     if isinstance(t.target, cst.Attribute) and dotted(t.target) == f"self.{name}":
                         assigned.append(node.value)
+                    elif isinstance(t.target, cst.Tuple) and isinstance(node.value, cst.Tuple) \
+                            and len(t.target.elements) == len(node.value.elements):
+                        # self.model, self.clip = model, clip
+                        for el, value in zip(t.target.elements, node.value.elements):
+                            if isinstance(el.value, cst.Attribute) and dotted(el.value) == f"self.{name}":
+                                assigned.append(value.value)
             elif isinstance(node, (cst.AnnAssign, cst.AugAssign)) and isinstance(node.target, cst.Attribute) \
                     and dotted(node.target) == f"self.{name}":
                 assigned.append(node.value if isinstance(node, cst.AnnAssign) else None)
