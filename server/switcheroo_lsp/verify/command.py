@@ -69,7 +69,8 @@ class Outcome:
             "max_rel_diff": self.max_rel, "tolerance": self.tolerance, "status": self.status,
             "first_step_over": first[0] if first else None, "dtype": self.dtype, "target": self.target,
             "problems": [{"name": r.problem, "steps": r.steps, "max_abs_diff": r.max_abs, "max_rel_diff": r.max_rel,
-                          "first_step_over": r.first_over, "stopped": r.stopped} for r in self.results],
+                          "tolerance": r.tolerance, "first_step_over": r.first_over, "stopped": r.stopped}
+                         for r in self.results],
             "values": {k: {"value": repr(v.value), "source": v.source} for k, v in self.resolved.values.items()},
             "notes": self.resolved.notes, "plot": self.plot,
         }
@@ -219,7 +220,8 @@ def render(o: Outcome) -> str:
     if o.resolved.values:
         lines.append("  values    " + ", ".join(f"{k} = {v.value!r} ({v.source})" for k, v in o.resolved.values.items()))
     for r in o.results:
-        lines.append(f"  {r.problem:<9} max |Δθ| {r.max_abs:.1e}  max relative Δθ {r.max_rel:.1e}"
+        own = f"  tolerance {r.tolerance:.0e}" if len({x.tolerance for x in o.results}) > 1 else ""
+        lines.append(f"  {r.problem:<9} max |Δθ| {r.max_abs:.1e}  max relative Δθ {r.max_rel:.1e}{own}"
                      + (f"  over the tolerance from update {r.first_over}" if r.first_over else "")
                      + (f"  ({r.stopped})" if r.stopped else ""))
     for note in o.resolved.notes:

@@ -48,6 +48,7 @@ class ProblemResult:
     torch_lr: np.ndarray
     optax_lr: np.ndarray | None
     stopped: str | None = None
+    tolerance: float = EXACT
 
     @property
     def max_abs(self) -> float:
@@ -74,7 +75,7 @@ def compare(name: str, torch_params: np.ndarray, optax_params: np.ndarray, tol: 
     rel = abs_diff / np.maximum(size, np.finfo(float).tiny)
     bound = tol * np.maximum(1.0, np.maximum(size, travelled))
     return ProblemResult(name, steps, abs_diff, rel, bound, np.asarray(torch_loss),
-                         np.asarray(optax_loss), np.asarray(torch_lr), optax_lr, stopped)
+                         np.asarray(optax_loss), np.asarray(torch_lr), optax_lr, stopped, tol)
 
 
 def losses(problem, params: np.ndarray, full_batch: bool = False) -> np.ndarray:
