@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 EXPRESSIONS = FIXTURES / "optimizers" / "expressions.py"
 HERE = Path(__file__).resolve().parent
+WORKSPACE = FIXTURES / "workspace"      # projects of several files: run on their own below
 # What the fixtures leave to the caller (function parameters, a clip limit set at a call site),
 # by name: `--set lr=…` would replace every `lr=` that is not a literal, argparse's too.
 FIXTURE_SETTINGS = ["epochs=3", "cfg.lr=1e-3", "cfg.betas=(0.9, 0.99)", "wd=0.1", "cfg.amsgrad=True", "args.lr=0.01",
@@ -47,14 +48,19 @@ def rows_of(result: subprocess.CompletedProcess) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_every_fixture_construction_with_a_rewrite_passes():
-    files = sorted(p for p in [*FIXTURES.rglob("*.py"), *(ROOT / "examples").glob("*.py")]
-                   if not p.name.endswith(".expected.py"))
+def rewrites_in(files: list[Path]) -> set[tuple[str, int]]:
     expected = set()
     for f in files:
         analysis = analyze(f.read_text())
         if analysis.syntax_error is None:
             expected |= {(str(f.relative_to(ROOT)), r.span.start.line + 1) for r in analysis.construction_rewrites()}
+    return expected
+
+
+def test_every_fixture_construction_with_a_rewrite_passes():
+    files = sorted(p for p in [*FIXTURES.rglob("*.py"), *(ROOT / "examples").glob("*.py")]
+                   if not p.name.endswith(".expected.py") and WORKSPACE not in p.parents)
+    expected = rewrites_in(files)
     r = verify(*[f.relative_to(ROOT) for f in files], "--steps", 40, "--format", "json", *settings(*FIXTURE_SETTINGS))
     rows = rows_of(r)
     assert r.returncode == 0, r.stderr
@@ -79,6 +85,23 @@ def test_every_fixture_construction_with_a_rewrite_passes():
     assert clip["values"]["self.clip"]["value"] == "1.0"
     exact = by_line[("tests/fixtures/optimizers/adam_variants.py", 8)]      # amsgrad: a switcheroo_optax transform
     assert exact["tolerance"] == 1e-12 and exact["max_abs_diff"] < 1e-13
+
+
+def test_workspace_fixtures_pass_given_what_other_files_pass():
+    """verify reads one file at a time: a parameter that only another file's call gives (nanoGPT's
+    train.py calling model.configure_optimizers) is named, then --set gives it."""
+    files = sorted(p for p in WORKSPACE.rglob("*.py") if not p.name.endswith(".expected.py"))
+    expected = rewrites_in(files)
+    model = WORKSPACE / "nanogpt_like" / "model.py"
+    r = verify(model, "--steps", 5)
+    assert r.returncode == 2
+    assert "lr (learning_rate): a parameter of configure_optimizers() without a default, not called in this file" in r.stderr
+    r = verify(*[f.relative_to(ROOT) for f in files], "--steps", 40, "--format", "json",
+               *settings("learning_rate=6e-4", "betas=(0.9, 0.95)", "weight_decay=0.1", "args.lr=5e-4"))
+    rows = rows_of(r)
+    assert r.returncode == 0, r.stderr
+    assert {(row["path"], row["line"]) for row in rows} == expected and len(expected) >= 3
+    assert all(row["status"] == "pass" for row in rows), rows
 
 
 def test_text_output_shows_the_rewrite_differences_and_verdict():
