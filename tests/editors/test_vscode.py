@@ -300,6 +300,7 @@ def vscode_run(tmp_path_factory):
                 "alsoOpen": [f"examples/{e.name}" for e in EXAMPLES],
                 "pythonFallback": True,
                 "notebook": {"file": NOTEBOOK.name, "fixCode": FIX_CODE},
+                "verify": True,
             }
         )
     )
@@ -500,6 +501,22 @@ def test_quickfix_applied_and_saved(result):
     after = _codes(result["diagnosticsAfterFix"])
     assert FIX_CODE not in after, result["diagnosticsAfterFix"]
     assert {"OPX102", "OPX103"} <= after, result["diagnosticsAfterFix"]
+
+
+def test_verify_this_rewrite(result):
+    """The code lens and the palette command "Switcheroo: Verify this rewrite": the server runs
+    verify in a subprocess (200 steps), the command answers the verdict, the next hover shows it."""
+    lenses = [lens for lens in result["codeLenses"] if lens["title"] == "Verify this rewrite"]
+    assert [(lens["command"], lens["range"]["start"]) for lens in lenses] == [("switcheroo.verify", [3, 6])]
+    verify = result["verify"]
+    assert verify["status"] == "pass", verify
+    row = verify["row"]
+    assert (row["optimizer"], row["rewrite"], row["steps"]) == ("torch.optim.Adam", "optax.adam(learning_rate=0.01)", 200)
+    assert row["max_abs_diff"] <= row["tolerance"] == 1e-12
+    assert row["path"].endswith(WORKSPACE_FILE)
+    assert verify["message"].startswith("Verified on your hyperparameters: torch.optim.Adam → optax.adam(")
+    assert result["hoverAfterVerify"].startswith("**Verified on your hyperparameters:** max |Δθ| ")
+    assert "over 200 steps (PASS" in result["hoverAfterVerify"]
 
 
 def test_setting_change_reaches_the_running_server(result):

@@ -8,6 +8,7 @@ import * as readline from "node:readline";
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   type Executable,
   LanguageClient,
   type LanguageClientOptions,
@@ -294,11 +295,35 @@ async function watchPythonInterpreter(context: vscode.ExtensionContext): Promise
   );
 }
 
+const VERIFY_COMMAND = "switcheroo.verify";
+
+/**
+ * "Switcheroo: Verify this rewrite" from the palette: the server's `switcheroo.verify` (which
+ * the code lens above each construction runs too) for the construction under the cursor. The
+ * server runs it in a subprocess, shows progress and the verdict; this returns its answer.
+ */
+async function verifyRewrite(uri?: vscode.Uri, position?: vscode.Position): Promise<unknown> {
+  const editor = vscode.window.activeTextEditor;
+  const target = uri ?? editor?.document.uri;
+  const at = position ?? editor?.selection.active;
+  if (!client?.isRunning() || !target || !at) {
+    void vscode.window.showWarningMessage(
+      "Switcheroo: put the cursor on a torch.optim construction in a Python file (and start the server) to verify its rewrite.",
+    );
+    return undefined;
+  }
+  return client.sendRequest(ExecuteCommandRequest.type, {
+    command: VERIFY_COMMAND,
+    arguments: [{ uri: client.code2ProtocolConverter.asUri(target), position: { line: at.line, character: at.character } }],
+  });
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<SwitcherooApi> {
   output = vscode.window.createOutputChannel("Switcheroo", { log: true });
   context.subscriptions.push(
     output,
     vscode.commands.registerCommand("switcheroo.restart", () => restart("requested")),
+    vscode.commands.registerCommand("switcheroo.verifyRewrite", verifyRewrite),
     vscode.workspace.onDidChangeConfiguration((event) => {
       const changed = RESTART_SETTINGS.find((s) => event.affectsConfiguration(s));
       if (changed) {

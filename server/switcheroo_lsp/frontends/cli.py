@@ -1,4 +1,5 @@
-"""Command line: `serve`, `check`, `fix`, `--version`. Calls the same core as the server."""
+"""Command line: `serve`, `check`, `fix`, `verify`, `--version`. Calls the same core as the server.
+`verify` lives in switcheroo_lsp.verify; only it imports torch and jax, and only when run."""
 
 from __future__ import annotations
 
@@ -223,6 +224,26 @@ def cmd_serve(ns) -> int:
     return 0
 
 
+def cmd_verify(ns) -> int:
+    from ..verify.command import main as verify
+    return verify(ns, _collect, read_source)
+
+
+def _verify_parser(sub) -> None:
+    from ..verify.command import DEFAULT_STEPS
+    from ..verify.targets import TARGETS
+    verify = sub.add_parser("verify", help="run each construction's torch original and its rewrite side by side")
+    verify.add_argument("paths", nargs="+")
+    verify.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="a value for an argument (lr=3e-4) or a name (cfg.lr=3e-4) that does not resolve statically")
+    verify.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"updates per run (default {DEFAULT_STEPS})")
+    verify.add_argument("--plot", metavar="DIR", help="write one PNG per construction into DIR")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--target", choices=TARGETS, default="optax")
+    verify.add_argument("--line", type=int, help="only the construction on this line (1-based)")
+    verify.add_argument("--progress", action="store_true", help="progress lines on stderr (for editors)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="switcheroo-lsp",
                                      description="Port torch.optim training code to Optax, numerically faithfully.")
@@ -239,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     fix = sub.add_parser("fix", help="apply every available fix in place")
     fix.add_argument("paths", nargs="+")
     fix.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
+    _verify_parser(sub)
     try:
         ns = parser.parse_args(argv)
     except SystemExit as e:
@@ -247,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return {"serve": cmd_serve, "check": cmd_check, "fix": cmd_fix}[ns.command](ns)
+        return {"serve": cmd_serve, "check": cmd_check, "fix": cmd_fix, "verify": cmd_verify}[ns.command](ns)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
 from . import notebook_sync as notebooks
+from . import verify_lsp
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"
@@ -569,8 +570,27 @@ def on_hover(ls: SwitcherooServer, params: t.HoverParams) -> t.Hover | None:
     if result is None:
         return None
     markdown, span = result
+    verified = verify_lsp.hover_note(uri, analysis, span)
+    if verified:
+        markdown = f"{verified}\n\n{markdown}"
     return t.Hover(contents=t.MarkupContent(kind=t.MarkupKind.Markdown, value=markdown),
                    range=ls.to_range(analysis, span))
+
+
+@server.feature(t.TEXT_DOCUMENT_CODE_LENS, t.CodeLensOptions(resolve_provider=False))
+def code_lens(ls: SwitcherooServer, params: t.CodeLensParams) -> list[t.CodeLens] | None:
+    """"Verify this rewrite" above each construction a fix converts."""
+    uri = params.text_document.uri
+    entry = ls.entry(uri)
+    if entry is None or entry.analysis.syntax_error or ls.excluded(uri):
+        return None
+    return verify_lsp.code_lenses(ls, uri, entry.analysis, visible(entry.analysis.findings, ls.settings_for(uri)))
+
+
+@server.command(verify_lsp.COMMAND)
+async def verify_command(ls: SwitcherooServer, *args) -> dict:
+    """Runs `switcheroo-lsp verify` in a subprocess, never in this process (see verify_lsp)."""
+    return await verify_lsp.run(ls, args[0] if args else None)
 
 
 def serve() -> None:

@@ -3,7 +3,8 @@
 // The request (JSON) is named by $SWITCHEROO_E2E_REQUEST:
 //   { "file": "train.py", "result": "/abs/result.json", "fixCode": "OPX101",
 //     "timeoutMs": 60000, "ignoreOnChange": "OPX103", "restart": true, "alsoOpen": ["a.py"],
-//     "pythonFallback": true, "notebook": { "file": "train.ipynb", "fixCode": "OPX101" } }
+//     "pythonFallback": true, "notebook": { "file": "train.ipynb", "fixCode": "OPX101" },
+//     "verify": true }
 // The result JSON always gets written, with "error" set when a step failed, so the pytest
 // side never has to wait for its own timeout to learn what went wrong.
 "use strict";
@@ -132,6 +133,25 @@ async function run(request, result) {
   const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", uri, range.start);
   result.hover = hoverText(hovers);
   step("hover");
+
+  // 4b. "Verify this rewrite": the code lens above the construction, and the palette command
+  // with the cursor on it; the server runs verify in a subprocess. The next hover shows the verdict.
+  if (request.verify) {
+    const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", uri);
+    result.codeLenses = (lenses || []).map((l) => ({
+      title: l.command ? l.command.title : null,
+      command: l.command ? l.command.command : null,
+      range: rangeJson(l.range),
+    }));
+    const editor = vscode.window.activeTextEditor;
+    editor.selection = new vscode.Selection(range.start, range.start);
+    const t0 = Date.now();
+    result.verify = await vscode.commands.executeCommand("switcheroo.verifyRewrite");
+    result.verifyMs = Date.now() - t0;
+    const after = await vscode.commands.executeCommand("vscode.executeHoverProvider", uri, range.start);
+    result.hoverAfterVerify = hoverText(after);
+    step("verify");
+  }
 
   // 5. Quick fixes for that diagnostic, and the file-wide fix-all.
   const actions = await vscode.commands.executeCommand(
