@@ -374,15 +374,20 @@ class Tracer:
             return self._annotated_class(inner[0], scope) if len(inner) == 1 else None
         return self.class_ref(ann, scope) if scope is not None else None
 
+    def bindings_of(self, expr, scope: Scope) -> list[Binding] | None:
+        """What a name or `<object>.<attr>` was assigned (None: neither)."""
+        if isinstance(expr, cst.Name):
+            return self.lookup(expr.value, scope) or []
+        if isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, scope)
+            return self.member_bindings(owner, expr.attr.value) if owner is not None else []
+        return None
+
     def external_class(self, expr, scope: Scope) -> str | None:
         """The qualified class of an object from a library (`accelerator = Accelerator()`,
         `fabric: L.Fabric`), for the wrappers table."""
-        if isinstance(expr, cst.Name):
-            bindings = self.lookup(expr.value, scope) or []
-        elif isinstance(expr, cst.Attribute):
-            owner = self.class_of(expr.value, scope)
-            bindings = self.member_bindings(owner, expr.attr.value) if owner is not None else []
-        else:
+        bindings = self.bindings_of(expr, scope)
+        if bindings is None:
             return None
         found = set()
         for b in bindings:
@@ -464,12 +469,8 @@ class Tracer:
         q = self.qualified(expr, scope)
         if q is not None:
             return normal_torch(q)
-        if isinstance(expr, cst.Name):
-            bindings = self.lookup(expr.value, scope) or []
-        elif isinstance(expr, cst.Attribute):
-            owner = self.class_of(expr.value, scope)
-            bindings = self.member_bindings(owner, expr.attr.value) if owner is not None else []
-        else:
+        bindings = self.bindings_of(expr, scope)
+        if bindings is None:
             return None
         found = set()
         for b in bindings:
