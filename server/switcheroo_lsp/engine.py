@@ -81,7 +81,7 @@ class Analysis:
         site = self.site(key)
         if site is None or not site.finding.fixable:
             return None
-        return Fix(title(site), self._edits([site]))
+        return Fix(title(site, self.target), self._edits([site]))
 
     def _fixable_sites(self, keys: set[int] | None) -> list[Site]:
         # An optimizer that `# noqa` keeps torch keeps everything about it torch too.

@@ -16,6 +16,7 @@ from ..knowledge.wrappers import SCALER_NOTE
 from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import Finding, Names, Site
+from .modules import ModuleOf, module_of, parameters_owner, reached_from, visible
 from .tracing import Identity, argument
 
 
@@ -41,6 +42,7 @@ class Builder:
         self._uses: dict | None = None
         self._steps: dict | None = None
         self._emissions: dict = {}
+        self._modules: dict[Identity, ModuleOf] = {}
 
     # -- positions and text ------------------------------------------------------------------
     def span(self, node, ctx: StmtContext) -> Span:
@@ -236,9 +238,17 @@ class Builder:
             self.add(f, site)
             return
         site.names = self.names_for(ident, ident.target)
+        if self.target.wrapper is not None:
+            module = self.module_for(ident)
+            if module.node is None:     # the target wraps a module, and there is none
+                f = Finding("OPX202", span, self.target.no_module_message(qualified, module.why), "manual",
+                            noqa, ignore)
+                self.add(f, Site(f, ctx, ident))
+                return
+            site.names.module = module.text
         self.a.construct_sites[ident] = site
         note = f" ({emission.notes[0]})" if emission.notes else ""
-        message = f"{qualified} → {self.target.construction_summary(emission.one_line())}{note}"
+        message = f"{qualified} → {self.target.construction_summary(emission.one_line(), site.names.module)}{note}"
         code = "OPX101" if emission.exact else "OPX201"
         if not emission.exact:
             message += f"; not exact: {emission.difference}"
@@ -316,15 +326,31 @@ class Builder:
             self._manual(span, noqa, ignore, ctx, f"{what}: loss scaling — {SCALER_NOTE}")
 
     def _params_node(self, call: cst.Call, ctx: StmtContext):
-        """The params argument, looked through a name bound once to a list in the same scope."""
+        """The params argument, looked through a name bound once to a list (or to a module's
+        `.parameters()`) in the same scope."""
         node = argument(call, 0, "params")
         if isinstance(node, cst.Name):
             bindings = ctx.scope.bindings.get(node.value, []) if ctx.scope.kind != "module" else \
                 self.program.module.bindings.get(node.value, [])
-            if len(bindings) == 1 and bindings[0].kind == "value" and isinstance(bindings[0].node,
-                                                                                 (cst.List, cst.Tuple)):
+            if len(bindings) == 1 and bindings[0].kind == "value" and (
+                    isinstance(bindings[0].node, (cst.List, cst.Tuple)) or parameters_owner(bindings[0].node)):
                 return bindings[0].node
         return node
+
+    def module_for(self, ident: Identity | None) -> ModuleOf:
+        """The module a torch construction trains (targets that wrap one need it)."""
+        if ident is None or ident.kind != "torch" or ident.call is None:
+            return ModuleOf(why="the optimizer is not built here")
+        if ident not in self._modules:
+            self._modules[ident] = module_of(self._params_node(ident.call, ident.ctx), self.groups_of(ident))
+        return self._modules[ident]
+
+    def no_target_form(self, ident: Identity) -> str:
+        """Why a torch optimizer cannot take the target's form ("" when it can): a target that
+        wraps a module needs one. What folds into its construction (schedules, clipping) waits."""
+        if self.target.wrapper is None or ident.kind != "torch":
+            return ""
+        return self.module_for(ident).why
 
     # -- receivers -----------------------------------------------------------------------------
     def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> None:
@@ -336,44 +362,19 @@ class Builder:
         member = use.member
         if member == "step":
             if node.args:
-                self._manual(span, noqa, ignore, ctx, self._closure_message(recv, ids))
+                lbfgs = any(i.kind == "torch" and i.name == "LBFGS" for i in ids)
+                self._manual(span, noqa, ignore, ctx, self.target.manual_message("closure", recv, lbfgs))
             elif not is_stmt:
-                self._manual(span, noqa, ignore, ctx,
-                             f"the value of {recv}.step() is used: rewrite by hand as "
-                             f"updates, state = {recv}.update(grads, state, params)")
+                self._manual(span, noqa, ignore, ctx, self.target.manual_message("step_value", recv))
             else:
                 self._step(use, ids, span, noqa, ignore, recv)
         elif member == "zero_grad":
             if is_stmt:
-                f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: jax.grad returns fresh gradients, "
-                            "nothing accumulates", "zero_grad", noqa, ignore, fixable=True)
+                f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: {self.target.zero_grad_why}",
+                            "zero_grad", noqa, ignore, fixable=True)
                 self.add(f, Site(f, ctx, receiver=recv, ids=ids))
-        elif member == "state":
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.state: torch's per-parameter state (momentum buffers, moments) lives in the "
-                         "opt_state pytree in Optax, shaped by the transforms of the chain; read it from there")
-        elif member in ("state_dict", "load_state_dict"):
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.{member}(): Optax keeps its state in the opt_state pytree; save and restore "
-                         "it (with params) using your checkpoint library, e.g. orbax")
-        elif member == "add_param_group":
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.add_param_group(): Optax optimizers are fixed at construction; build the "
-                         "groups up front with optax.multi_transform")
-        elif member == "param_groups":
-            self._manual(span, noqa, ignore, ctx,
-                         f"{recv}.param_groups: Optax has no mutable groups; change hyperparameters with "
-                         "optax.inject_hyperparams (opt_state.hyperparams[...]) or a schedule")
-
-    @staticmethod
-    def _closure_message(recv: str, ids) -> str:
-        if any(i.kind == "torch" and i.name == "LBFGS" for i in ids):
-            # switcheroo_optax.torch_lbfgs: one update is one torch step(closure).
-            return (f"{recv}.step(closure) → write the closure's loss as loss_fn(params), then "
-                    f"updates, opt_state = {recv}.update(grads, opt_state, params, value_fn=loss_fn); "
-                    "params = optax.apply_updates(params, updates) (one update runs torch's max_iter iterations)")
-        return (f"{recv}.step(closure): Optax has no closures; compute the loss and gradients with "
-                "jax.value_and_grad, then call update")
+        elif member in ("state", "state_dict", "load_state_dict", "add_param_group", "param_groups"):
+            self._manual(span, noqa, ignore, ctx, self.target.manual_message(member, recv))
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)
@@ -385,33 +386,39 @@ class Builder:
         receiver = receiver if receiver is not None else use.receiver
         ident = next(iter(ids)) if len(ids) == 1 else None
         names = self.names_for(ident, receiver, receiver_ids=ids)
+        # An optimizer already in Optax is stepped the functional way whatever the target.
+        target = self.target.steps_of(frozenset(i.kind for i in ids))
+        if target.wrapper is not None:
+            names.module = reached_from(self.module_for(ident), ident.ctx if ident else None, use.ctx.scope)
         plateau = self.plateaus.get(ident)
         plateau_state = plateau.plateau_state if plateau is not None else ""
-        state_init = self._attribute_state_init(use, names, receiver) or self._named_state_init(use, names, receiver)
+        state_init = self._attribute_state_init(use, names, receiver, target) or self._named_state_init(
+            use, names, receiver, target)
         missing = self._missing(use.ctx, names, ids, plateau,
-                                defined={names.state} if state_init is not None else set())
+                                defined={names.state} if state_init is not None else set(), target=target)
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
                     ids=ids, plateau_state=plateau_state)
-        rewrite = self.target.step_summary(recv, names)
+        rewrite = target.step_summary(recv, names)
         called = f"{via}({recv})" if via else f"{recv}.step()"
-        f = Finding("OPX102", span, f"{called} → {rewrite} ({self.target.step_why})", "step", noqa, ignore,
+        f = Finding("OPX102", span, f"{called} → {rewrite} ({target.step_why})", "step", noqa, ignore,
                     fixable=True, data={"rewrite": rewrite})
         self.add(f, site)
         if missing:
             where = scope_label(use.ctx)
             w = Finding("OPX203", span, f"{called} → the rewrite needs {', '.join(missing)}, not defined "
-                        f"{where}: define them before the update (e.g. {self.target.grads_hint(names)})",
+                        f"{where}: define them before the update (e.g. {target.grads_hint(names)})",
                         "undefined", noqa, ignore, fixable=True, data={"missing": list(missing)})
             self.add(w, Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
                              state_init=state_init, ids=ids, plateau_state=plateau_state))
 
-    def _attribute_state_init(self, use: ReceiverUse, names: Names, recv=None) -> tuple[StmtContext, list[str]] | None:
+    def _attribute_state_init(self, use: ReceiverUse, names: Names, recv=None,
+                              target=None) -> tuple[StmtContext, list[str]] | None:
         """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
         beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
         recv, cls = recv if recv is not None else use.receiver, use.ctx.scope.class_scope
         if not isinstance(recv, cst.Attribute) or cls is None or "." not in names.state:
             return None
-        if not self.target.has_init_line:
+        if not (target or self.target).has_init_line:
             return None
         state_attr = names.state.split(".", 1)[1]
         if state_attr in cls.attr_bindings:
@@ -428,10 +435,12 @@ class Builder:
             return b.ctx, texts
         return None
 
-    def _named_state_init(self, use: ReceiverUse, names: Names, receiver) -> tuple[StmtContext, list[str]] | None:
+    def _named_state_init(self, use: ReceiverUse, names: Names, receiver,
+                          target=None) -> tuple[StmtContext, list[str]] | None:
         """`optimizer = build_optimizer(cfg)` names an optimizer built elsewhere: its state starts
         right after (`opt_state = optimizer.init(params)`)."""
-        if not isinstance(receiver, cst.Name) or "." in names.state or not self.target.has_init_line:
+        target = target or self.target
+        if not isinstance(receiver, cst.Name) or "." in names.state or not target.has_init_line:
             return None
         scope = use.ctx.scope
         bindings = self.tracer.lookup(receiver.value, scope) or []
@@ -449,23 +458,24 @@ class Builder:
         texts = []
         if names.params not in self.bound_names(b.ctx.scope):
             texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
-        texts.extend(self.target.init_lines(receiver.value, names))
+        texts.extend(target.init_lines(receiver.value, names))
         return b.ctx, texts
 
     def _missing(self, ctx: StmtContext, names: Names, ids, plateau: Site | None = None,
-                 defined: set[str] = frozenset()) -> tuple[str, ...]:
+                 defined: set[str] = frozenset(), target=None) -> tuple[str, ...]:
+        target = target or self.target
         scope = ctx.scope
         bound = self.bound_names(scope) | set(defined)
         if scope.kind == "class":
             bound = set()
         defined_by_init = {self.names_for(i, i.target).state for i in ids
                            if i.kind == "torch" and i.ctx and self.has_init_line(i) and _same_scope(i.ctx.scope, scope)}
-        wanted = self.target.step_reads(names)
+        missing = [n for n in target.step_refs(names) if not visible(n, scope, self.program.module.bindings)]
+        wanted = target.step_reads(names)
         if plateau is not None:
             wanted.append(plateau.plateau_state)
             if _same_scope(plateau.ctx.scope, scope):
                 defined_by_init.add(plateau.plateau_state)
-        missing = []
         for name in wanted:
             if "." in name:
                 continue   # attribute state: the construction's init line defines it

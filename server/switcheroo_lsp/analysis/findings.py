@@ -70,6 +70,8 @@ class Names:
     state: str          # `opt_state`, or `self.opt_state` for an attribute receiver
     params: str
     grads: str
+    module: str = ""    # the module whose parameters it trains, as the rewrite's scope reaches it
+                        # (targets that wrap a module: `model`, `self.model`); "" where unknown
 
 
 @dataclass(eq=False)

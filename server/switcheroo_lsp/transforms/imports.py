@@ -1,5 +1,5 @@
-"""Imports: add what the new code uses (`import optax`, `jax.numpy as jnp`, `switcheroo_optax`)
-once, after the file's leading imports; drop the `torch.optim` imports the fixes left unused."""
+"""Imports: add what the new code uses (`import optax`, `jax.numpy as jnp`, `switcheroo_optax`,
+the target's, e.g. `from flax import nnx`) once, after the file's leading imports; drop the `torch.optim` imports the fixes left unused."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
         needed.append("import jax.numpy as jnp")
     if f"{catalog.HELPERS}." in written and not _module_binds(p, catalog.HELPERS, catalog.HELPERS):
         needed.append(f"import {catalog.HELPERS}")
+    for extra in p.target.imports:      # the target's own (`from flax import nnx`)
+        if f"{extra.name}." in written and not _module_binds(p, extra.name, extra.qualified):
+            needed.append(extra.statement)
     _plan_unused_imports(p, plan, converted)
     if not needed:
         return

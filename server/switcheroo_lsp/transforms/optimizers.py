@@ -1,6 +1,7 @@
 """A torch optimizer's construction -> the faithful Optax expression (construction.py builds its
-nodes) with the schedule and clipping folded in, and the target's init lines after it; an
-optimizer already in Optax gets the schedule and clipping patched in."""
+nodes) with the schedule and clipping folded in, wrapped in the target's optimizer object where
+it has one (wrapping.py), and the target's init lines after it; an optimizer already in Optax
+gets the schedule and clipping patched in."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import libcst as cst
 
 from ..analysis.arguments import code
 from ..analysis.findings import Site
-from ..analysis.tracing import Identity
+from ..analysis.modules import parameters_owner
+from ..analysis.tracing import Identity, argument
 from ..knowledge import catalog
-from . import construction
+from . import construction, wrapping
 from .changes import Folded, Plan
 
 
@@ -31,8 +33,21 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
             todo = [f"# TODO(switcheroo): {emission.notes[0]}"]
         module = ctx.chunk.module
         indent = p.source.indent_of(p.program.span(ctx.stmt, ctx).start.line)
-        new = construction.build(ident.call, emission, named_args(catalog.OPTIMIZERS[ident.name], ident.call),
-                                 p.optax_name, indent, module.default_indent if module is not None else "    ")
+        default_indent = module.default_indent if module is not None else "    "
+        row = catalog.OPTIMIZERS[ident.name]
+
+        def build(call: cst.Call) -> cst.BaseExpression:
+            return construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent)
+
+        wrapper = p.target.wrapper
+        if wrapper is None:
+            new = build(ident.call)
+        else:
+            owner = p.builder.module_for(ident).node
+            if owner is None:
+                return False        # no module to wrap: the construction's OPX202 says so
+            new = wrapping.wrap(ident.call, _params_arg(ident.call), build, wrapper, owner,
+                                p.program.span(ident.call, ctx).start.col, default_indent)
         p.rewritten[ident] = (emission, extras)
     elif ident.kind == "optax" and extras is not None:
         new = construction.patch_optax(ident.call, extras.learning_rate, extras.prefix, p.optax_name)
@@ -48,6 +63,11 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
                 + lines
         plan.add_after(ctx, lines)
     return True
+
+
+def _params_arg(call: cst.Call) -> cst.Arg | None:
+    node = argument(call, 0, "params")
+    return next((a for a in call.args if a.value is node), None)
 
 
 def named_args(row, call: cst.Call) -> dict[str, cst.Arg]:

@@ -17,7 +17,7 @@ from .clipping import plan_clip
 from .imports import optax_name, plan_imports
 from .optimizers import plan_optimizer
 from .schedules import plan_schedule, plan_scheduler_step
-from .steps import plan_step, plan_zero_grad
+from .steps import plan_step, plan_zero_grad, step_target
 
 
 class Planner:
@@ -80,14 +80,14 @@ class Planner:
         return "#" in self.program.text(ctx.stmt, ctx)
 
 
-def title(site: Site) -> str:
-    """The quick fix's title."""
+def title(site: Site, target) -> str:
+    """The quick fix's title (`target` words the construction's and the step's)."""
     kind = site.finding.kind
     if kind == "construct":
-        t = f"Convert to {site.emission.head}"
+        t = target.construction_title(site.emission.head)
         return t if site.emission.exact else t + " (approximate)"
     if kind in ("step", "undefined"):
-        return f"Convert {site.receiver}.step() to {site.receiver}.update + optax.apply_updates"
+        return step_target(target, site).step_title(site.receiver, site.names)
     if kind in ("schedule", "schedule_undefined"):
         if site.schedule.kind == "plateau":
             return "Convert ReduceLROnPlateau to optax.contrib.reduce_on_plateau"

@@ -7,14 +7,21 @@ from .changes import Plan
 
 
 def plan_step(p, site: Site, plan: Plan) -> None:
+    target = step_target(p.target, site)
     texts = []
     if site.missing:
         texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here "
-                     f"({p.target.grads_hint(site.names)})")
-    plan.replace(site.ctx, texts + p.target.step_lines(site.receiver, site.names, site.plateau_state, p.optax_name))
+                     f"({target.grads_hint(site.names)})")
+    plan.replace(site.ctx, texts + target.step_lines(site.receiver, site.names, site.plateau_state, p.optax_name))
     if site.state_init is not None:     # an optimizer stored on self: its state starts beside it
         init_ctx, lines = site.state_init
         plan.add_after(init_ctx, lines)
+
+
+def step_target(target, site: Site):
+    """The target whose step form applies to the stepped optimizer (one already in Optax is
+    stepped the functional way)."""
+    return target.steps_of(frozenset(i.kind for i in site.ids))
 
 
 def plan_zero_grad(site: Site, plan: Plan) -> None:
