@@ -146,3 +146,39 @@ def test_examples_fix_result_parses_and_only_manual_work_remains(tmp_path, name)
     ast.parse(f.read_text())
     rows = json.loads(run("check", "--format", "json", str(f)).stdout)
     assert {r["code"] for r in rows} <= {"OPX201", "OPX202"}
+
+
+NNX_TRAIN = """import torch
+model = torch.nn.Linear(3, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for b in data:
+    opt.zero_grad()
+    loss(b).backward()
+    opt.step()
+"""
+
+
+def test_target_flag_on_check_and_fix(tmp_path):
+    f = tmp_path / "train.py"
+    f.write_text(NNX_TRAIN)
+    r = run("check", "--target", "flax-nnx", str(f))
+    assert r.returncode == 1
+    assert f"{f}:3:7: OPX101 torch.optim.SGD → nnx.Optimizer(model, optax.sgd(learning_rate=0.1), wrt=nnx.Param)" \
+        in r.stdout
+    assert f"{f}:7:5: OPX102 opt.step() → opt.update(model, grads)" in r.stdout
+    r = run("fix", "--target", "flax-nnx", str(f))
+    assert r.returncode == 0
+    fixed = f.read_text()
+    ast.parse(fixed)
+    assert "from flax import nnx\n" in fixed and "opt = nnx.Optimizer(model, optax.sgd(learning_rate=0.1), " \
+        "wrt=nnx.Param)\n" in fixed and "    opt.update(model, grads)\n" in fixed
+    assert run("check", "--target", "jax", str(f)).returncode == 2
+
+
+def test_target_from_pyproject_and_the_flag_overrides_it(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.switcheroo]\ntarget = "flax-nnx"\n')
+    f = tmp_path / "train.py"
+    f.write_text(NNX_TRAIN)
+    assert "opt.step() → opt.update(model, grads)" in run("check", str(f)).stdout
+    out = run("fix", "--diff", "--target", "optax", str(f)).stdout
+    assert "+updates, opt_state = opt.update(grads, opt_state, params)" in out.replace("    ", "") and "nnx" not in out

@@ -50,3 +50,14 @@ def test_nested_section_and_merge_precedence():
 def test_empty_select_means_every_code():
     s = Settings.from_mapping({"select": [], "ignore": []})
     assert s.select is None and s.enabled("OPX101") and s.enabled("OPX203")
+
+
+def test_target_is_read_validated_and_merged():
+    assert Settings().target is None
+    project = Settings.from_mapping({"target": "flax-nnx"})
+    assert project.target == "flax-nnx" and not project.problems
+    # "" is VS Code's "not set": the project's target stands.
+    assert project.merged(Settings.from_mapping({"target": ""})).target == "flax-nnx"
+    assert project.merged(Settings.from_mapping({"target": "optax"})).target == "optax"
+    bad = Settings.from_mapping({"target": "haiku"})
+    assert bad.target is None and bad.problems == ("settings: target must be one of optax, flax-nnx, not 'haiku'",)

@@ -10,11 +10,12 @@ import os
 import sys
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
 from ..engine import Workspace, analyze, apply
+from ..targets import TARGETS
 from .config import Settings, load_pyproject, visible
 from .report_formats import render
 
@@ -62,7 +63,7 @@ def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
         return FileResult(path, [], error=f"{path}: cannot read: {e}")
     ws = workspace(roots)
     ws.set_open(path, text)            # the text as decoded here (a PEP 263 cookie, a BOM)
-    analysis = analyze(text, workspace=ws, path=path)
+    analysis = analyze(text, settings.target, workspace=ws, path=path)
     if analysis.syntax_error:
         return FileResult(path, [], error=f"{path}: {analysis.syntax_error.message}")
     findings = visible(analysis.findings, settings)
@@ -96,8 +97,9 @@ def _process_notebook(path: str, settings: Settings, fixing: bool) -> FileResult
                       new_text=nb.new_text if nb.new_text is not None else text, diff=nb.diff, notes=nb.notes)
 
 
-def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
-    """The files to read (folders walked for *.py), with their project's settings."""
+def _collect(paths: list[str], target: str | None = None) -> tuple[list[tuple[str, Settings]], list[str]]:
+    """The files to read (folders walked for *.py), with their project's settings (`--target`
+    overriding theirs)."""
     files, errors = [], []
     for raw in paths:
         p = Path(raw)
@@ -105,6 +107,8 @@ def _collect(paths: list[str]) -> tuple[list[tuple[str, Settings]], list[str]]:
             errors.append(f"{raw}: no such file or directory")
             continue
         settings, root = load_pyproject(p if p.is_dir() else p.parent)
+        if target is not None:
+            settings = replace(settings, target=target)
         for problem in settings.problems:
             print(f"warning: {problem}", file=sys.stderr)
         if p.is_file():
@@ -141,7 +145,7 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
 
 
 def cmd_check(ns) -> int:
-    files, errors = _collect(ns.paths)
+    files, errors = _collect(ns.paths, ns.target)
     results = _run(files, fixing=False, roots=_roots(ns.paths))
     rows = [r for res in results for r in res.findings]
     for res in results:
@@ -181,7 +185,7 @@ def _flow_partners(results: list[FileResult], files: list[tuple[str, Settings]],
 
 
 def cmd_fix(ns) -> int:
-    files, errors = _collect(ns.paths)
+    files, errors = _collect(ns.paths, ns.target)
     roots = _roots(ns.paths)
     results = _run(files, fixing=True, roots=roots)
     for partner in _flow_partners(results, files, roots):
@@ -260,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     fix = sub.add_parser("fix", help="apply every available fix in place")
     fix.add_argument("paths", nargs="+")
     fix.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
+    for command in (check, fix):
+        command.add_argument("--target", choices=tuple(TARGETS), default=None,
+                             help="what the rewrites write: optax (functional, the default) or flax-nnx "
+                                  "(nnx.Optimizer); overrides [tool.switcheroo] target")
     _verify_parser(sub)
     try:
         ns = parser.parse_args(argv)

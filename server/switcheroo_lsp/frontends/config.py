@@ -1,4 +1,4 @@
-"""Settings: `select`, `ignore`, `severity`, `exclude`.
+"""Settings: `select`, `ignore`, `severity`, `exclude`, `target`.
 
 Sources, later ones overriding the keys they set: `[tool.switcheroo]` in the nearest
 pyproject.toml, then the editor's `initializationOptions`, then `workspace/configuration`
@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..engine import CODES, SEVERITIES
+from ..targets import TARGETS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Settings:
     ignore: tuple[str, ...] = ()
     severity: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
+    target: str | None = None                  # what the rewrites write (TARGETS); None = optax
     problems: tuple[str, ...] = field(default=(), compare=False)   # what was invalid and ignored
 
     @classmethod
@@ -56,6 +58,12 @@ class Settings:
                     else:
                         pairs.append((str(code).upper(), level.lower()))
                 values["severity"] = tuple(pairs)
+        target = data.get("target")
+        if target is not None and target != "":        # "" (VS Code's "not set") leaves it to others
+            if target in TARGETS:
+                values["target"] = target
+            else:
+                problems.append(f"{origin}: target must be one of {', '.join(TARGETS)}, not {target!r}")
         for key in ("select", "ignore"):
             for code in values.get(key, ()):
                 if not any(c.startswith(code.upper()) for c in CODES):
@@ -72,6 +80,8 @@ class Settings:
                 changes[key] = getattr(other, key)
         if other.severity:
             changes["severity"] = tuple(dict(self.severity + other.severity).items())
+        if other.target is not None:
+            changes["target"] = other.target
         changes["problems"] = self.problems + other.problems
         return replace(self, **changes)
 

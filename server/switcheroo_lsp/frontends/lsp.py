@@ -28,13 +28,14 @@ from pygls.workspace import TextDocument, Workspace
 from .. import __version__
 from ..engine import Workspace as Project
 from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
+from ..targets import target_named
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
 from . import notebook_sync as notebooks
 from . import verify_lsp
 
 FIX_ALL = "source.fixAll.switcheroo"
-FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to Optax"
+FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to {}"
 SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
             "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
 log = logging.getLogger("switcheroo")
@@ -197,14 +198,17 @@ class SwitcherooServer(LanguageServer):
         if doc is None or self.notebooks.owns(uri):     # a cell is analysed with its notebook
             return None
         entry = self.entries.get(uri)
-        if entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source:
+        target = target_named(self.settings_for(uri).target)
+        if (entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source
+                and entry.analysis.target is target):
             return entry
-        # The previous version's parse: its unchanged top-level statements are not parsed again.
+        # The previous version's parse: its unchanged top-level statements are not parsed again
+        # (a new target with the same text re-analyses the same parse).
         previous = entry.analysis.doc if entry is not None else None
         path = to_fs_path(uri)
         if path:
             self.codebase.set_open(path, doc.source)
-        analysis = analyze(doc.source, previous=previous, workspace=self.codebase if path else None, path=path)
+        analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None, path=path)
         if path:
             self.ensure_index()
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
@@ -523,11 +527,11 @@ def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.Code
     if wants(FIX_ALL) and any(f.fixable for f in findings):
         if ls.resolves_edits:
             # Editors ask on every cursor move; the whole file's edit is built only when chosen.
-            actions.append(t.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL, data={"uri": uri, "fix_all": True}))
+            actions.append(t.CodeAction(title=FIX_ALL_TITLE.format(analysis.target.label), kind=FIX_ALL, data={"uri": uri, "fix_all": True}))
         else:
             edit = fix_all_edit(ls, uri, entry)
             if edit is not None:
-                actions.append(t.CodeAction(title=FIX_ALL_TITLE, kind=FIX_ALL, edit=edit))
+                actions.append(t.CodeAction(title=FIX_ALL_TITLE.format(analysis.target.label), kind=FIX_ALL, edit=edit))
     return actions
 
 
