@@ -79,6 +79,7 @@ function readSettings(scope?: vscode.Uri): RawSettings {
     select: config.get("select"),
     ignore: config.get("ignore"),
     severity: config.get("severity"),
+    target: config.get("target"),
   };
 }
 
@@ -218,7 +219,7 @@ async function start(): Promise<void> {
               : answers[i],
           );
         },
-        // Likewise for didChangeConfiguration: { settings: { switcheroo: {select, ignore, severity} } }.
+        // Likewise for didChangeConfiguration: { settings: { switcheroo: {select, ignore, severity, target} } }.
         didChangeConfiguration: async (sections, next) => {
           const running = client;
           if (restartPending) {

@@ -14,6 +14,7 @@ export interface RawSettings {
   select?: unknown;
   ignore?: unknown;
   severity?: unknown;
+  target?: unknown;
 }
 
 /** Where the server command came from; shown in the output channel and in errors. */
@@ -42,6 +43,8 @@ export type Resolution =
   | { kind: "not-found"; tried: string[]; explicit?: ServerCommand };
 
 const SEVERITIES = new Set(["error", "warning", "information", "hint"]);
+/** What the server's rewrites can write (`switcheroo.target`). */
+export const TARGETS = ["optax", "flax-nnx"];
 const CODE = /^OPX[0-9]*$/;
 
 function stringArray(value: unknown): string[] {
@@ -182,6 +185,7 @@ export interface ServerOptions {
   select?: string[];
   ignore?: string[];
   severity?: Record<string, string>;
+  target?: string;
 }
 
 function codes(value: unknown): string[] {
@@ -191,8 +195,9 @@ function codes(value: unknown): string[] {
 }
 
 /**
- * Normalises `switcheroo.select/ignore/severity` into what the server expects: upper-case
- * codes, lower-case severities, nothing the server would have to reject, no empty values.
+ * Normalises `switcheroo.select/ignore/severity/target` into what the server expects: upper-case
+ * codes, lower-case severities, a known target, nothing the server would have to reject, no
+ * empty values (an empty target leaves `[tool.switcheroo]` in pyproject.toml to decide).
  */
 export function buildServerOptions(raw: RawSettings): ServerOptions {
   const out: ServerOptions = {};
@@ -216,6 +221,10 @@ export function buildServerOptions(raw: RawSettings): ServerOptions {
     if (Object.keys(severity).length > 0) {
       out.severity = severity;
     }
+  }
+  const target = typeof raw.target === "string" ? raw.target.trim().toLowerCase() : "";
+  if (TARGETS.includes(target)) {
+    out.target = target;
   }
   return out;
 }

@@ -180,6 +180,14 @@ describe("buildServerOptions", () => {
     );
   });
 
+  it("forwards a known target and leaves an empty or unknown one to pyproject.toml", () => {
+    assert.deepEqual(buildServerOptions({ target: "flax-nnx" }), { target: "flax-nnx" });
+    assert.deepEqual(buildServerOptions({ target: " Optax " }), { target: "optax" });
+    assert.deepEqual(buildServerOptions({ target: "" }), {});
+    assert.deepEqual(buildServerOptions({ target: "haiku" }), {});
+    assert.deepEqual(buildServerOptions({ target: 3 }), {});
+  });
+
   it("leaves out what is unset or empty, so pyproject.toml and server defaults apply", () => {
     assert.deepEqual(buildServerOptions({}), {});
     assert.deepEqual(buildServerOptions({ select: [], ignore: [], severity: {} }), {});
