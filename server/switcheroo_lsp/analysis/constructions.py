@@ -366,6 +366,10 @@ class Builder:
                 self._manual(span, noqa, ignore, ctx, self.target.manual_message("closure", recv, lbfgs))
             elif not is_stmt:
                 self._manual(span, noqa, ignore, ctx, self.target.manual_message("step_value", recv))
+            elif any(self.no_target_form(i) for i in ids):
+                why = next(self.no_target_form(i) for i in ids if self.no_target_form(i))
+                self._manual(span, noqa, ignore, ctx, f"{recv}.step(): its optimizer has no {self.target.label} "
+                             f"form ({why}): convert it by hand first")
             else:
                 self._step(use, ids, span, noqa, ignore, recv)
         elif member == "zero_grad":
