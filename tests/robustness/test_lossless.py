@@ -4,7 +4,8 @@ Generated programs (programs.py) with comments in every construction (one argume
 comment lines between, commented tuple elements) and every loop body. After fix-all the
 comments are the same multiset as before, except the trailing comments of removed
 `zero_grad()` statements (which the generator marks) and the TODO comments fixes add; and the
-result parses.
+result parses. For each target: the flax-nnx rewrites (`nnx.Optimizer(model, ...)` spread
+around the transform) keep every comment too.
 """
 
 from __future__ import annotations
@@ -28,8 +29,30 @@ def comments(text: str) -> list[str]:
 @fuzz(200)
 @given(programs(comments=True))
 def test_fix_all_keeps_every_comment(program: Program):
+    fix_all_keeps_every_comment(program, "optax")
+
+
+@fuzz(100)
+@given(programs(comments=True))
+def test_fix_all_keeps_every_comment_flax_nnx(program: Program):
+    fix_all_keeps_every_comment(program, "flax-nnx")
+
+
+@fuzz(100)
+@given(programs(comments=True))
+def test_every_single_fix_keeps_every_comment(program: Program):
+    every_single_fix_keeps_every_comment(program, "optax")
+
+
+@fuzz(50)
+@given(programs(comments=True))
+def test_every_single_fix_keeps_every_comment_flax_nnx(program: Program):
+    every_single_fix_keeps_every_comment(program, "flax-nnx")
+
+
+def fix_all_keeps_every_comment(program: Program, target: str) -> None:
     text = program.text
-    fixed = apply(text, analyze(text).fix_all())
+    fixed = apply(text, analyze(text, target).fix_all())
     note(f"--- fixed ---\n{fixed}")
     ast.parse(fixed)
     before, after = Counter(comments(text)), Counter(comments(fixed))
@@ -40,11 +63,9 @@ def test_fix_all_keeps_every_comment(program: Program):
     assert sum(1 for c in before if "#" in c) > 0
 
 
-@fuzz(100)
-@given(programs(comments=True))
-def test_every_single_fix_keeps_every_comment(program: Program):
+def every_single_fix_keeps_every_comment(program: Program, target: str) -> None:
     text = program.text
-    analysis = analyze(text)
+    analysis = analyze(text, target)
     before = Counter(comments(text))
     for f in analysis.findings:
         fix = analysis.fix(f.key)
