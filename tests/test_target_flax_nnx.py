@@ -1,0 +1,113 @@
+"""The flax-nnx target through the engine: what its messages, fix titles and hovers say, and
+where it sends a person instead (OPX202). The rewrites themselves are the fixtures'
+(NAME.nnx.expected.py) and the numerics' (tests/numerics/test_nnx_optimizers.py)."""
+
+import ast
+
+from switcheroo_lsp.engine import Pos, analyze, apply
+from switcheroo_lsp.frontends.hover import hover
+
+STEPPED = """\
+import torch
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train_step(self, batch):
+        self.optimizer.zero_grad()
+        loss = self.model(batch).sum()
+        loss.backward()
+        self.optimizer.step()
+"""
+
+
+def by_code(analysis):
+    return {f.code: f for f in analysis.findings}
+
+
+def test_step_without_grads_names_nnx_value_and_grad():
+    analysis = analyze(STEPPED, "flax-nnx")
+    found = by_code(analysis)
+    assert found["OPX102"].message.startswith("self.optimizer.step() → self.optimizer.update(self.model, grads)")
+    assert found["OPX203"].message == (
+        "self.optimizer.step() → the rewrite needs grads, not defined in train_step(): define them before the "
+        "update (e.g. loss, grads = nnx.value_and_grad(loss_fn)(self.model))")
+    fix = analysis.fix(found["OPX102"].key)
+    assert fix.title == "Convert self.optimizer.step() to self.optimizer.update(self.model, grads)"
+    markdown, _ = hover(analysis, Pos(12, 12))
+    assert "nnx.value_and_grad(loss_fn)(self.model)" in markdown
+    assert "**The Flax NNX pattern.**" in markdown and "The Optax pattern" not in markdown
+    assert "self.optimizer.update(self.model, grads)" in markdown      # the rewrite block
+    construct = analysis.fix(found["OPX101"].key)
+    assert construct.title == "Convert to nnx.Optimizer(optax.adam)"
+    fixed = apply(STEPPED, analysis.fix_all())
+    ast.parse(fixed)
+    assert ("        self.optimizer = nnx.Optimizer(\n            model,\n            optax.adam(learning_rate=1e-3),\n"
+            "            wrt=nnx.Param,\n        )\n") in fixed      # one line would pass 88 characters
+    assert "opt_state" not in fixed and "init(" not in fixed
+
+
+def test_the_optax_target_is_unchanged_by_default():
+    default, optax = analyze(STEPPED), analyze(STEPPED, "optax")
+    assert [f.message for f in default.findings] == [f.message for f in optax.findings]
+    assert by_code(default)["OPX102"].message.startswith(
+        "self.optimizer.step() → updates, self.opt_state = self.optimizer.update(grads, self.opt_state, params)")
+
+
+def test_what_has_no_nnx_form_is_opx202_saying_why():
+    text = """\
+import torch
+w = torch.zeros(3, requires_grad=True)
+opt = torch.optim.SGD([w], lr=0.1)
+sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+for x in data:
+    opt.zero_grad()
+    torch.nn.utils.clip_grad_norm_([w], 1.0)
+    opt.step()
+    sched.step()
+"""
+    analysis = analyze(text, "flax-nnx")
+    messages = [(f.code, f.message) for f in analysis.findings]
+    assert messages[0] == ("OPX202", "torch.optim.SGD: no Flax NNX form: nnx.Optimizer updates the nnx.Param "
+                           "variables of one module, and its parameters are a bare list of tensors; hold these "
+                           "parameters in an nnx.Module, or use the optax target")
+    assert ("OPX202", "opt.step(): its optimizer has no Flax NNX form (its parameters are a bare list of "
+            "tensors): convert it by hand first") in messages
+    codes = [c for c, _ in messages]
+    assert codes.count("OPX202") == 4 and "OPX104" not in codes and "OPX106" not in codes
+    # Nothing that would need the construction converted is rewritten; zero_grad() still goes.
+    fixed = apply(text, analysis.fix_all())
+    assert "opt = torch.optim.SGD([w], lr=0.1)" in fixed and "StepLR" in fixed and "clip_grad_norm_" in fixed
+    assert "zero_grad" not in fixed and "nnx" not in fixed
+
+
+def test_manual_uses_speak_of_nnx_optimizer():
+    text = """\
+import torch
+opt = torch.optim.LBFGS(model.parameters())
+opt.step(closure)
+state = opt.state_dict()
+sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+sched.step(val_loss)
+"""
+    messages = {f.message.split(":")[0]: f.message for f in analyze(text, "flax-nnx").findings if f.code == "OPX202"}
+    closure = next(m for k, m in messages.items() if k.startswith("opt.step(closure)"))
+    assert "opt.update(model, grads, value_fn=loss_fn)" in closure and "nnx.State" in closure
+    assert "nnx.state(opt)" in messages["opt.state_dict()"]
+    plateau = messages["torch.optim.lr_scheduler.ReduceLROnPlateau"]
+    assert "nnx.Optimizer applies its updates itself" in plateau
+
+
+def test_an_optimizer_already_in_optax_is_stepped_the_functional_way():
+    text = """\
+import optax
+import torch
+opt = optax.sgd(0.1)
+opt_state = opt.init(params)
+opt.step()
+"""
+    (step,) = [f for f in analyze(text, "flax-nnx").findings if f.code == "OPX102"]
+    assert step.message.startswith("opt.step() → updates, opt_state = opt.update(grads, opt_state, params)")
