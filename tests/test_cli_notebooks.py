@@ -116,3 +116,15 @@ def test_ci_formats_name_the_cell(tmp_path):
     first = sarif["runs"][0]["results"][0]
     assert first["message"]["text"].startswith("cell 5, line 1, column 13: ")
     assert "region" not in first["locations"][0]["physicalLocation"], "a cell's lines are not the file's"
+
+
+def test_target_flax_nnx_on_a_notebook(tmp_path):
+    nb = copy(tmp_path, "across_cells.ipynb")
+    r = run("check", "--target", "flax-nnx", str(nb))
+    assert f"{nb}:cell 7:7:9: OPX102 optimizer.step() → optimizer.update(model, grads)" in r.stdout
+    assert run("fix", "--target", "flax-nnx", str(nb)).returncode == 0
+    cells = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"]]
+    assert cells[1].endswith("import optax\nfrom flax import nnx")      # once, in the imports' cell
+    assert cells[4].startswith("optimizer = nnx.Optimizer(\n    model,\n")
+    assert "        optimizer.update(model, grads)\n" in cells[6] and "zero_grad" not in cells[6]
+    assert sum(c.count("from flax import nnx") for c in cells) == 1

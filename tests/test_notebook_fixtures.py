@@ -3,6 +3,8 @@ of the file, byte for byte; the same bytes when nothing is fixed) and NAME.diagn
 (`cell N line:col CODE`, 1-based, line within the cell; `error: ...` and `note: ...` lines for
 what `check` reports on stderr). Adding a case is adding files.
 
+The flax-nnx target's `fix` is NAME.nnx.expected.ipynb.
+
 SWITCHEROO_UPDATE_FIXTURES=1 rewrites the expected files from the current behaviour; review
 the diff before committing it.
 """
@@ -23,6 +25,7 @@ from switcheroo_lsp.engine import apply
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = sorted(p for p in FIXTURES.rglob("*.ipynb") if not p.name.endswith(".expected.ipynb"))
+NNX = Settings(target="flax-nnx")
 UPDATE = os.environ.get("SWITCHEROO_UPDATE_FIXTURES") == "1"
 
 
@@ -41,8 +44,8 @@ def report(path: Path, text: str) -> str:
     return "".join(out)
 
 
-def fixed(path: Path, text: str) -> str:
-    result = process(path.name, text, Settings(), fixing=True)
+def fixed(path: Path, text: str, settings: Settings = Settings()) -> str:
+    result = process(path.name, text, settings, fixing=True)
     return result.new_text if result.new_text is not None else text
 
 
@@ -97,6 +100,20 @@ def test_fixed_notebook_parses_and_only_manual_work_remains(path):
     if not again.errors:
         assert {r["code"] for r in again.rows} <= {"OPX201", "OPX202"}, report(path, after)
     assert fixed(path, after) == after, "fix must be idempotent"
+
+
+@pytest.mark.parametrize("path", CASES, ids=case_id)
+def test_fix_flax_nnx(path):
+    text = read(path)
+    expected_file = path.with_name(path.stem + ".nnx.expected.ipynb")
+    result = fixed(path, text, NNX)
+    if UPDATE:
+        expected_file.write_bytes(result.encode("utf-8"))
+    assert result == read(expected_file)
+    if code_cells_parse(text):
+        assert code_cells_parse(result)
+    assert outside_sources(result) == outside_sources(text)
+    assert fixed(path, result, NNX) == result, "fix must be idempotent"
 
 
 @pytest.mark.parametrize("path", CASES, ids=case_id)

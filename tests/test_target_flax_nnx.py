@@ -70,18 +70,15 @@ for x in data:
     sched.step()
 """
     analysis = analyze(text, "flax-nnx")
-    messages = [(f.code, f.message) for f in analysis.findings]
-    assert messages[0] == ("OPX202", "torch.optim.SGD: no Flax NNX form: nnx.Optimizer updates the nnx.Param "
-                           "variables of one module, and its parameters are a bare list of tensors; hold these "
-                           "parameters in an nnx.Module, or use the optax target")
-    assert ("OPX202", "opt.step(): its optimizer has no Flax NNX form (its parameters are a bare list of "
-            "tensors): convert it by hand first") in messages
-    codes = [c for c, _ in messages]
-    assert codes.count("OPX202") == 4 and "OPX104" not in codes and "OPX106" not in codes
-    # Nothing that would need the construction converted is rewritten; zero_grad() still goes.
-    fixed = apply(text, analysis.fix_all())
-    assert "opt = torch.optim.SGD([w], lr=0.1)" in fixed and "StepLR" in fixed and "clip_grad_norm_" in fixed
-    assert "zero_grad" not in fixed and "nnx" not in fixed
+    first, *flow = analysis.findings
+    assert (first.code, first.message) == (
+        "OPX202", "torch.optim.SGD: no Flax NNX form: nnx.Optimizer updates the nnx.Param variables of one module, "
+        "and its parameters are a bare list of tensors; hold these parameters in an nnx.Module, or use the optax target")
+    # Its whole flow stays torch (schedule, clipping, zero_grad, step): reported, without a fix.
+    assert {f.code for f in flow} >= {"OPX103", "OPX102", "OPX104", "OPX105", "OPX106"}
+    assert all(not f.fixable and f.message.endswith("left as torch: its construction (line 3) has no Flax NNX form: "
+                                                    "its parameters are a bare list of tensors") for f in flow)
+    assert apply(text, analysis.fix_all()) == text
 
 
 def test_manual_uses_speak_of_nnx_optimizer():

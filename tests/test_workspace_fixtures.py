@@ -2,6 +2,7 @@
 beside it lists every file's findings (`path:line:col CODE`), and NAME.expected/ holds the files
 as fix-all leaves them (files it does not change are not there). Both the core's project
 analysis and the CLI must give exactly these; SWITCHEROO_UPDATE_FIXTURES=1 rewrites them.
+For the flax-nnx target: NAME.nnx.expected/, and NAME.nnx.diagnostics.txt where its findings differ.
 """
 
 import ast
@@ -18,6 +19,9 @@ from switcheroo_lsp.engine import analyze_project, apply
 ROOT = Path(__file__).parent / "fixtures" / "workspace"
 PROJECTS = sorted(p for p in ROOT.iterdir() if p.is_dir() and not p.name.endswith(".expected"))
 UPDATE = os.environ.get("SWITCHEROO_UPDATE_FIXTURES") == "1"
+TARGETS = {"optax": "", "flax-nnx": ".nnx"}     # target -> the infix of its expected files
+PROJECT_TARGETS = [(p, t) for p in PROJECTS for t in TARGETS]
+IDS = [p.name + ("" if t == "optax" else f"@{t}") for p, t in PROJECT_TARGETS]
 
 
 def sources(project: Path) -> dict[str, str]:
@@ -28,30 +32,34 @@ def rel(project: Path, path: str) -> str:
     return str(Path(path).relative_to(project))
 
 
-def diagnostics(project: Path) -> str:
+def diagnostics(project: Path, target: str = "optax") -> str:
     lines = []
-    for path, analysis in sorted(analyze_project(sources(project), roots=[project]).items()):
+    for path, analysis in sorted(analyze_project(sources(project), target, roots=[project]).items()):
         for f in analysis.findings:
             lines.append(f"{rel(project, path)}:{f.span.start.line + 1}:{f.span.start.col + 1} {f.code}"
                          f"{'' if f.fixable else ' (no fix)'}\n")
     return "".join(lines)
 
 
-@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
-def test_project_diagnostics(project):
-    expected = project.with_name(project.name + ".diagnostics.txt")
-    actual = diagnostics(project)
+@pytest.mark.parametrize("project,target", PROJECT_TARGETS, ids=IDS)
+def test_project_diagnostics(project, target):
+    optax = project.with_name(project.name + ".diagnostics.txt")
+    own = project.with_name(project.name + TARGETS[target] + ".diagnostics.txt")
+    actual = diagnostics(project, target)
     if UPDATE:
-        expected.write_text(actual)
-    assert actual == expected.read_text()
+        if target == "optax" or actual != optax.read_text():
+            own.write_text(actual)
+        else:
+            own.unlink(missing_ok=True)     # only where the findings differ from the optax target's
+    assert actual == (own if own.exists() else optax).read_text()
 
 
-@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
-def test_project_fix_all(project):
-    expected_dir = project.with_name(project.name + ".expected")
+@pytest.mark.parametrize("project,target", PROJECT_TARGETS, ids=IDS)
+def test_project_fix_all(project, target):
+    expected_dir = project.with_name(project.name + TARGETS[target] + ".expected")
     texts = sources(project)
     fixed = {path: apply(text, analysis.fix_all())
-             for (path, analysis), text in zip(sorted(analyze_project(texts, roots=[project]).items()),
+             for (path, analysis), text in zip(sorted(analyze_project(texts, target, roots=[project]).items()),
                                                [texts[p] for p in sorted(texts)])}
     changed = {rel(project, p): t for p, t in fixed.items() if t != texts[p]}
     if UPDATE:

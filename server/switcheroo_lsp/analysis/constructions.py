@@ -125,6 +125,9 @@ class Builder:
         where = self._where(ident)
         if ident.chosen_by:
             return f"its class is chosen at run time ({ident.chosen_by}, {where})"
+        no_form = self.no_target_form(ident)
+        if no_form:
+            return f"its construction ({where}) has no {self.target.label} form: {no_form}"
         if ident in self.a.construct_sites:
             return ""
         groups = self.groups_of(ident)
@@ -345,9 +348,17 @@ class Builder:
             self._modules[ident] = module_of(self._params_node(ident.call, ident.ctx), self.groups_of(ident))
         return self._modules[ident]
 
+    def _made_by(self, receiver, scope: Scope) -> cst.Call | None:
+        """The call whose result a name holds (`optimizer = model.configure_optimizers()`)."""
+        if not isinstance(receiver, cst.Name):
+            return None
+        made = [b.node for b in self.tracer.lookup(receiver.value, scope) or []
+                if b.kind == "value" and isinstance(b.node, cst.Call)]
+        return made[0] if len(made) == 1 else None
+
     def no_target_form(self, ident: Identity) -> str:
         """Why a torch optimizer cannot take the target's form ("" when it can): a target that
-        wraps a module needs one. What folds into its construction (schedules, clipping) waits."""
+        wraps a module needs one. Its whole flow then stays torch (`convertible`)."""
         if self.target.wrapper is None or ident.kind != "torch":
             return ""
         return self.module_for(ident).why
@@ -366,10 +377,6 @@ class Builder:
                 self._manual(span, noqa, ignore, ctx, self.target.manual_message("closure", recv, lbfgs))
             elif not is_stmt:
                 self._manual(span, noqa, ignore, ctx, self.target.manual_message("step_value", recv))
-            elif any(self.no_target_form(i) for i in ids):
-                why = next(self.no_target_form(i) for i in ids if self.no_target_form(i))
-                self._manual(span, noqa, ignore, ctx, f"{recv}.step(): its optimizer has no {self.target.label} "
-                             f"form ({why}): convert it by hand first")
             else:
                 self._step(use, ids, span, noqa, ignore, recv)
         elif member == "zero_grad":
@@ -393,7 +400,8 @@ class Builder:
         # An optimizer already in Optax is stepped the functional way whatever the target.
         target = self.target.steps_of(frozenset(i.kind for i in ids))
         if target.wrapper is not None:
-            names.module = reached_from(self.module_for(ident), ident.ctx if ident else None, use.ctx.scope)
+            names.module = reached_from(self.module_for(ident), ident.ctx if ident else None, use.ctx.scope,
+                                        self._made_by(receiver, use.ctx.scope))
         plateau = self.plateaus.get(ident)
         plateau_state = plateau.plateau_state if plateau is not None else ""
         state_init = self._attribute_state_init(use, names, receiver, target) or self._named_state_init(

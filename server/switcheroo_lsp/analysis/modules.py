@@ -84,14 +84,20 @@ def _groups_module(nodes: list) -> ModuleOf:
     return ModuleOf(cst.parse_expression(".".join(common)))
 
 
-def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scope) -> str:
+def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scope,
+                 made_by: cst.Call | None = None) -> str:
     """The module's expression where a step in `scope` runs. A method that builds the optimizer
     from a parameter and keeps it (`self.model = model`) lets other methods reach it as
-    `self.model`; anywhere else the expression is the construction's own."""
+    `self.model`; a module's own method that returns an optimizer over `self`
+    (`model.configure_optimizers(...)`, the call `made_by`) trains `model`; anywhere else the
+    expression is the construction's own."""
     text = module.text
     if not text or construction is None or not isinstance(module.node, cst.Name):
         return text
     built_in = construction.scope
+    if (built_in is not None and text == built_in.self_name and scope.class_scope is not built_in.class_scope
+            and isinstance(made_by, cst.Call) and isinstance(made_by.func, cst.Attribute)):
+        return one_line(made_by.func.value)
     if scope is built_in or built_in is None or built_in.class_scope is None or scope.class_scope is not built_in.class_scope:
         return text
     if text in scope.bindings or scope.self_name is None:

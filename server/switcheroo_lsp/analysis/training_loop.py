@@ -143,10 +143,6 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     plateau_problem = b.target.steps_of(frozenset({opt.kind})).plateau_problem
     if row.kind == "plateau" and plateau_problem:
         return unmapped(plateau_problem, "OPX202")
-    no_form = b.no_target_form(opt)
-    if no_form:
-        return unmapped(f"its optimizer has no {b.target.label} form ({no_form}): fold the schedule in by hand",
-                        "OPX202")
     if row.kind == "plateau":
         site.names = b.names_for(opt, opt.target)
         site.plateau_state = _plateau_state(b, ident)
@@ -382,12 +378,6 @@ def clip_findings(b: "_Builder") -> None:
             grads = b.names_for(opt, stepped).grads
             site.norm_target = one_line(stmt.targets[0].target)
             site.norm_grads = grads
-        no_form = b.no_target_form(opt)
-        if no_form:
-            f = Finding("OPX202", span, f"torch.nn.utils.{name}: its optimizer has no {b.target.label} form "
-                        f"({no_form}): fold {transform} into it by hand", "manual", noqa, ignore)
-            b.add(f, site)
-            continue
         if opt.kind == "torch":
             trial = b.emission(opt, Extras(prefix=(transform,)))
             movable = movable and trial is not None and not trial.problems

@@ -32,7 +32,7 @@ def process(path: str, text: str, settings: Settings, fixing: bool) -> NotebookR
         result.notes.append(f"{path}: skipped, not a Python notebook (kernel language {nb.language})")
         return result
     cells = [Cell(str(c.index), c.number, c.source) for c in nb.code_cells]
-    program, analysis = analyze_cells(cells)
+    program, analysis = analyze_cells(cells, target=settings.target)
     for problem in program.broken:
         result.errors.append(f"{path}:cell {problem.cell.number}: {problem.message}")
     if analysis.syntax_error:       # every cell parses alone, yet the program does not

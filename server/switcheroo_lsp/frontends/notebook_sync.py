@@ -104,13 +104,14 @@ class Notebooks:
                 code.append((cell.document, number, doc))
         # Not the notebook's version: running a cell bumps it (execution summaries), and the
         # analysis depends only on the code cells, in order.
-        key = tuple((uri, doc.version, doc.source) for uri, _, doc in code)
+        target = self.ls.settings_for(nb_uri).target
+        key = (target, tuple((uri, doc.version, doc.source) for uri, _, doc in code))
         if state.entry is not None and state.entry.key == key:
             return state.entry
         cells = [Cell(uri, number, doc.source) for uri, number, doc in code]
         # The previous program's parse: the cells that did not change are not parsed again.
         previous = state.entry.analysis.doc if state.entry is not None else None
-        program, analysis = analyze_cells(cells, stand_ins=state.good, previous=previous)
+        program, analysis = analyze_cells(cells, stand_ins=state.good, previous=previous, target=target)
         uris = {c.key for c in cells}
         state.good = {u: s for u, s in state.good.items() if u in uris}
         state.good.update((s.cell.key, s.cell.source) for s in program.slots if not s.stand_in)

@@ -178,15 +178,15 @@ def build(cells: list[Cell], stand_ins: Mapping[str, str] | None = None,
 
 
 def analyze_cells(cells: list[Cell], stand_ins: Mapping[str, str] | None = None,
-                  previous: ParsedDocument | None = None) -> tuple[Program, Analysis]:
+                  previous: ParsedDocument | None = None, target: str | None = None) -> tuple[Program, Analysis]:
     """Build the program and analyse it. Cells are checked with Python's parser first; should
     the core's parser still reject the program, the cell it points at is left out and the rest
     analysed again. `previous`: the parse of the program an earlier analysis had (the core
-    reuses its unchanged top-level statements)."""
+    reuses its unchanged top-level statements). `target`: what the rewrites write (optax)."""
     exclude: dict[str, Broken] = {}
     while True:
         program = build(cells, stand_ins, exclude)
-        analysis = analyze(program.text, previous=previous)
+        analysis = analyze(program.text, target, previous=previous)
         problem = analysis.syntax_error
         if problem is None:
             return program, analysis
