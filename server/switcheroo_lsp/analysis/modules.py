@@ -86,11 +86,14 @@ def _groups_module(nodes: list) -> ModuleOf:
 
 def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scope,
                  made_by: cst.Call | None = None) -> str:
-    """The module's expression where a step in `scope` runs. A method that builds the optimizer
-    from a parameter and keeps it (`self.model = model`) lets other methods reach it as
-    `self.model`; a module's own method that returns an optimizer over `self`
-    (`model.configure_optimizers(...)`, the call `made_by`) trains `model`; anywhere else the
-    expression is the construction's own."""
+    """The module's expression where a step in `scope` runs.
+
+    - a module's own method returning an optimizer over `self` (`model.configure_optimizers()`,
+      the call `made_by`): the object it was called on, `model`;
+    - a step in a method whose class keeps the module it was given (`self.model = model`):
+      `self.model` (the binding in the method that built the optimizer first, then any);
+    - anywhere else: the construction's own expression.
+    """
     text = module.text
     if not text or construction is None or not isinstance(module.node, cst.Name):
         return text
@@ -98,16 +101,13 @@ def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scop
     if (built_in is not None and text == built_in.self_name and scope.class_scope is not built_in.class_scope
             and isinstance(made_by, cst.Call) and isinstance(made_by.func, cst.Attribute)):
         return one_line(made_by.func.value)
-    if scope is built_in or built_in is None or built_in.class_scope is None or scope.class_scope is not built_in.class_scope:
+    cls = scope.class_scope
+    if scope is built_in or cls is None or scope.self_name is None or text in scope.bindings:
         return text
-    if text in scope.bindings or scope.self_name is None:
-        return text
-    for attr, bindings in built_in.class_scope.attr_bindings.items():
-        for b in bindings:
-            if (b.kind == "value" and isinstance(b.node, cst.Name) and b.node.value == text and b.ctx is not None
-                    and b.ctx.scope is built_in):
-                return f"{scope.self_name}.{attr}"
-    return text
+    kept = [(attr, b) for attr, bindings in cls.attr_bindings.items() for b in bindings
+            if b.kind == "value" and isinstance(b.node, cst.Name) and b.node.value == text and b.ctx is not None]
+    kept.sort(key=lambda item: item[1].ctx.scope is not built_in)
+    return f"{scope.self_name}.{kept[0][0]}" if kept else text
 
 
 def visible(name: str, scope: Scope, module_bindings: dict) -> bool:
