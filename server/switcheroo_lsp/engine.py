@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .analysis.analyze import AnalysisResult, SyntaxProblem
 from .analysis.analyze import analyze as _analyze
+from .analysis.arguments import code
 from .analysis.findings import CODES, DOCS_URL, SEVERITIES, Finding, Fix, Site, TextEdit
 from .analysis.noqa import NOQA
 from .analysis.workspace import Workspace
@@ -33,6 +34,7 @@ class ConstructionRewrite:
     schedule: str | None    # the learning-rate schedule folded in, if any
     clip: tuple[str, ...]   # clipping transforms folded in first, if any
     exact: bool             # False: an "(approximate)" rewrite
+    written: str = ""       # what the target writes in the call's place, on one line (nnx.Optimizer(model, <optax>, ...))
 
 
 @dataclass(eq=False)
@@ -151,10 +153,13 @@ class Analysis:
         program = self.result.program
         for ident, (emission, extras) in planner.rewritten.items():
             span = program.span(ident.call, ident.ctx)
+            transform = emission.one_line()
+            module = planner.builder.module_for(ident).node if self.target.wrapper is not None else None
             out.append(ConstructionRewrite(
                 span=span, torch=f"torch.optim.{ident.name}", call=self.source.segment(span),
-                optax=emission.one_line(), schedule=extras.learning_rate if extras else None,
-                clip=tuple(extras.prefix) if extras else (), exact=emission.exact))
+                optax=transform, schedule=extras.learning_rate if extras else None,
+                clip=tuple(extras.prefix) if extras else (), exact=emission.exact,
+                written=self.target.construction_summary(transform, code(module) if module is not None else None)))
         return sorted(out, key=lambda r: r.span.start)
 
 

@@ -184,3 +184,18 @@ async def test_cancel_from_the_progress_kills_the_run(client: Client):
     assert client.progress_reports[token][-1].message == "cancelled"
     hover = await client.hover(doc, lens.range.start)
     assert "Verif" not in hover.contents.value.split("###", 1)[0]
+
+
+nnx_client = lsp_client([VSCODE], name="nnx_client", init_options={"target": "flax-nnx"})
+
+
+async def test_with_the_flax_nnx_target_verify_runs_the_nnx_rewrite(nnx_client: Client):
+    doc = nnx_client.open(TRAIN)
+    lens = await lens_of(nnx_client, doc)
+    seen = len(nnx_client.messages)
+    result = await execute(nnx_client, dict(lens.command.arguments[0], steps=10))
+    assert result["status"] == "pass", result
+    assert result["row"]["target"] == "flax-nnx"
+    assert result["row"]["rewrite"] == "nnx.Optimizer(model, optax.adamw(learning_rate=LR, weight_decay=0.01), wrt=nnx.Param)"
+    [message] = messages_since(nnx_client, seen)
+    assert message.startswith("Verified on your hyperparameters: torch.optim.AdamW → nnx.Optimizer(model, optax.adamw(")

@@ -144,6 +144,40 @@ def test_an_unfaithful_rewrite_fails_with_the_expected_difference(tmp_path):
     assert "FAIL      50 updates, float64: max |Δθ| " in text.stdout and "first at update 1" in text.stdout
 
 
+def test_the_flax_nnx_rewrite_runs_in_nnx_optimizer_and_an_unfaithful_one_fails(tmp_path):
+    """--target flax-nnx runs what that fix writes: nnx.Optimizer(model, <transform>, wrt=nnx.Param)
+    over an nnx module, updated with optimizer.update(model, grads)."""
+    f = tmp_path / "train.py"
+    f.write_text("import torch\nLR = 1e-4\nopt = torch.optim.AdamW(net.parameters(), lr=LR)\n"
+                 "bare = torch.optim.SGD([w], lr=0.1)\n")
+    r = verify(f, "--steps", 50, "--format", "json", "--target", "flax-nnx")
+    assert r.returncode == 0, r.stderr
+    [row] = rows_of(r)      # the bare tensor list has no NNX form: nothing to verify there
+    assert row["rewrite"] == "nnx.Optimizer(net, optax.adamw(learning_rate=LR, weight_decay=0.01), wrt=nnx.Param)"
+    assert (row["target"], row["status"], row["line"]) == ("flax-nnx", "pass", 3)
+    assert row["max_abs_diff"] < 1e-13
+
+    script = [str(HERE / "unfaithful_rewrite.py"), "optax.adamw(learning_rate=LR)"]
+    bad = verify(f, "--steps", 50, "--format", "json", "--target", "flax-nnx", script=script)
+    assert bad.returncode == 1, bad.stderr
+    [row] = rows_of(bad)
+    assert row["status"] == "fail" and row["rewrite"] == "nnx.Optimizer(net, optax.adamw(learning_rate=LR), wrt=nnx.Param)"
+    assert row["first_step_over"] == 1
+
+    # LBFGS: the update evaluates the loss itself, through value_fn over the parameters' nnx.State.
+    g = tmp_path / "lbfgs.py"
+    g.write_text("import torch\nopt = torch.optim.LBFGS(net.parameters(), lr=0.5, max_iter=5, history_size=4)\n")
+    [row] = rows_of(verify(g, "--steps", 20, "--format", "json", "--target", "flax-nnx"))
+    assert row["status"] == "pass" and row["rewrite"].startswith("nnx.Optimizer(net, switcheroo_optax.torch_lbfgs(")
+
+    # The project's [tool.switcheroo] target is verify's default too.
+    (tmp_path / "pyproject.toml").write_text('[tool.switcheroo]\ntarget = "flax-nnx"\n')
+    text = verify(f, "--steps", 5)
+    assert text.returncode == 0, text.stderr
+    assert "rewrite   nnx.Optimizer(net, optax.adamw(" in text.stdout
+    assert "rewrite   optax" in verify(f, "--steps", 5, "--target", "optax").stdout
+
+
 def test_unresolved_arguments_are_named_and_exit_2():
     r = verify(EXPRESSIONS, "--steps", 5)
     assert r.returncode == 2 and r.stdout.strip() == ""
@@ -172,8 +206,8 @@ def test_bad_settings_and_targets_exit_2(tmp_path):
     assert r.returncode == 2 and "--set lr: expected NAME=VALUE" in r.stderr
     r = verify(EXPRESSIONS, "--set", "lr=fast")
     assert r.returncode == 2 and "not a Python literal" in r.stderr
-    r = verify(EXPRESSIONS, "--target", "flax-nnx")
-    assert r.returncode == 2 and "--target flax-nnx is not available yet" in r.stderr
+    r = verify(EXPRESSIONS, "--target", "jax")
+    assert r.returncode == 2 and "invalid choice: 'jax'" in r.stderr
     r = verify(tmp_path / "missing.py")
     assert r.returncode == 2 and "no such file" in r.stderr
 

@@ -14,7 +14,7 @@ _original = Analysis.construction_rewrites
 
 
 def _unfaithful(self):
-    return [dataclasses.replace(r, optax=REWRITE) for r in _original(self)]
+    return [dataclasses.replace(r, optax=REWRITE, written=r.written.replace(r.optax, REWRITE)) for r in _original(self)]
 
 
 Analysis.construction_rewrites = _unfaithful

@@ -230,12 +230,11 @@ def cmd_serve(ns) -> int:
 
 def cmd_verify(ns) -> int:
     from ..verify.command import main as verify
-    return verify(ns, _collect, read_source)
+    return verify(ns, lambda paths: _collect(paths, ns.target), read_source)
 
 
 def _verify_parser(sub) -> None:
     from ..verify.command import DEFAULT_STEPS
-    from ..verify.targets import TARGETS
     verify = sub.add_parser("verify", help="run each construction's torch original and its rewrite side by side")
     verify.add_argument("paths", nargs="+")
     verify.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -243,7 +242,8 @@ def _verify_parser(sub) -> None:
     verify.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"updates per run (default {DEFAULT_STEPS})")
     verify.add_argument("--plot", metavar="DIR", help="write one PNG per construction into DIR")
     verify.add_argument("--format", choices=("text", "json"), default="text")
-    verify.add_argument("--target", choices=TARGETS, default="optax")
+    verify.add_argument("--target", choices=tuple(TARGETS), default=None,
+                        help="the rewrite to run: optax or flax-nnx (default: [tool.switcheroo] target, else optax)")
     verify.add_argument("--line", type=int, help="only the construction on this line (1-based)")
     verify.add_argument("--progress", action="store_true", help="progress lines on stderr (for editors)")
 

@@ -30,8 +30,15 @@ COMMAND = "switcheroo.verify"
 TITLE = "Verify this rewrite"
 INSTALL = "-m pip install 'switcheroo-lsp[verify]'"
 REQUIRED = ("switcheroo_lsp", "torch", "jax", "optax")
-PROBE = ("import importlib.util, json; "
-         f"print(json.dumps([m for m in {list(REQUIRED)!r} if importlib.util.find_spec(m) is None]))")
+
+
+def required(target: str) -> list[str]:
+    """What the interpreter running verify needs for this target."""
+    return list(REQUIRED) + (["flax"] if target == "flax-nnx" else [])
+
+
+def probe(modules: list[str]) -> str:
+    return f"import importlib.util, json; print(json.dumps([m for m in {modules!r} if importlib.util.find_spec(m) is None]))"
 log = logging.getLogger("switcheroo")
 _tokens = itertools.count(1)
 
@@ -102,7 +109,7 @@ async def run(ls, arg) -> dict:
     progress = _Progress(ls, token)
     await progress.begin(f"{TITLE}: {construction.message.split(' →', 1)[0]}")
     try:
-        missing = await _missing(python)
+        missing = await _missing(python, analysis.target.name)
         if missing:
             listed = " and ".join(missing) if len(missing) <= 2 else ", ".join(missing[:-1]) + " and " + missing[-1]
             return _done(ls, "missing", f"Verify needs {listed}, not installed for {python}: install "
@@ -115,14 +122,15 @@ async def run(ls, arg) -> dict:
         progress.end()
 
 
-async def _missing(python: str) -> list[str]:
+async def _missing(python: str, target: str) -> list[str]:
+    modules = required(target)
     try:
-        proc = await asyncio.create_subprocess_exec(python, "-c", PROBE, stdout=asyncio.subprocess.PIPE,
+        proc = await asyncio.create_subprocess_exec(python, "-c", probe(modules), stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
-        return json.loads(out.decode() or "[]") if proc.returncode == 0 else list(REQUIRED)
+        return json.loads(out.decode() or "[]") if proc.returncode == 0 else modules
     except (OSError, ValueError, asyncio.TimeoutError):
-        return list(REQUIRED)
+        return modules
 
 
 async def _verify(ls, uri, analysis, construction, python, steps, settings, progress) -> dict:
@@ -132,7 +140,7 @@ async def _verify(ls, uri, analysis, construction, python, steps, settings, prog
         path = Path(tmp) / (Path(real).name if real.endswith(".py") else "document.py")
         path.write_text(analysis.source.text, encoding="utf-8", newline="")
         cmd = [python, "-m", "switcheroo_lsp", "verify", str(path), "--line", str(construction.span.start.line + 1),
-               "--format", "json", "--progress", "--steps", str(steps)]
+               "--format", "json", "--progress", "--steps", str(steps), "--target", analysis.target.name]
         for name, value in settings.items():
             cmd += ["--set", f"{name}={value}"]
         proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,

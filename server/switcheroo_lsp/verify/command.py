@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ..engine import analyze
 from . import cases as C
-from .targets import TargetUnavailable
 
 DEFAULT_STEPS = 200
 INSTALL = "pip install 'switcheroo-lsp[verify]'"
@@ -65,7 +64,7 @@ class Outcome:
         case, first = self.case, self.first_over
         return {
             "path": case.path, "line": case.line, "column": case.column, "optimizer": case.rewrite.torch,
-            "rewrite": case.rewrite.optax, "steps": self.steps, "max_abs_diff": self.max_abs,
+            "rewrite": case.rewrite.written or case.rewrite.optax, "steps": self.steps, "max_abs_diff": self.max_abs,
             "max_rel_diff": self.max_rel, "tolerance": self.tolerance, "status": self.status,
             "first_step_over": first[0] if first else None, "dtype": self.dtype, "target": self.target,
             "problems": [{"name": r.problem, "steps": r.steps, "max_abs_diff": r.max_abs, "max_rel_diff": r.max_rel,
@@ -76,8 +75,8 @@ class Outcome:
         }
 
 
-def missing_modules(plot: bool) -> list[str]:
-    wanted = ["torch", "jax", "optax"] + (["matplotlib"] if plot else [])
+def missing_modules(plot: bool, target: str = "optax") -> list[str]:
+    wanted = ["torch", "jax", "optax"] + (["flax"] if target == "flax-nnx" else []) + (["matplotlib"] if plot else [])
     return [m for m in wanted if importlib.util.find_spec(m) is None]
 
 
@@ -113,18 +112,13 @@ class _Progress:
 def main(ns, collect, read_source) -> int:
     """`collect(paths)` -> ([(path, settings)], problems) and `read_source(path)` -> text come
     from the command line, which walks folders and decodes files the same way for every command."""
-    try:
-        from .targets import runner
-        if ns.target != "optax":
-            runner(ns.target)
-    except TargetUnavailable as e:
-        print(f"switcheroo-lsp verify: {e}", file=sys.stderr)
-        return 2
     if ns.steps < 1:
         print("switcheroo-lsp verify: --steps must be at least 1", file=sys.stderr)
         return 2
     settings, errors = parse_settings(ns.set or [])
-    missing = missing_modules(bool(ns.plot))
+    files, problems = collect(ns.paths)
+    targets = {(s.target or "optax") for _, s in files} or {"optax"}
+    missing = list(dict.fromkeys(m for target in sorted(targets) for m in missing_modules(bool(ns.plot), target)))
     if missing:
         errors.append(f"verify needs {', '.join(missing)}, not installed for {sys.executable}: {INSTALL}")
     if errors:
@@ -132,13 +126,13 @@ def main(ns, collect, read_source) -> int:
             print(f"switcheroo-lsp verify: {e}", file=sys.stderr)
         return 2
 
-    files, problems = collect(ns.paths)
-    found: list[C.Resolved] = []
+    found: list[tuple[C.Resolved, str]] = []     # with the target it is verified for
     unresolved: list[str] = []
     used: set[str] = set()
     from .hyperparams import Document
     from .torch_runner import signature
-    for path, _ in files:
+    for path, file_settings in files:
+        target = file_settings.target or "optax"
         if not path.endswith(".py"):
             problems.append(f"{path}: verify reads Python files only")
             continue
@@ -147,7 +141,7 @@ def main(ns, collect, read_source) -> int:
         except (OSError, UnicodeDecodeError, SyntaxError) as e:
             problems.append(f"{path}: cannot read: {e}")
             continue
-        analysis = analyze(text)
+        analysis = analyze(text, target)
         if analysis.syntax_error:
             problems.append(f"{path}: {analysis.syntax_error.message}")
             continue
@@ -160,7 +154,7 @@ def main(ns, collect, read_source) -> int:
             if isinstance(res, C.Unresolvable):
                 unresolved.append(C.unresolved_message(res))
             else:
-                found.append(res)
+                found.append((res, target))
     for name in settings:
         if C.L.key(name) not in used and name not in used:
             print(f"warning: --set {name} matched no argument or name that needed a value", file=sys.stderr)
@@ -172,12 +166,12 @@ def main(ns, collect, read_source) -> int:
         progress("importing torch and jax")
         from .run import verify_case
         done: dict[tuple, Outcome] = {}      # the same calls and rewrite run once (a folder repeats them)
-        for res in found:
+        for res, target in found:
             progress(f"{res.case.where}: {res.case.rewrite.torch}")
             try:
-                same = done.get(_identity(res))
-                outcome = same.again(res) if same else verify_case(res, ns.target, ns.steps)
-                done[_identity(res)] = outcome
+                same = done.get((target, _identity(res)))
+                outcome = same.again(res) if same else verify_case(res, target, ns.steps)
+                done[(target, _identity(res))] = outcome
             except Exception as e:      # the user's values may not run at all (lr=-1, …)
                 failures.append(f"{res.case.where}: {res.case.rewrite.torch}: could not run: {type(e).__name__}: {e}")
                 progress(f"{res.case.where}: could not run", 1)
@@ -216,7 +210,7 @@ def _identity(res: C.Resolved) -> tuple:
 def render(o: Outcome) -> str:
     case = o.case
     call = C.L.one_line(case.rewrite.call)
-    lines = [f"{case.where}: {call}", f"  rewrite   {case.rewrite.optax}"]
+    lines = [f"{case.where}: {call}", f"  rewrite   {case.rewrite.written or case.rewrite.optax}"]
     if o.resolved.values:
         lines.append("  values    " + ", ".join(f"{k} = {v.value!r} ({v.source})" for k, v in o.resolved.values.items()))
     for r in o.results:

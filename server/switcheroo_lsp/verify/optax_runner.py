@@ -69,13 +69,17 @@ def run(res: Resolved, problem: Problem, torch_run: Run, dtype) -> OptaxRun:
     else:
         grads = tuple(jnp.asarray(np.stack([g[i] for g in torch_run.grads]), dtype) for i in range(len(params)))
         out = _run_fed(tx, state, params, grads, steps)
-    lr = None
-    if res.schedule is not None:
-        schedule = eval(res.schedule, ns)
-        # Optax calls a schedule with its int32 update count; so does this.
-        lr = np.array([float(schedule(jnp.asarray(t, jnp.int32))) if callable(schedule) else float(schedule)
-                       for t in range(steps)])
-    return OptaxRun(out, lr)
+    return OptaxRun(out, schedule_values(res, ns, steps))
+
+
+def schedule_values(res: Resolved, ns: dict, steps: int) -> np.ndarray | None:
+    """The folded-in schedule's learning rate at each update count (None: no schedule)."""
+    if res.schedule is None:
+        return None
+    schedule = eval(res.schedule, ns)
+    # Optax calls a schedule with its int32 update count; so does this.
+    return np.array([float(schedule(jnp.asarray(t, jnp.int32))) if callable(schedule) else float(schedule)
+                     for t in range(steps)])
 
 
 def _run_fed(tx, state, params, grads, steps: int) -> np.ndarray:
