@@ -143,17 +143,22 @@ class Builder:
 
     def block_unconvertible_flows(self) -> None:
         """An optimizer whose construction has no rewrite keeps its whole flow torch: a step
-        converted without it would leave code that is neither torch nor Optax."""
+        converted without it would leave code that is neither torch nor Optax. What a rewrite
+        would have needed defined (OPX203) is moot there, so it is not reported."""
+        kept = []
         for f in self.a.findings:
             site = self._pending[f.key]
-            if not f.fixable or f.kind not in ("step", "undefined", "zero_grad", "clip", "schedule",
-                                               "schedule_undefined", "sched_step"):
-                continue
-            ids = set(site.ids) | ({site.identity} if site.identity is not None else set())
-            reasons = [r for r in (self.convertible(i) for i in ids) if r]
-            if reasons:
-                f.fixable = False
-                f.message += f"; left as torch: {reasons[0]}"
+            if f.fixable and f.kind in ("step", "undefined", "zero_grad", "clip", "schedule",
+                                        "schedule_undefined", "sched_step"):
+                ids = set(site.ids) | ({site.identity} if site.identity is not None else set())
+                reasons = [r for r in (self.convertible(i) for i in ids) if r]
+                if reasons:
+                    if f.code == "OPX203":
+                        continue
+                    f.fixable = False
+                    f.message += f"; left as torch: {reasons[0]}"
+            kept.append(f)
+        self.a.findings[:] = kept
 
     def finish(self) -> None:
         """Sort the findings and key each to its site."""

@@ -34,6 +34,8 @@ def module_of(params, groups=None) -> ModuleOf:
     name bound to it), or its parameter groups (`Groups`)."""
     if groups is not None and not isinstance(groups, str):
         return _groups_module([g["params"].node for g in groups.groups])
+    if isinstance(groups, str):         # a list of group dicts that cannot be read statically
+        return ModuleOf(why=f"its parameter groups cannot be read: {groups}")
     if params is None:
         return ModuleOf(why="it is given no parameters")
     owner = parameters_owner(params)
