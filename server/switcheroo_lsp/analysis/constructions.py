@@ -411,8 +411,8 @@ class Builder:
         plateau_state = plateau.plateau_state if plateau is not None else ""
         state_init = self._attribute_state_init(use, names, receiver, target) or self._named_state_init(
             use, names, receiver, target)
-        missing = self._missing(use.ctx, names, ids, plateau,
-                                defined={names.state} if state_init is not None else set(), target=target)
+        missing = self._missing(use.ctx, names, ids, target, plateau,
+                                defined={names.state} if state_init is not None else set())
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
                     ids=ids, plateau_state=plateau_state)
         rewrite = target.step_summary(recv, names)
@@ -428,14 +428,14 @@ class Builder:
             self.add(w, Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
                              state_init=state_init, ids=ids, plateau_state=plateau_state))
 
-    def _attribute_state_init(self, use: ReceiverUse, names: Names, recv=None,
-                              target=None) -> tuple[StmtContext, list[str]] | None:
+    def _attribute_state_init(self, use: ReceiverUse, names: Names, recv,
+                              target) -> tuple[StmtContext, list[str]] | None:
         """`self.optimizer = optimizer` stores an optimizer built elsewhere: its state must start
         beside it (`self.opt_state = self.optimizer.init(params)`), unless the class keeps one."""
-        recv, cls = recv if recv is not None else use.receiver, use.ctx.scope.class_scope
+        cls = use.ctx.scope.class_scope
         if not isinstance(recv, cst.Attribute) or cls is None or "." not in names.state:
             return None
-        if not (target or self.target).has_init_line:
+        if not target.has_init_line:
             return None
         state_attr = names.state.split(".", 1)[1]
         if state_attr in cls.attr_bindings:
@@ -453,10 +453,9 @@ class Builder:
         return None
 
     def _named_state_init(self, use: ReceiverUse, names: Names, receiver,
-                          target=None) -> tuple[StmtContext, list[str]] | None:
+                          target) -> tuple[StmtContext, list[str]] | None:
         """`optimizer = build_optimizer(cfg)` names an optimizer built elsewhere: its state starts
         right after (`opt_state = optimizer.init(params)`)."""
-        target = target or self.target
         if not isinstance(receiver, cst.Name) or "." in names.state or not target.has_init_line:
             return None
         scope = use.ctx.scope
@@ -478,9 +477,8 @@ class Builder:
         texts.extend(target.init_lines(receiver.value, names))
         return b.ctx, texts
 
-    def _missing(self, ctx: StmtContext, names: Names, ids, plateau: Site | None = None,
-                 defined: set[str] = frozenset(), target=None) -> tuple[str, ...]:
-        target = target or self.target
+    def _missing(self, ctx: StmtContext, names: Names, ids, target, plateau: Site | None = None,
+                 defined: set[str] = frozenset()) -> tuple[str, ...]:
         scope = ctx.scope
         bound = self.bound_names(scope) | set(defined)
         if scope.kind == "class":
