@@ -79,6 +79,20 @@ for x in data:
     assert all(not f.fixable and f.message.endswith("left as torch: its construction (line 3) has no Flax NNX form: "
                                                     "its parameters are a bare list of tensors") for f in flow)
     assert apply(text, analysis.fix_all()) == text
+    # No OPX203 in a flow left as torch: the names a rewrite would need do not matter there.
+    assert "OPX203" not in {f.code for f in flow}
+
+
+def test_groups_that_cannot_be_read_say_so():
+    text = """\
+import torch
+opt = torch.optim.Adam([{**base}, {"params": head.parameters()}], lr=1e-3)
+opt.step()
+"""
+    [construction, step] = analyze(text, "flax-nnx").findings
+    assert construction.code == "OPX202" and "a group's keys are not plain strings" in construction.message
+    assert step.message.endswith("has no Flax NNX form: its parameter groups cannot be read: a group's keys "
+                                 "are not plain strings (** or computed keys)")
 
 
 def test_manual_uses_speak_of_nnx_optimizer():
