@@ -15,9 +15,24 @@ from ..knowledge.param_groups import Groups, emit_groups
 from ..knowledge.wrappers import SCALER_NOTE
 from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
-from .findings import Finding, Names, Site
+from .findings import CODES, Finding, Names, Site
 from .modules import ModuleOf, module_of, parameters_owner, reached_from, visible
+from .reach import Reach
 from .tracing import Identity, argument
+
+
+# Findings that belong to an optimizer's flow: fixed with it, or left torch with it.
+FLOW_KINDS = ("step", "undefined", "zero_grad", "clip", "schedule", "schedule_undefined", "sched_step")
+# What a person must do about a scheduler's other methods once its schedule is folded in.
+SCHEDULER_MANUAL = {
+    "state_dict": "an Optax schedule is a pure function of the update count, which lives in the optimizer's state",
+    "load_state_dict": "an Optax schedule is a pure function of the update count, which lives in the optimizer's "
+                       "state",
+    "get_last_lr": "the schedule is a function of the update count now: read it as schedule(count), the count "
+                   "being the optimizer state's (optax.tree_utils.tree_get(opt_state, 'count'))",
+    "get_lr": "the schedule is a function of the update count now: read it as schedule(count), the count being "
+              "the optimizer state's (optax.tree_utils.tree_get(opt_state, 'count'))",
+}
 
 
 class Builder:
@@ -43,6 +58,11 @@ class Builder:
         self._steps: dict | None = None
         self._emissions: dict = {}
         self._modules: dict[Identity, ModuleOf] = {}
+        # id(a use's node) -> the optimizers (or schedulers) a finding rewrites or reports there:
+        # what the closed-world check (reach.py) holds every use of a flow against.
+        self.handled: dict[int, frozenset] = {}
+        self.reach = Reach(self)
+        self._reasons: dict[Identity, str] = {}
 
     # -- positions and text ------------------------------------------------------------------
     def span(self, node, ctx: StmtContext) -> Span:
@@ -73,7 +93,7 @@ class Builder:
         if self._uses is None:
             self._uses = {}
             for use in self.program.receiver_uses:
-                for i in self.tracer.receiver_ids(use.receiver, use.ctx.scope):
+                for i in self.tracer.receiver_ids(use.receiver, use.ctx.scope, use.ctx):
                     self._uses.setdefault((i, use.member), []).append(use)
         return self._uses.get((ident, member), [])
 
@@ -90,10 +110,12 @@ class Builder:
                 span = self.span(ident.call, ident.ctx)
                 noqa, ignore = self.lines(ident.call, ident.ctx)
                 self._manual(span, noqa, ignore, ident.ctx, f"{ident.name}: {SCALER_NOTE}")
+            elif ident.kind == "custom":
+                self._custom(ident)
 
     def receivers(self) -> None:
         for use in self.program.receiver_uses:
-            ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
+            ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope, use.ctx)
             if ids and all(i.kind == "scaler" for i in ids):
                 self._scaler_use(use)
                 continue
@@ -101,25 +123,87 @@ class Builder:
             if use.member in ("update", "scale", "unscale_"):
                 continue        # Optax's own step: only clipping looks at it
             if optimizers and len(optimizers) == len(ids):
-                self._receiver_use(use, optimizers)
-            elif ids and not optimizers and use.member in ("state_dict", "load_state_dict"):
+                if self._receiver_use(use, optimizers):
+                    self.handled[id(use.node)] = optimizers
+            elif ids and not optimizers and use.member in SCHEDULER_MANUAL:
                 span = self.span(use.node, use.ctx)
                 noqa, ignore = self.lines(use.node, use.ctx)
-                self._manual(span, noqa, ignore, use.ctx,
-                             f"{self.text(use.receiver, use.ctx)}.{use.member}(): an Optax schedule is a pure "
-                             "function of the update count, which lives in the optimizer's state")
+                self._manual(span, noqa, ignore, use.ctx, f"{self.text(use.receiver, use.ctx)}.{use.member}(): "
+                             f"{SCHEDULER_MANUAL[use.member]}")
+                self.handled[id(use.node)] = ids
+
+    def would_handle(self, node, ctx: StmtContext) -> frozenset:
+        """What the analysis of another file of the program would rewrite or report at a use
+        there (`receivers` decides it for this file's own uses)."""
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            member, receiver = node.func.attr.value, node.func.value
+        elif isinstance(node, cst.Attribute):
+            member, receiver = node.attr.value, node.value
+        else:
+            return frozenset()
+        ids = self.tracer.receiver_ids(receiver, ctx.scope, ctx)
+        is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
+        if ids and all(i.kind == "scaler" for i in ids):
+            target = argument(node, 0, "optimizer") if isinstance(node, cst.Call) else None
+            return self.tracer.receiver_ids(target, ctx.scope, ctx) if target is not None else frozenset()
+        if ids and all(i.kind == "scheduler" for i in ids):
+            return ids if member == "step" or member in SCHEDULER_MANUAL else frozenset()
+        if not ids or any(i.kind in ("scheduler", "scaler") for i in ids):
+            return frozenset()
+        if member == "step" or member in ("state", "state_dict", "load_state_dict", "add_param_group",
+                                          "param_groups") or (member == "zero_grad" and is_stmt):
+            return ids
+        return frozenset()
 
     def step_target(self, use: ReceiverUse):
         """(the optimizer expression a step steps, what it may be): `scaler.step(opt)` steps `opt`."""
-        ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope)
+        ids = self.tracer.receiver_ids(use.receiver, use.ctx.scope, use.ctx)
         if (use.member == "step" and ids and all(i.kind == "scaler" for i in ids) and isinstance(use.node, cst.Call)
                 and len(use.node.args) == 1 and use.node.args[0].keyword is None):
             target = use.node.args[0].value
-            return target, self.tracer.receiver_ids(target, use.ctx.scope)
+            return target, self.tracer.receiver_ids(target, use.ctx.scope, use.ctx)
         return use.receiver, ids
 
     def convertible(self, ident: Identity) -> str:
+        """Why an optimizer cannot be converted ('' when it can): its construction has no
+        rewrite, or its object reaches a use fix-all cannot follow, or it shares a use with an
+        optimizer that stays torch (one flow: all of it converts or none)."""
+        if ident not in self._reasons:
+            self._reasons[ident] = ""           # a flow that links back to itself
+            own = self._own_reason(ident)
+            if not own and ident.kind == "torch":
+                blocker = self.reach.blocker(ident)
+                if blocker is not None:
+                    own = f"its optimizer ({self._where(ident)}) {blocker}"
+                else:
+                    for other in sorted(self.reach.linked(ident), key=self._order):
+                        why = self.convertible(other)
+                        if why:
+                            own = f"it may also be {self._label(other)}, which stays torch: {why}"
+                            break
+            self._reasons[ident] = own
+        return self._reasons[ident]
+
+    def _order(self, ident: Identity):
+        return self.program.order(ident.ctx) if ident.ctx is not None and ident.ctx.chunk is not None else (0, 0, 0)
+
+    def _label(self, ident: Identity) -> str:
+        if ident.kind in ("torch", "custom") and ident.call is not None:
+            return f"the {ident.name.rsplit('.', 1)[-1]} built at {self._where(ident)}"
+        if ident.kind == "untraced" and ident.node is not None:
+            return f"what {self.text(ident.node, ident.ctx)} holds ({self._where(ident)})"
+        return "an optimizer from outside the analysed code"
+
+    def _own_reason(self, ident: Identity) -> str:
         """Why an optimizer's construction cannot be rewritten ('' when it can)."""
+        if ident.kind == "custom":
+            return f"{self._custom_label(ident)} has no Optax rewrite"
+        if ident.kind == "untraced":
+            return (f"{self.text(ident.node, ident.ctx)} ({self._where(ident)}) is passed where it is stepped, and "
+                    "cannot be traced to a torch optimizer")
+        if ident.kind == "annotated":
+            return ("it comes from outside the analysed code (a parameter annotated as an optimizer that no "
+                    "analysed call passes one to)")
         if ident.kind != "torch":
             return ""
         where = self._where(ident)
@@ -138,27 +222,44 @@ class Builder:
 
     def _where(self, ident: Identity) -> str:
         unit = self.program.unit_of(ident.ctx)
-        line = self.program.span(ident.call, ident.ctx).start.line + 1
+        line = self.program.span(ident.call if ident.call is not None else ident.node, ident.ctx).start.line + 1
         return f"line {line}" if unit is self.program.primary else f"{unit.path or unit.module_name}:{line}"
 
     def block_unconvertible_flows(self) -> None:
-        """An optimizer whose construction has no rewrite keeps its whole flow torch: a step
-        converted without it would leave code that is neither torch nor Optax. What a rewrite
-        would have needed defined (OPX203) is moot there, so it is not reported."""
+        """A flow converts whole or not at all: an optimizer whose construction has no rewrite,
+        or whose object reaches a use fix-all cannot follow, keeps everything about it torch (a
+        step converted without it would leave code that is neither torch nor Optax). Its
+        findings say what blocks it, and offer no fix; what a rewrite would have needed
+        defined (OPX203) is moot there, so it is not reported."""
         kept = []
         for f in self.a.findings:
             site = self._pending[f.key]
-            if f.fixable and f.kind in ("step", "undefined", "zero_grad", "clip", "schedule",
-                                        "schedule_undefined", "sched_step"):
+            if f.fixable and f.kind == "construct" and site.identity is not None:
+                reason = self.convertible(site.identity)
+                if reason:
+                    if f.code == "OPX203":
+                        continue
+                    self._blocked_construction(f, site.identity, reason)
+            elif f.fixable and f.kind in FLOW_KINDS:
                 ids = set(site.ids) | ({site.identity} if site.identity is not None else set())
-                reasons = [r for r in (self.convertible(i) for i in ids) if r]
+                reasons = [r for r in (self.convertible(i) for i in sorted(ids, key=self._order)) if r]
                 if reasons:
                     if f.code == "OPX203":
                         continue
-                    f.fixable = False
-                    f.message += f"; left as torch: {reasons[0]}"
+                    # Needs a person now (OPX202): fix-all leaves only warnings behind.
+                    f.code, f.severity, f.kind, f.fixable = "OPX202", CODES["OPX202"][0], "manual", False
+                    f.message = f"{f.message.split(' → ', 1)[0]} stays torch: {reasons[0]}"
             kept.append(f)
         self.a.findings[:] = kept
+
+    def _blocked_construction(self, f: Finding, ident: Identity, reason: str) -> None:
+        blocker = self.reach.blocker(ident)
+        subject = f.message.split(" → ", 1)[0]
+        why = f"its object {blocker}" if blocker is not None else reason
+        rewrite = f.data.get("optax")
+        f.code, f.severity, f.kind, f.fixable = "OPX202", CODES["OPX202"][0], "manual", False
+        f.message = (f"{subject} stays torch, with its steps: {why}"
+                     + (f"; once that is ported by hand, fix-all converts it ({rewrite})" if rewrite else ""))
 
     def finish(self) -> None:
         """Sort the findings and key each to its site."""
@@ -206,6 +307,7 @@ class Builder:
         if row is not None:
             groups = self.groups_of(ident)
             positional, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
+            keywords = self._spread(keywords, ident)
             args, params, problems = bind(row, positional, keywords)
             if isinstance(groups, Groups):
                 if problems:
@@ -219,6 +321,54 @@ class Builder:
                 out = emit(row, args, params, problems, extras, document=self.source.text)
         self._emissions[key] = out
         return out
+
+    def _spread(self, keywords: list, ident: Identity) -> list:
+        """`**extra` whose dict is built in view (`extra = dict(fused=True) if use_fused else
+        dict()`): its keywords, where every way of building it agrees on them, or where they
+        are only torch's implementation switches (`fused`, `foreach`...: no change to the math)."""
+        out = []
+        for name, value in keywords:
+            variants = self._dict_variants(value.node, ident.ctx) if name is None else None
+            if variants is None:
+                out.append((name, value))
+                continue
+            keys = {k for v in variants for k in v}
+            switches = keys <= set(catalog.IMPLEMENTATION_FLAGS)
+            if not switches and any(set(v) != keys or any(arg_value(v[k]).source != arg_value(variants[0][k]).source
+                                                           for k in keys) for v in variants):
+                out.append((name, value))       # the branches differ in what changes the math
+                continue
+            for k in sorted(keys):
+                node = next(v[k] for v in variants if k in v)
+                out.append((k, arg_value(node)))
+        return out
+
+    def _dict_variants(self, node, ctx: StmtContext, depth: int = 0) -> list[dict] | None:
+        """The {keyword: value node} dicts a `**` argument may be (None: not known)."""
+        if depth > 4 or node is None:
+            return None
+        if isinstance(node, cst.IfExp):
+            a, b = self._dict_variants(node.body, ctx, depth + 1), self._dict_variants(node.orelse, ctx, depth + 1)
+            return a + b if a is not None and b is not None else None
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "dict" \
+                and self.tracer.lookup("dict", ctx.scope) is None:
+            if any(a.keyword is None for a in node.args):
+                return None
+            return [{a.keyword.value: a.value for a in node.args}]
+        if isinstance(node, cst.Dict):
+            out = {}
+            for e in node.elements:
+                key = getattr(e, "key", None)
+                if not isinstance(key, cst.SimpleString) or not isinstance(e, cst.DictElement):
+                    return None
+                out[key.evaluated_value] = e.value
+            return [out]
+        if isinstance(node, cst.Name):
+            bindings = self.tracer.reaching(self.tracer.lookup(node.value, ctx.scope) or [], ctx)
+            if len(bindings) == 1 and bindings[0].kind == "value" and bindings[0].index is None:
+                b = bindings[0]
+                return self._dict_variants(b.node, b.ctx, depth + 1)
+        return None
 
     # -- constructions -------------------------------------------------------------------------
     def _construction(self, ident: Identity) -> None:
@@ -245,7 +395,7 @@ class Builder:
                         data={"torch": qualified})
             self.add(f, site)
             return
-        site.names = self.names_for(ident, ident.target)
+        site.names = self.names_for(ident, ident.target, scope=ctx.scope)
         if self.target.wrapper is not None:
             module = self.module_for(ident)
             if module.node is None:     # the target wraps a module, and there is none
@@ -291,18 +441,66 @@ class Builder:
         return False
 
     def has_init_line(self, ident: Identity) -> bool:
-        """Does the construction's rewrite start its state right after it?"""
-        return ident.target is not None and self.target.has_init_line and not self.returned(ident)
+        """Does the construction's rewrite start its state right after it? Not where it is
+        returned (the caller names it), nor where every step of it goes through an object that
+        keeps its own state (`self.optimizer = optimizer`): one init per state, where it is needed."""
+        return (ident.target is not None and self.target.has_init_line and not self.returned(ident)
+                and not self._stepped_only_elsewhere(ident))
+
+    def _stepped_only_elsewhere(self, ident: Identity) -> bool:
+        steps = self.uses(ident)
+        return bool(steps) and all(
+            isinstance(u.receiver, cst.Attribute) and u.ctx.scope.class_scope is not None
+            and u.ctx.scope.self_name is not None and any(
+                b.kind == "value" and b.ctx is not None and self.tracer.construction(b.node) is None
+                for b in u.ctx.scope.class_scope.attr_bindings.get(u.receiver.attr.value, []))
+            for u in steps)
 
     def init_missing(self, ident: Identity, names: Names) -> list[str]:
         """Names the init line after the construction reads that its scope never binds."""
         if not self.has_init_line(ident):
             return []
         needed = self.target.init_reads(names)
-        bound = self.bound_names(ident.ctx.scope)
-        if ident.ctx.scope.kind == "class":
+        scope = ident.ctx.scope
+        bound = self.bound_names(scope)
+        if scope.kind == "class":
             bound = set()
-        return [n for n in needed if "." not in n and n not in bound]
+        return [n for n in needed if ("." not in n and n not in bound)
+                or ("." in n and not self._kept_on_instance(n, scope))]
+
+    def _custom_label(self, ident: Identity) -> str:
+        if ident.node is not None:
+            unit = self.program.unit_of_scope(self.tracer._module_of(ident.node))
+            where = f"{unit.path.replace(chr(92), '/').rsplit('/', 1)[-1]}" if unit is not None and unit.path else ""
+            return f"{ident.name}, the project's own torch.optim.Optimizer subclass" + (f" ({where})" if where else "")
+        return ident.name
+
+    def _custom(self, ident: Identity) -> None:
+        """An optimizer class fix-all has no rewrite for: the project's own, torch.distributed's."""
+        span = self.span(ident.call, ident.ctx)
+        noqa, ignore = self.lines(ident.call, ident.ctx)
+        if ident.node is not None:
+            message = (f"{ident.name}(...) builds {self._custom_label(ident)}: there is no automatic rewrite; write "
+                       "its update rule as an optax.GradientTransformation (init(params) -> state, "
+                       "update(grads, state, params) -> (updates, state)), or pick the catalog optimizer it "
+                       "stands for; its steps stay torch until then")
+        elif ident.name.endswith("ZeroRedundancyOptimizer"):
+            message = (f"{ident.name} shards torch optimizer state across ranks: there is no automatic rewrite; in "
+                       "JAX write its optimizer_class's Optax rewrite (docs/optimizers.md) and shard the opt_state "
+                       "pytree with jax.sharding")
+        else:
+            message = (f"{ident.name} steps optimizers on remote workers (RPC): there is no automatic rewrite; in "
+                       "JAX the update runs where the parameters live (jax.sharding), with the Optax rewrite of "
+                       "its optimizer_class")
+        self._manual(span, noqa, ignore, ident.ctx, message)
+
+    def scheduler_problem(self, sched: Identity) -> str:
+        """What its own finding says keeps a scheduler torch ('' when it converts or was not reported here)."""
+        for site in self._pending.values():
+            f = site.finding
+            if site.sched is sched and f is not None and not f.fixable and f.kind in ("unmapped", "manual"):
+                return f.message.split(": ", 1)[-1]
+        return ""
 
     def _chosen_at_run_time(self, ident: Identity) -> None:
         """`self.optimizer_class(...)`: torch's class by default, but a caller may pick another."""
@@ -322,16 +520,20 @@ class Builder:
         recv = self.text(use.receiver, ctx)
         if use.member == "step" and isinstance(node, cst.Call):
             target = argument(node, 0, "optimizer")
-            ids = self.tracer.receiver_ids(target, ctx.scope) if target is not None else frozenset()
+            ids = self.tracer.receiver_ids(target, ctx.scope, ctx) if target is not None else frozenset()
             optimizers = frozenset(i for i in ids if i.kind not in ("scheduler", "scaler"))
             is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
             if optimizers and len(optimizers) == len(ids) and is_stmt and len(node.args) == 1:
                 self._step(use, optimizers, span, noqa, ignore, self.text(target, ctx), receiver=target,
                            via=f"{recv}.step")
+                self.handled[id(node)] = optimizers
                 return
         if use.member in ("step", "scale", "unscale_", "update"):
             what = f"{recv}.{use.member}()" if use.member != "scale" else f"{recv}.scale(loss)"
             self._manual(span, noqa, ignore, ctx, f"{what}: loss scaling — {SCALER_NOTE}")
+            if use.member == "unscale_" and isinstance(node, cst.Call) and node.args:
+                # Reported: the optimizer it names needs no unscaling in JAX, the person decides.
+                self.handled[id(node)] = self.tracer.receiver_ids(node.args[0].value, ctx.scope, ctx)
 
     def _params_node(self, call: cst.Call, ctx: StmtContext):
         """The params argument, looked through a name bound once to a list (or to a module's
@@ -369,7 +571,8 @@ class Builder:
         return self.module_for(ident).why
 
     # -- receivers -----------------------------------------------------------------------------
-    def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> None:
+    def _receiver_use(self, use: ReceiverUse, ids: frozenset) -> bool:
+        """Report (and plan the rewrite of) a use of an optimizer; False where nothing is said."""
         ctx, node = use.ctx, use.node
         span = self.span(node, ctx)
         noqa, ignore = self.lines(node, ctx)
@@ -385,12 +588,16 @@ class Builder:
             else:
                 self._step(use, ids, span, noqa, ignore, recv)
         elif member == "zero_grad":
-            if is_stmt:
-                f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: {self.target.zero_grad_why}",
-                            "zero_grad", noqa, ignore, fixable=True)
-                self.add(f, Site(f, ctx, receiver=recv, ids=ids))
+            if not is_stmt:
+                return False
+            f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: {self.target.zero_grad_why}",
+                        "zero_grad", noqa, ignore, fixable=True)
+            self.add(f, Site(f, ctx, receiver=recv, ids=ids))
         elif member in ("state", "state_dict", "load_state_dict", "add_param_group", "param_groups"):
             self._manual(span, noqa, ignore, ctx, self.target.manual_message(member, recv))
+        else:
+            return False
+        return True
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)
@@ -401,7 +608,7 @@ class Builder:
         """An optimizer's step (`via`: what called it, `scaler.step`)."""
         receiver = receiver if receiver is not None else use.receiver
         ident = next(iter(ids)) if len(ids) == 1 else None
-        names = self.names_for(ident, receiver, receiver_ids=ids)
+        names = self.names_for(ident, receiver, receiver_ids=ids, scope=use.ctx.scope)
         # An optimizer already in Optax is stepped the functional way whatever the target.
         target = self.target.steps_of(frozenset(i.kind for i in ids))
         if target.wrapper is not None:
@@ -412,7 +619,7 @@ class Builder:
         state_init = self._attribute_state_init(use, names, receiver, target) or self._named_state_init(
             use, names, receiver, target)
         missing = self._missing(use.ctx, names, ids, target, plateau,
-                                defined={names.state} if state_init is not None else set())
+                                defined={names.state, names.params} if state_init is not None else set())
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
                     ids=ids, plateau_state=plateau_state)
         rewrite = target.step_summary(recv, names)
@@ -446,7 +653,7 @@ class Builder:
                 continue
             me = b.ctx.scope.self_name
             texts = []
-            if names.params not in b.ctx.scope.bindings:
+            if not (names.params in b.ctx.scope.bindings or self._kept_on_instance(names.params, b.ctx.scope)):
                 texts.append(f"# TODO(switcheroo): define {names.params} here (the parameter pytree to optimize)")
             texts.append(f"{me}.{state_attr} = {me}.{recv.attr.value}.init({names.params})")
             return b.ctx, texts
@@ -483,7 +690,7 @@ class Builder:
         bound = self.bound_names(scope) | set(defined)
         if scope.kind == "class":
             bound = set()
-        defined_by_init = {self.names_for(i, i.target).state for i in ids
+        defined_by_init = {self.names_for(i, i.target, scope=i.ctx.scope).state for i in ids
                            if i.kind == "torch" and i.ctx and self.has_init_line(i) and _same_scope(i.ctx.scope, scope)}
         missing = [n for n in target.step_refs(names) if not visible(n, scope, self.program.module.bindings)]
         wanted = target.step_reads(names)
@@ -493,14 +700,38 @@ class Builder:
                 defined_by_init.add(plateau.plateau_state)
         for name in wanted:
             if "." in name:
-                continue   # attribute state: the construction's init line defines it
+                # The state beside an attribute starts with its init line; `self.params` is the
+                # class's to keep.
+                if name == names.params and name not in defined and not self._kept_on_instance(name, scope) and not any(
+                        i.ctx is not None and i.ctx.scope.class_scope is scope.class_scope and self.has_init_line(i)
+                        for i in ids):
+                    missing.append(name)     # (an init line in the class asks for it already)
+                continue
             if name not in bound and name not in defined_by_init and name not in missing:
                 missing.append(name)
         return tuple(missing)
 
+    def _kept_on_instance(self, name: str, scope: Scope) -> bool:
+        """Does `self.<attr>` (a name the rewrite reads in a method) have a value in its class?"""
+        me, _, attr = name.partition(".")
+        cls = scope.class_scope if scope is not None else None
+        if cls is None or me != scope.self_name or "." in attr:
+            return True         # not the instance's own attribute: not ours to judge
+        return bool(self.tracer.member_bindings(cls, attr))
+
     # -- names -----------------------------------------------------------------------------------
-    def names_for(self, ident: Identity | None, receiver, receiver_ids=None) -> Names:
-        """Consistent names for an optimizer's state, params and grads across its rewrites."""
+    def names_for(self, ident: Identity | None, receiver, receiver_ids=None, scope: Scope | None = None) -> Names:
+        """Consistent names for an optimizer's state, params and grads across its rewrites; in a
+        method (`scope`), the state and the parameters live on the instance (`self.opt_state`,
+        `self.params`): a local would vanish when the method returns, and the update with it."""
+        names = self._names(ident, receiver)
+        me = scope.self_name if scope is not None and scope.kind == "function" and scope.class_scope else None
+        if me and self.target.wrapper is None:
+            names.state = names.state if "." in names.state else f"{me}.{names.state}"
+            names.params = names.params if "." in names.params else f"{me}.{names.params}"
+        return names
+
+    def _names(self, ident: Identity | None, receiver) -> Names:
         single = self.single
         prefix = ""
         if isinstance(receiver, cst.Attribute):
@@ -538,7 +769,7 @@ class Builder:
             stmt = site.ctx.stmt
             if not (isinstance(stmt, cst.Assign) and stmt.value is call and len(stmt.targets) == 1):
                 continue
-            ids = self.tracer.receiver_ids(func.value, site.ctx.scope)
+            ids = self.tracer.receiver_ids(func.value, site.ctx.scope, site.ctx)
             target = stmt.targets[0].target
             arg = call.args[0].value
             if len(ids) == 1 and isinstance(target, (cst.Name, cst.Attribute)) and isinstance(arg, cst.Name):

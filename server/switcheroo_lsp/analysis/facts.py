@@ -22,7 +22,8 @@ import libcst as cst
 # Receiver methods and attributes that belong to torch optimizers.
 OPTIMIZER_METHODS = {"step", "zero_grad", "state_dict", "load_state_dict", "add_param_group",
                      "update",   # an Optax optimizer's step: clipping before it is still ours to fold
-                     "scale", "unscale_"}   # a GradScaler's
+                     "scale", "unscale_",   # a GradScaler's
+                     "get_last_lr", "get_lr"}   # a scheduler's
 OPTIMIZER_ATTRS = {"param_groups", "state"}
 
 
@@ -423,19 +424,31 @@ class _Walker:
                 elif isinstance(e, cst.Element) and isinstance(e.value, cst.Name) and value is not None and not starred:
                     # `model, opt = accelerator.prepare(model, opt)`: element i of the value
                     scope.bind(e.value.value, Binding("value", value, ctx=ctx, index=i))
+                elif (isinstance(e, cst.Element) and isinstance(e.value, cst.Attribute) and value is not None
+                      and not starred and self._self_attribute(e.value, scope)):
+                    # `self.model, self.opt = self.accelerator.prepare(self.model, self.opt)`
+                    self.expr(e.value.value, ctx)
+                    b = Binding("value", value, ctx=ctx, index=i)
+                    b.scope = scope
+                    scope.class_scope.attr_bindings.setdefault(e.value.attr.value, []).append(b)
                 else:
                     self.target(e.value, None, ctx)
         elif isinstance(target, cst.Attribute):
             self.expr(target.value, ctx)
-            method = scope if scope.kind == "function" and scope.class_scope is not None else None
-            if method is not None and isinstance(target.value, cst.Name) and target.value.value == method.self_name:
+            if self._self_attribute(target, scope):
                 b = _value_binding(value, ctx)
                 b.scope = scope
-                method.class_scope.attr_bindings.setdefault(target.attr.value, []).append(b)
+                scope.class_scope.attr_bindings.setdefault(target.attr.value, []).append(b)
         elif isinstance(target, cst.StarredElement):
             self.target(target.value, None, ctx)
         else:
             self.expr(target, ctx)
+
+    @staticmethod
+    def _self_attribute(target: cst.Attribute, scope: Scope) -> bool:
+        """`self.<attr>` in a method (what the class's attribute bindings record)."""
+        return (scope.kind == "function" and scope.class_scope is not None and isinstance(target.value, cst.Name)
+                and target.value.value == scope.self_name)
 
     # -- expressions ----------------------------------------------------------------------
     def expr(self, root, ctx: StmtContext) -> None:

@@ -35,6 +35,12 @@ OPTAX_OPTIMIZERS = {
     "yogi", "chain", "named_chain", "multi_transform", "MultiSteps", "inject_hyperparams",
 }
 HELPER_MODULE = "switcheroo_optax"
+# torch.distributed.optim's optimizers: a sharded or remote optimizer has no one Optax rewrite.
+DISTRIBUTED_OPTIMIZERS = {
+    "torch.distributed.optim.DistributedOptimizer", "torch.distributed.optim.optimizer.DistributedOptimizer",
+    "torch.distributed.optim.ZeroRedundancyOptimizer",
+    "torch.distributed.optim.zero_redundancy_optimizer.ZeroRedundancyOptimizer",
+}
 CLIP_FUNCTIONS = {
     "torch.nn.utils.clip_grad_norm_": "norm", "torch.nn.utils.clip_grad.clip_grad_norm_": "norm",
     "torch.nn.utils.clip_grad_value_": "value", "torch.nn.utils.clip_grad.clip_grad_value_": "value",
@@ -52,13 +58,17 @@ _NOT_OPTIMIZERS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.
 @dataclass(eq=False)
 class Identity:
     """One optimizer object of the program: a construction, or an annotated parameter."""
-    kind: str                      # "torch" | "optax" | "annotated" | "scheduler" | "scaler"
+    kind: str                      # "torch" | "optax" | "annotated" | "scheduler" | "scaler" | "custom"
+                                   # (an optimizer class with no rewrite: the project's own subclass of
+                                   # torch.optim.Optimizer, torch.distributed.optim) | "untraced" (what a
+                                   # caller passes to a parameter that also receives optimizers)
     name: str                      # torch class ('Adam') or optax factory or ''
     call: cst.Call | None
     ctx: StmtContext | None
     target: cst.CSTNode | None = None  # what the construction is assigned to (a Name, an Attribute, a Param)
     chosen_by: str = ""            # a class picked at run time: the expression picking it (`self.optimizer_class`)
     wrappers: list = field(default_factory=list)   # the Wrappers it is handed through
+    node: cst.CSTNode | None = None    # "untraced": the argument; "custom": the class's definition
 
     @property
     def var(self) -> str:
@@ -106,6 +116,10 @@ class Tracer:
         self._member_annotated: dict[tuple, Identity] = {}
         self.incoming: dict[Binding, list[tuple[cst.BaseExpression, Scope]]] = {}
         self.calls_to: dict[Scope, int] = {}      # how many call sites each function has
+        self._arg_at: dict[int, StmtContext] = {}  # id(an argument fed to a parameter) -> its statement
+        self._untraced: dict[Binding, Identity] = {}
+        self._optimizer_classes: list[Scope] | None = None
+        self._factories: dict[str, Scope | None] = {}
         self.clips: list[tuple[CallSite, str]] = []
         self._classes: dict[int, Scope | None] = {}
         self._qualified: dict[tuple[int, int], str | None] = {}
@@ -405,14 +419,37 @@ class Tracer:
         for site in self.program.calls:
             kind, name, chosen_by = self._construction_kind(site)
             if kind:
-                ident = Identity(kind, name, site.call, site.ctx, chosen_by=chosen_by)
+                node = self.class_ref(site.call.func, site.ctx.scope) if kind == "custom" else None
+                ident = Identity(kind, name, site.call, site.ctx, chosen_by=chosen_by, node=node)
                 self.identities.append(ident)
                 self._by_call[id(site.call)] = ident
+
+    def optimizer_classes(self) -> list[Scope]:
+        """The program's classes that subclass a torch optimizer (`class LARS(torch.optim.Optimizer)`,
+        directly or through other classes of the program): optimizers with no rewrite."""
+        if self._optimizer_classes is None:
+            found = []
+            for scope in self.program.scopes:
+                if scope.kind == "class" and any(
+                        self._torch_optimizer_base(arg.value, c.parent)
+                        for c in self.bases(scope) if c.parent is not None for arg in c.node.bases):
+                    found.append(scope)
+            self._optimizer_classes = found
+        return self._optimizer_classes
+
+    def _torch_optimizer_base(self, expr, scope: Scope) -> bool:
+        q = self.qualified(expr, scope)
+        return q is not None and (q in TORCH_OPTIMIZER_BASE or normal_torch(q) is not None)
 
     def _construction_kind(self, site: CallSite) -> tuple[str | None, str, str]:
         func = site.call.func
         if isinstance(func, cst.Call):   # optax.inject_hyperparams(optax.adam)(...)
             func = func.func
+        parts = dotted(func) if func is site.call.func else None
+        if parts and any(c.name == parts[-1] for c in self.optimizer_classes()):
+            cls = self.class_ref(func, site.ctx.scope)
+            if cls is not None and any(cls is c for c in self.optimizer_classes()):
+                return "custom", cls.name, ""
         q = self.qualified(func, site.ctx.scope)
         if q is None:
             if func is site.call.func and isinstance(func, (cst.Name, cst.Attribute)) and (
@@ -427,6 +464,8 @@ class Tracer:
                 return "torch", cls, ""
             if q in SCALERS:
                 return "scaler", q.rsplit(".", 1)[-1], ""
+            if q in DISTRIBUTED_OPTIMIZERS:
+                return "custom", q, ""
             if q.startswith("torch."):
                 parts = q.split(".")
                 if parts[:3] == ["torch", "optim", "lr_scheduler"] and len(parts) == 4 and parts[3] in SCHEDULERS:
@@ -498,8 +537,10 @@ class Tracer:
         return self._by_call.get(id(call))
 
     # -- values -----------------------------------------------------------------------------------
-    def value_ids(self, expr, scope: Scope, seen=frozenset(), index: int | None = None) -> frozenset | str:
-        """The optimizers an expression may be (`index`: element `index` of its value)."""
+    def value_ids(self, expr, scope: Scope, seen=frozenset(), index: int | None = None,
+                  at: StmtContext | None = None) -> frozenset | str:
+        """The optimizers an expression may be (`index`: element `index` of its value; `at`: the
+        statement it is read in, whose position decides which bindings of a name reach it)."""
         if expr is None:
             return UNKNOWN
         if isinstance(expr, cst.Call):
@@ -511,24 +552,28 @@ class Tracer:
                     return self.value_ids(elements[index].value, scope, seen)
                 return UNKNOWN
             if isinstance(expr, cst.Name):
-                bindings = self.lookup(expr.value, scope)
+                bindings = self._bindings_at(expr.value, scope, at)
                 return self._combine(bindings, seen, index) if bindings else UNKNOWN
             return UNKNOWN
         if isinstance(expr, cst.Name):
             if expr.value in ("None", "True", "False"):
                 return UNKNOWN if expr.value == "None" else OTHER
-            return self.name_ids(expr.value, scope, seen)
+            return self.name_ids(expr.value, scope, seen, at)
         if isinstance(expr, cst.Attribute):
             return self.attr_ids(expr, scope, seen)
         if isinstance(expr, _NOT_OPTIMIZERS):
             return OTHER
         return UNKNOWN
 
-    def name_ids(self, name: str, scope: Scope, seen=frozenset()) -> frozenset | str:
-        bindings = self.lookup(name, scope)
+    def name_ids(self, name: str, scope: Scope, seen=frozenset(), at: StmtContext | None = None) -> frozenset | str:
+        bindings = self._bindings_at(name, scope, at)
         if not bindings:
             return UNKNOWN
         return self._combine(bindings, seen)
+
+    def _bindings_at(self, name: str, scope: Scope, at: StmtContext | None) -> list[Binding] | None:
+        bindings = self.lookup(name, scope)
+        return self.reaching(bindings, at) if bindings and at is not None else bindings
 
     def attr_ids(self, expr: cst.Attribute, scope: Scope, seen=frozenset()) -> frozenset | str:
         """`<object>.<attr>` through the class the object is an instance of."""
@@ -595,17 +640,31 @@ class Tracer:
         return self._receivers.get(id(name))
 
     def _reaching(self, bindings: list[Binding], at: StmtContext) -> list[Binding]:
-        """The bindings that can reach a use: not those after it in its scope (`model =
-        torch.compile(model)` after `model.configure_optimizers()`), unless a loop holds both."""
-        here = self.program.order(at)
+        """`reaching`, or every binding where none reaches (a class is still worth knowing)."""
+        return self.reaching(bindings, at) or bindings
+
+    def reaching(self, bindings: list[Binding], at: StmtContext) -> list[Binding]:
+        """The bindings of a name that can reach a read of it in statement `at`: not one made
+        after the read in the same scope (`model = torch.compile(model)` after
+        `model.configure_optimizers()`) unless a loop holds both, nor one that a later binding
+        in the same scope overwrites on every path to the read (`import torch.optim as optim`,
+        then `optim = torch.optim.Adam(...)`: `optim.step()` sees only the optimizer). Bindings
+        of enclosing scopes all reach (a nested function runs later)."""
+        order = self.program.order
+        here = order(at)
+        local = [b for b in bindings if b.ctx is not None and b.ctx.chunk is not None and _same_scope(b.scope, at.scope)]
         out = []
         for b in bindings:
-            ctx = b.ctx
-            if (ctx is not None and ctx.chunk is not None and self.program.order(ctx) > here
-                    and not set(map(id, ctx.loops)) & set(map(id, at.loops))):
+            if not any(b is x for x in local):
+                out.append(b)
+                continue
+            mine = order(b.ctx)
+            if mine >= here and not _common_loop(b.ctx, at):
+                continue
+            if any(k is not b and mine < order(k.ctx) < here and _dominates(k.ctx, at) for k in local):
                 continue
             out.append(b)
-        return out or bindings
+        return out
 
     def function_called(self, call: cst.Call, scope: Scope) -> Scope | None:
         """The program's function (or method) a call runs, where it is known."""
@@ -617,8 +676,21 @@ class Tracer:
             cls = self.class_ref(func.value, scope)           # a classmethod: `GPT.from_pretrained(...)`
             if cls is not None:
                 return self.method(cls, func.attr.value)
+            return self._sole_factory(func.attr.value)
         found = self.definition(func, scope)
         return found if found is not None and found.kind == "function" else None
+
+    def _sole_factory(self, name: str) -> Scope | None:
+        """On an object whose class is unknown (`model.configure_optimizers(...)`, `model` an
+        untyped parameter): the method of that name, when it is the one method of the program
+        so named that returns an optimizer."""
+        if name not in self._factories:
+            self._factories[name] = None          # asked again while answering: no
+            found = [f for f in self.program.scopes if f.kind == "function" and f.name == name
+                     and f.parent is not None and f.parent.kind == "class" and f.returns]
+            returning = [f for f in found if isinstance(self.returned_ids(f, frozenset(), None), frozenset)]
+            self._factories[name] = returning[0] if len(returning) == 1 else None
+        return self._factories[name]
 
     def returned_ids(self, function: Scope, seen, index: int | None) -> frozenset | str:
         """What a function returns, when every return statement agrees."""
@@ -685,6 +757,7 @@ class Tracer:
                 self.calls_to[callee] = self.calls_to.get(callee, 0) + 1
             for param, arg in self._bind_call(site):
                 incoming.setdefault(param, []).append((arg, site.ctx.scope))
+                self._arg_at[id(arg)] = site.ctx
 
     def _trace_parameters(self) -> None:
         incoming = self.incoming
@@ -695,10 +768,13 @@ class Tracer:
         for _ in range(8):
             changed = False
             for param, args in incoming.items():
-                results = [self.value_ids(a, s) for a, s in args]
+                results = [self.value_ids(a, s, at=self._arg_at.get(id(a))) for a, s in args]
                 traced = [r for r in results if isinstance(r, frozenset)]
                 if traced and OTHER not in results:
                     new = frozenset().union(*traced)
+                    if UNKNOWN in results:
+                        # Some caller passes what cannot be traced: that object is stepped here too.
+                        new |= {self._untraced_at(param, args[results.index(UNKNOWN)])}
                 elif param in annotated:
                     new = frozenset([annotated[param]])
                 else:
@@ -708,6 +784,15 @@ class Tracer:
                     changed = True
             if not changed:
                 break
+
+    def _untraced_at(self, param: Binding, arg) -> Identity:
+        """What an untraced argument passes to a parameter that also receives optimizers."""
+        ident = self._untraced.get(param)
+        if ident is None:
+            ident = self._untraced[param] = Identity("untraced", "", None, self._arg_at.get(id(arg[0])),
+                                                     target=param.node, node=arg[0])
+            self.identities.append(ident)
+        return ident
 
     def _annotated_params(self) -> dict[Binding, Identity]:
         out = {}
@@ -784,9 +869,25 @@ class Tracer:
         return None, 0
 
     # -- receivers --------------------------------------------------------------------------------
-    def receiver_ids(self, receiver, scope: Scope) -> frozenset:
-        r = self.value_ids(receiver, scope) if isinstance(receiver, (cst.Name, cst.Attribute)) else OTHER
+    def receiver_ids(self, receiver, scope: Scope, at: StmtContext | None = None) -> frozenset:
+        r = self.value_ids(receiver, scope, at=at) if isinstance(receiver, (cst.Name, cst.Attribute)) else OTHER
         return r if isinstance(r, frozenset) else frozenset()
+
+
+def _same_scope(a: Scope | None, b: Scope | None) -> bool:
+    return a is b or (a is not None and b is not None and a.kind == "module" and b.kind == "module")
+
+
+def _common_loop(a: StmtContext, b: StmtContext) -> bool:
+    return bool(set(map(id, a.loops)) & set(map(id, b.loops)))
+
+
+def _dominates(k: StmtContext, at: StmtContext) -> bool:
+    """Does statement `k`, earlier than `at`, run on every path to `at`? (`k`'s block holds `at`,
+    or `k` is a top-level statement of the module.)"""
+    if k.chunk is not at.chunk:
+        return isinstance(k.body, cst.Module)
+    return any(n is k.body for n in at.path)
 
 
 def _param_binding(scope: Scope, name: str) -> Binding | None:

@@ -53,7 +53,7 @@ def _sub_schedulers(b: "_Builder", ident: Identity) -> list[Identity] | None:
     for element in node.elements:
         if not isinstance(element, cst.Element):
             return None
-        ids = b.tracer.value_ids(element.value, ident.ctx.scope)
+        ids = b.tracer.value_ids(element.value, ident.ctx.scope, at=ident.ctx)
         if not isinstance(ids, frozenset) or len(ids) != 1:
             return None
         sub = next(iter(ids))
@@ -65,7 +65,7 @@ def _sub_schedulers(b: "_Builder", ident: Identity) -> list[Identity] | None:
 
 def _optimizer_of(b: "_Builder", ident: Identity) -> Identity | None:
     node = argument(ident.call, 0, "optimizer")
-    ids = b.tracer.value_ids(node, ident.ctx.scope) if node is not None else None
+    ids = b.tracer.value_ids(node, ident.ctx.scope, at=ident.ctx) if node is not None else None
     if isinstance(ids, frozenset) and len(ids) == 1:
         opt = next(iter(ids))
         if opt.kind in ("torch", "optax"):
@@ -144,7 +144,7 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     if row.kind == "plateau" and plateau_problem:
         return unmapped(plateau_problem, "OPX202")
     if row.kind == "plateau":
-        site.names = b.names_for(opt, opt.target)
+        site.names = b.names_for(opt, opt.target, scope=opt.ctx.scope)
         site.plateau_state = _plateau_state(b, ident)
         b.plateaus[opt] = site
         message = (f"{qualified} → {schedule.text}, a separate state that scales the updates "
@@ -172,6 +172,9 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     f = Finding("OPX104", span, message, "schedule", noqa, ignore, fixable=True,
                 data={"torch": qualified, "schedule": schedule.text})
     b.add(f, site)
+    b.handled[id(call)] = frozenset({ident, opt})      # folded into its optimizer: one flow
+    for member in _sub_schedulers(b, ident) or []:     # SequentialLR's members fold in with it
+        b.handled[id(member.call)] = frozenset({member, opt})
     if spe_missing:
         w = Finding("OPX203", span, f"{qualified} is stepped once per epoch, and the updates per epoch are not "
                     f"evident here: define {PLACEHOLDER} where the optimizer is built", "schedule_undefined",
@@ -198,6 +201,7 @@ def _scheduler_step(b: "_Builder", use: ReceiverUse, ident: Identity, schedule, 
     is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
     site = Site(None, ctx, sched_site.identity, sched=ident, schedule=schedule, receiver=recv,
                 plateau_state=sched_site.plateau_state, names=sched_site.names)
+    b.handled[id(node)] = frozenset({ident})
     if schedule.kind == "plateau":
         metric = argument(node, 0, "metrics")
         if metric is None or not is_stmt:

@@ -18,6 +18,8 @@ class Wrapper:
                                # argument: the result itself); "keyword:<arg>@<i>": element i is <arg>;
                                # "released": what it hands back is released (None), not the optimizer
     note: str                  # what porting its steps to JAX involves
+    owns: bool = False         # what else it hands back keeps the optimizer and steps it itself
+                               # (DeepSpeed's engine): a flow through it cannot convert
 
 
 _ACCELERATE = ("Hugging Face Accelerate wraps the optimizer for gradient accumulation, mixed precision and "
@@ -48,7 +50,7 @@ METHODS: dict[str, dict[str, Wrapper]] = {
 }
 FUNCTIONS: dict[str, Wrapper] = {
     "apex.amp.initialize": Wrapper("amp.initialize", "same", _AMP),
-    "deepspeed.initialize": Wrapper("deepspeed.initialize", "keyword:optimizer@1", _DEEPSPEED),
+    "deepspeed.initialize": Wrapper("deepspeed.initialize", "keyword:optimizer@1", _DEEPSPEED, owns=True),
 }
 
 
