@@ -45,6 +45,9 @@ import torch
 
 def build(model, cfg):
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+
+
+opt = build(net, config)
 """
 
 

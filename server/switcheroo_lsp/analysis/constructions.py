@@ -43,10 +43,10 @@ class Builder:
         self.tracer = result.tracer
         self.target = result.target
         here = [i for i in self.tracer.identities if i.ctx is not None and self.program.in_primary(i.ctx)]
-        self.optimizers = [i for i in here if i.kind == "torch" or (i.kind == "optax" and i.target is not None)]
+        self.optimizers = [i for i in here if i.kind == "torch" or (i.kind in ("optax", "nnx") and i.target is not None)]
         if not self.optimizers:         # optimizers built elsewhere (a parameter, another file)
             self.optimizers = [i for i in self.tracer.identities if i.kind == "annotated"] or [
-                i for i in self.tracer.identities if i.kind in ("torch", "optax") and i.target is not None]
+                i for i in self.tracer.identities if i.kind in ("torch", "optax", "nnx") and i.target is not None]
         self.init_names = self._existing_inits()
         self._pending: dict[int, Site] = {}
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
@@ -119,9 +119,20 @@ class Builder:
             if ids and all(i.kind == "scaler" for i in ids):
                 self._scaler_use(use)
                 continue
-            optimizers = frozenset(i for i in ids if i.kind not in ("scheduler", "scaler"))
+            optimizers = frozenset(i for i in ids if i.kind not in ("scheduler", "scaler", "optax_schedule"))
             if use.member in ("update", "scale", "unscale_"):
                 continue        # Optax's own step: only clipping looks at it
+            if ids and all(i.kind == "optax_schedule" for i in ids) and (
+                    use.member in SCHEDULER_MANUAL or use.member == "step"):
+                span = self.span(use.node, use.ctx)
+                noqa, ignore = self.lines(use.node, use.ctx)
+                recv = self.text(use.receiver, use.ctx)
+                self._manual(span, noqa, ignore, use.ctx, f"{recv}.{use.member}(): {recv} is an Optax schedule, a "
+                             "function of the update count, with no torch scheduler methods: "
+                             + ("remove it, the schedule advances with every update" if use.member == "step"
+                                else SCHEDULER_MANUAL[use.member]))
+                self.handled[id(use.node)] = ids
+                continue
             if optimizers and len(optimizers) == len(ids):
                 if self._receiver_use(use, optimizers):
                     self.handled[id(use.node)] = optimizers
@@ -251,6 +262,25 @@ class Builder:
                     f.message = f"{f.message.split(' → ', 1)[0]} stays torch: {reasons[0]}"
             kept.append(f)
         self.a.findings[:] = kept
+        self._report_untraced_uses()
+
+    def _report_untraced_uses(self) -> None:
+        """A torch call that reaches an optimizer whose flow it blocks, where tracing could not
+        tie it to that optimizer alone (`self = rref.local_value(); self.optimizer.step()`): say
+        so there too, not only on the construction."""
+        for ident in self.tracer.identities:
+            if ident.kind != "torch" or ident.ctx is None or not self.program.in_primary(ident.ctx):
+                continue
+            for blocker in self.reach.blockers(ident):
+                if blocker.node is None or not self.program.in_primary(blocker.ctx) or id(blocker.node) in self.handled:
+                    continue
+                self.handled[id(blocker.node)] = frozenset({ident})
+                span = self.span(blocker.node, blocker.ctx)
+                noqa, ignore = self.lines(blocker.node, blocker.ctx)
+                text = self.text(blocker.node, blocker.ctx)
+                self._manual(span, noqa, ignore, blocker.ctx,
+                             f"{text} may act on the {ident.name} built at {self._where(ident)}, or on another "
+                             "object: the analysis cannot tell which here, so fix-all leaves that optimizer torch")
 
     def _blocked_construction(self, f: Finding, ident: Identity, reason: str) -> None:
         blocker = self.reach.blocker(ident)
@@ -579,7 +609,10 @@ class Builder:
         recv = self.text(use.receiver, ctx)
         is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
         member = use.member
-        if member == "step":
+        if member == "step" and all(i.kind == "nnx" for i in ids):
+            self._manual(span, noqa, ignore, ctx, f"{recv}.step(): {recv} is an nnx.Optimizer, stepped with "
+                         f"{recv}.update(model, grads)")
+        elif member == "step":
             if node.args:
                 lbfgs = any(i.kind == "torch" and i.name == "LBFGS" for i in ids)
                 self._manual(span, noqa, ignore, ctx, self.target.manual_message("closure", recv, lbfgs))

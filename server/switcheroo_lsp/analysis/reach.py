@@ -19,7 +19,7 @@ analysis cannot tell (`self = rref.local_value(); self.optimizer.step()`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -44,6 +44,8 @@ class Blocker:
     what: str          # 'passed to torch.save()'
     where: str         # 'line 40', 'engine.py:40'
     order: tuple = ()  # its place in the program, for "the first"
+    node: object = field(default=None, compare=False)   # the use, where it is a torch call that tracing
+    ctx: object = field(default=None, compare=False)    # could not tie to this optimizer alone
 
     def __str__(self) -> str:
         return f"{self.what} ({self.where})"
@@ -56,13 +58,18 @@ class Reach:
         self.b = builder
         self.program = builder.program
         self.tracer = builder.tracer
-        self._memo: dict[Identity, Blocker | None] = {}
+        self._memo: dict[Identity, list[Blocker]] = {}
         self._linked: dict[Identity, set[Identity]] = {}
         self._callers: dict | None = None
         self._imports: dict | None = None
 
     def blocker(self, ident: Identity) -> Blocker | None:
         """The first use of `ident`'s object (or of its schedulers') that blocks its flow."""
+        found = self.blockers(ident)
+        return found[0] if found else None
+
+    def blockers(self, ident: Identity) -> list[Blocker]:
+        """Every use that blocks `ident`'s flow, in program order."""
         if ident not in self._memo:
             walk = _Walk(self, ident)
             self._memo[ident] = walk.run()
@@ -127,7 +134,7 @@ class _Walk:
         self.linked: set[Identity] = set()
         self.members = {ident}       # the optimizer, and the schedulers built on it
 
-    def run(self) -> Blocker | None:
+    def run(self) -> list[Blocker]:
         self.push(self.ident.call, self.ident.ctx)
         steps = 0
         while self.work and steps < 4000:
@@ -136,7 +143,7 @@ class _Walk:
             self.follow(node, ctx, index)
         if self.work:
             self.block("reaches more places than the analysis tracks", self.ident.call, self.ident.ctx)
-        return min(self.blockers, key=lambda x: x.order) if self.blockers else None
+        return sorted(self.blockers, key=lambda x: x.order)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def push(self, node, ctx: StmtContext, index: int | None = None) -> None:
@@ -151,12 +158,13 @@ class _Walk:
         self.seen.add(key)
         return True
 
-    def block(self, what: str, node, ctx: StmtContext) -> None:
+    def block(self, what: str, node, ctx: StmtContext, untraced_use: bool = False) -> None:
         span = self.program.span(node, ctx)
         unit = self.program.unit_of(ctx)
         line = span.start.line + 1
         where = f"line {line}" if unit is self.program.primary else f"{_short(unit.path or unit.module_name)}:{line}"
-        self.blockers.append(Blocker(what, where, (unit.index, span.start.line, span.start.col)))
+        self.blockers.append(Blocker(what, where, (unit.index, span.start.line, span.start.col),
+                                     node if untraced_use else None, ctx if untraced_use else None))
 
     def parent(self, node, ctx: StmtContext):
         if node is ctx.stmt:
@@ -325,7 +333,8 @@ class _Walk:
             return None
         shown = f"{one_line(attribute)}()" if use is not attribute else one_line(attribute)
         if name in OPTIMIZER_API:
-            return self.block(f"reaches {shown}, which may act on another object too, so fix-all cannot rewrite it", use, ctx)
+            return self.block(f"reaches {shown}, which may act on another object too, so fix-all cannot rewrite it",
+                              use, ctx, untraced_use=True)
         return self.block(f"reaches {shown}, torch API that fix-all cannot rewrite", use, ctx)
 
     def argument(self, node, arg: cst.Arg, call: cst.Call, ctx: StmtContext) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from ..knowledge.schedules import SCHEDULERS
-from ..knowledge.wrappers import FUNCTIONS, METHODS, SCALERS, Wrapper, result_argument
+from ..knowledge.wrappers import FUNCTIONS, HOOK_METHODS, HOOKS, METHODS, SCALERS, Wrapper, result_argument
 from .facts import Binding, CallSite, Scope, StmtContext, dotted, is_none
 from .program import Program
 
@@ -35,6 +35,10 @@ OPTAX_OPTIMIZERS = {
     "yogi", "chain", "named_chain", "multi_transform", "MultiSteps", "inject_hyperparams",
 }
 HELPER_MODULE = "switcheroo_optax"
+# What a converted program holds in place of a torch optimizer or scheduler: its leftover torch
+# calls (`scheduler.state_dict()` on what is now a schedule function) are still reported.
+NNX_OPTIMIZERS = {"flax.nnx.Optimizer", "flax.nnx.optimizer.Optimizer", "flax.nnx.training.optimizer.Optimizer"}
+OPTAX_SCHEDULES = {"exponential_decay", "join_schedules", "sgdr_schedule"}   # besides every `*_schedule`
 # torch.distributed.optim's optimizers: a sharded or remote optimizer has no one Optax rewrite.
 DISTRIBUTED_OPTIMIZERS = {
     "torch.distributed.optim.DistributedOptimizer", "torch.distributed.optim.optimizer.DistributedOptimizer",
@@ -58,7 +62,8 @@ _NOT_OPTIMIZERS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.
 @dataclass(eq=False)
 class Identity:
     """One optimizer object of the program: a construction, or an annotated parameter."""
-    kind: str                      # "torch" | "optax" | "annotated" | "scheduler" | "scaler" | "custom"
+    kind: str                      # "torch" | "optax" | "nnx" | "optax_schedule" | "annotated" | "scheduler"
+                                   # | "scaler" | "custom"
                                    # (an optimizer class with no rewrite: the project's own subclass of
                                    # torch.optim.Optimizer, torch.distributed.optim) | "untraced" (what a
                                    # caller passes to a parameter that also receives optimizers)
@@ -476,6 +481,10 @@ class Tracer:
         head, _, last = q.rpartition(".")
         if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
             return "optax", last, ""
+        if q in NNX_OPTIMIZERS:
+            return "nnx", "Optimizer", ""
+        if head in ("optax", "optax.schedules") and (last.endswith("_schedule") or last in OPTAX_SCHEDULES):
+            return "optax_schedule", last, ""
         return None, "", ""
 
     def class_holders(self) -> set[str]:
@@ -561,6 +570,14 @@ class Tracer:
             return self.name_ids(expr.value, scope, seen, at)
         if isinstance(expr, cst.Attribute):
             return self.attr_ids(expr, scope, seen)
+        if isinstance(expr, cst.Lambda):          # `lambda count: optax.exponential_decay(...)(count // n)`
+            inner = expr.body
+            while isinstance(inner, cst.Call):
+                if id(inner) in self._by_call:
+                    return frozenset([self._by_call[id(inner)]]) if self._by_call[id(inner)].kind == "optax_schedule" \
+                        else OTHER
+                inner = inner.func
+            return OTHER
         if isinstance(expr, _NOT_OPTIMIZERS):
             return OTHER
         return UNKNOWN
@@ -613,10 +630,42 @@ class Tracer:
                     if wrapper not in i.wrappers:
                         i.wrappers.append(wrapper)
             return found
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in HOOK_METHODS:
+            hook = self.hook_of(call.func, scope)
+            if hook is not None:
+                return self._configured_ids(hook, seen, index)
         callee = self.function_called(call, scope)
         if callee is not None:
             return self.returned_ids(callee, seen, index)
         return OTHER if index is None else UNKNOWN
+
+    def hook_of(self, func: cst.Attribute, scope: Scope) -> Scope | None:
+        """`self.optimizers()` in a LightningModule: the subclass's `configure_optimizers`
+        (knowledge/wrappers.py HOOKS), whose result the library hands back."""
+        cls = self.class_of(func.value, scope)
+        if cls is None:
+            return None
+        for c in self.bases(cls):
+            for arg in getattr(c.node, "bases", ()):
+                hook = HOOKS.get(self.qualified(arg.value, c.parent) or "", {}).get(func.attr.value)
+                if hook:
+                    return self.method(cls, hook)
+        return None
+
+    def _configured_ids(self, hook: Scope, seen, index: int | None) -> frozenset | str:
+        """The optimizers a hook's returns configure, in order (element `index`, or the one)."""
+        if hook in seen:
+            return UNKNOWN
+        found: set[Identity] = set()
+        for value, ctx in hook.returns:
+            items = _configured(value)
+            if index is None and len(items) != 1 or index is not None and index >= len(items):
+                return UNKNOWN
+            r = self.value_ids(items[0 if index is None else index], ctx.scope, seen | {hook}, at=ctx)
+            if not isinstance(r, frozenset):
+                return UNKNOWN
+            found |= r
+        return frozenset(found) if found else UNKNOWN
 
     def wrapper_of(self, call: cst.Call, scope: Scope) -> Wrapper | None:
         func = call.func
@@ -872,6 +921,26 @@ class Tracer:
     def receiver_ids(self, receiver, scope: Scope, at: StmtContext | None = None) -> frozenset:
         r = self.value_ids(receiver, scope, at=at) if isinstance(receiver, (cst.Name, cst.Attribute)) else OTHER
         return r if isinstance(r, frozenset) else frozenset()
+
+
+def _configured(value) -> list:
+    """What a `configure_optimizers` return statement configures, in order: `opt`, `[opt_g,
+    opt_d]`, `([opt_g, opt_d], [sched])`, `{"optimizer": opt, ...}`, `[{"optimizer": ...}]`."""
+    if isinstance(value, cst.Dict):
+        found = [e.value for e in value.elements if isinstance(e, cst.DictElement)
+                 and isinstance(e.key, cst.SimpleString) and e.key.evaluated_value == "optimizer"]
+        return found[:1]
+    if isinstance(value, (cst.Tuple, cst.List)):
+        elements = [e.value for e in value.elements if isinstance(e, cst.Element)]
+        if len(elements) != len(value.elements):
+            return []
+        if elements and isinstance(elements[0], (cst.List, cst.Tuple)):
+            return _configured(elements[0])
+        out = []
+        for e in elements:
+            out.extend(_configured(e) if isinstance(e, cst.Dict) else [e])
+        return out
+    return [value] if value is not None else []
 
 
 def _same_scope(a: Scope | None, b: Scope | None) -> bool:

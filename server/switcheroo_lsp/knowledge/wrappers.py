@@ -73,3 +73,16 @@ SCALERS = {"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.G
 SCALER_NOTE = ("JAX has no loss scaler: train in bfloat16 (or float32) without one, or keep float16 and guard "
                "the update with optax.apply_if_finite (skips steps whose gradients are not finite) and a "
                "dynamic loss scale of your own (as the jmp library does)")
+
+
+# Library base classes whose method hands back what a hook of the subclass returned:
+# a LightningModule's `self.optimizers()` is what its `configure_optimizers()` returned
+# (one optimizer, a list, `([optimizers], [schedulers])`, or dicts with an "optimizer" key).
+_LIGHTNING = {"optimizers": "configure_optimizers"}
+HOOKS: dict[str, dict[str, str]] = {
+    base: _LIGHTNING for base in (
+        "lightning.LightningModule", "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
+        "lightning.pytorch.core.module.LightningModule", "pytorch_lightning.LightningModule",
+        "pytorch_lightning.core.LightningModule", "pytorch_lightning.core.module.LightningModule")
+}
+HOOK_METHODS = {name for methods in HOOKS.values() for name in methods}
