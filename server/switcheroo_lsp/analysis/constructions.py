@@ -522,7 +522,8 @@ class Builder:
             message = (f"{ident.name} steps optimizers on remote workers (RPC): there is no automatic rewrite; in "
                        "JAX the update runs where the parameters live (jax.sharding), with the Optax rewrite of "
                        "its optimizer_class")
-        self._manual(span, noqa, ignore, ident.ctx, message)
+        f = Finding("OPX202", span, message, "manual", noqa, ignore)
+        self.add(f, Site(f, ident.ctx, ident))
 
     def scheduler_problem(self, sched: Identity) -> str:
         """What its own finding says keeps a scheduler torch ('' when it converts or was not reported here)."""

@@ -7,6 +7,19 @@ from ..engine import Analysis, Finding, Pos, Span
 
 SCHEDULE_NOTE = ("A schedule is a function of the update count, passed as `learning_rate`; optax "
                  "calls it with an int32 count, so in a float64 run its values carry float32 rounding.")
+WHOLE_FLOWS = ("**Whole flows or nothing.** fix-all converts an optimizer only when it can account for every "
+               "place its object reaches (names, attributes, calls, returns, wrappers, its scheduler): a program "
+               "left half torch, half Optax would crash or silently stop training. Port the use named above by "
+               "hand (or keep this optimizer torch); its construction, steps and scheduler then convert together.")
+OWN_OPTIMIZER = ("**Writing it for Optax.** An Optax optimizer is a pair of pure functions; torch's "
+                 "`self.state` becomes the state pytree and `step()`'s change to each parameter becomes the "
+                 "update:\n\n```python\ndef my_optimizer(learning_rate):\n    def init(params):\n"
+                 "        return jax.tree.map(jnp.zeros_like, params)    # the per-parameter state\n\n"
+                 "    def update(grads, state, params=None):\n"
+                 "        updates = jax.tree.map(lambda g: -learning_rate * g, grads)   # what step() adds\n"
+                 "        return updates, state\n\n    return optax.GradientTransformation(init, update)\n```\n\n"
+                 "Test it against the torch class on the same gradients, as switcheroo's own transforms are "
+                 "(`switcheroo_optax`).")
 FAITHFUL = ("**Numerically faithful:** the same parameters and gradients give torch's trajectory "
             "(tested by running both, float64).")
 
@@ -59,8 +72,14 @@ def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
     elif kind == "zero_grad":
         out.append("`jax.grad` returns new gradients on every call; torch accumulates into `.grad` until "
                    "`zero_grad()` clears it. The statement is removed (`pass` if a block would be left empty).")
-    elif kind in ("manual", "unmapped"):
-        out.append("No automatic rewrite: this needs a decision only you can make.")
+    if kind in ("manual", "unmapped"):
+        ident = site.identity
+        if ident is not None and ident.kind == "custom" and ident.node is not None:
+            out.append(OWN_OPTIMIZER)
+        elif " stays torch" in finding.message:
+            out.append(WHOLE_FLOWS)
+        else:
+            out.append("No automatic rewrite: this needs a decision only you can make.")
     return out
 
 
