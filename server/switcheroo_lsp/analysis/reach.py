@@ -25,7 +25,7 @@ import libcst as cst
 
 from .arguments import one_line
 from .facts import OPTIMIZER_ATTRS, OPTIMIZER_METHODS, Binding, CallSite, Scope, StmtContext, dotted
-from .references import is_store, refs
+from .references import refs
 from .tracing import Identity
 
 # What torch optimizers and schedulers answer to: read on an object of unknown class, such an
@@ -62,6 +62,7 @@ class Reach:
         self._linked: dict[Identity, set[Identity]] = {}
         self._callers: dict | None = None
         self._imports: dict | None = None
+        self._attrs: dict[str, list] = {}
 
     def blocker(self, ident: Identity) -> Blocker | None:
         """The first use of `ident`'s object (or of its schedulers') that blocks its flow."""
@@ -104,6 +105,30 @@ class Reach:
         if function.parent is not None and function.parent.kind == "class":
             out += self._callers.get(("method", function.name), [])
         return out
+
+    def attribute_reads(self, attr: str) -> list[tuple[cst.Attribute, StmtContext, Scope | None]]:
+        """Every read of `<object>.<attr>` in the program, with the object's class where it is
+        known (module attributes such as `torch.optim` left out)."""
+        found = self._attrs.get(attr)
+        if found is None:
+            found = self._attrs[attr] = []
+            for unit in self.program.units:
+                for chunk in unit.doc.chunks:
+                    if chunk.module is None or attr not in chunk.text:
+                        continue
+                    r = refs(chunk)
+                    for node, ctx in r.attrs(attr):
+                        if r.is_store(node, ctx):
+                            continue
+                        owner = self.tracer.class_of(node.value, ctx.scope)
+                        if owner is not None or self.tracer.qualified(node, ctx.scope) is None:
+                            found.append((node, ctx, owner))
+        return found
+
+    def optimizer_api(self, node, ctx: StmtContext) -> bool:
+        """Is `node` used with torch optimizer API (`<node>.step()`, `<node>.param_groups`)?"""
+        up = refs(ctx.chunk).parent_of(node, ctx)
+        return isinstance(up, cst.Attribute) and up.value is node and up.attr.value in OPTIMIZER_API
 
     def importers(self, qualified: str) -> list[tuple[str, Binding]]:
         """Import bindings, anywhere in the program, of `package.module.name`."""
@@ -167,9 +192,7 @@ class _Walk:
                                      node if untraced_use else None, ctx if untraced_use else None))
 
     def parent(self, node, ctx: StmtContext):
-        if node is ctx.stmt:
-            return None
-        return refs(ctx.chunk).parent.get(id(node))
+        return refs(ctx.chunk).parent_of(node, ctx)
 
     # -- one occurrence of the object -------------------------------------------------------
     def follow(self, node, ctx: StmtContext, index: int | None) -> None:
@@ -277,8 +300,8 @@ class _Walk:
             if chunk.module is None or name not in chunk.text:
                 continue
             r = refs(chunk)
-            for node, ctx in r.names.get(name, ()):
-                if is_store(node, lambda n, c=ctx: self.parent(n, c)):
+            for node, ctx in r.names(name):
+                if r.is_store(node, ctx):
                     continue
                 bindings = self.tracer.lookup(name, ctx.scope)
                 if not bindings or not any(x is b for x in bindings):
@@ -295,7 +318,7 @@ class _Walk:
                 for chunk in other.doc.chunks:
                     if chunk.module is None or name not in chunk.text:
                         continue
-                    for node, ctx in refs(chunk).attrs.get(name, ()):
+                    for node, ctx in refs(chunk).attrs(name):
                         if self.tracer.qualified(node, ctx.scope) == qualified:
                             self.push(node, ctx, index)
 
@@ -304,30 +327,19 @@ class _Walk:
         if not self.once(("attr", id(cls), attr)):
             return
         family = self.tracer.bases(cls)
-        for unit in self.program.units:
-            for chunk in unit.doc.chunks:
-                if chunk.module is None or attr not in chunk.text:
-                    continue
-                for node, ctx in refs(chunk).attrs.get(attr, ()):
-                    if is_store(node, lambda n, c=ctx: self.parent(n, c)):
-                        continue
-                    owner = self.tracer.class_of(node.value, ctx.scope)
-                    if owner is not None:
-                        if any(owner is c for c in family) or any(cls is c for c in self.tracer.bases(owner)):
-                            self.push(node, ctx)
-                    elif self._optimizer_api(node, ctx) and self.tracer.qualified(node, ctx.scope) is None:
-                        self.push(node, ctx)
-
-    def _optimizer_api(self, node, ctx: StmtContext) -> bool:
-        up = self.parent(node, ctx)
-        return isinstance(up, cst.Attribute) and up.value is node and up.attr.value in OPTIMIZER_API
+        for node, ctx, owner in self.reach.attribute_reads(attr):
+            if owner is not None:
+                if any(owner is c for c in family) or any(cls is c for c in self.tracer.bases(owner)):
+                    self.push(node, ctx)
+            elif owner is None and self.reach.optimizer_api(node, ctx):
+                self.push(node, ctx)
 
     # -- what is done with it -----------------------------------------------------------------
     def member(self, node, attribute: cst.Attribute, ctx: StmtContext) -> None:
         name = attribute.attr.value
         up = self.parent(attribute, ctx)
         use = up if isinstance(up, cst.Call) and up.func is attribute else attribute
-        if is_store(attribute, lambda n: self.parent(n, ctx)) or isinstance(up, cst.AugAssign):
+        if refs(ctx.chunk).is_store(attribute, ctx) or isinstance(up, cst.AugAssign):
             return self.block(f"has {one_line(attribute)} assigned", attribute, ctx)
         if self.accounted(use, ctx):
             return None

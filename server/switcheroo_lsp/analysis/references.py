@@ -1,34 +1,124 @@
-"""Every occurrence of a name or an attribute in a chunk, and the expression around each: what
-the closed-world check (reach.py) follows an optimizer through.
+"""Where a name or an attribute occurs in a chunk, and the expressions around each occurrence:
+what the closed-world check (reach.py) follows an optimizer through.
 
-Built lazily, only for chunks whose text mentions a name being followed, and cached on the
-chunk like its facts (an edit rebuilds it only for the chunks it re-parsed). Each statement's
-own expressions are walked (a compound statement's header, not its body: the body's
-statements are statements of their own), recording every node's parent, so that a use can be
-read outward from the name: `opt` -> `opt.step` -> `opt.step()` -> the statement.
+Only statements whose text mentions the name are walked (the scanner's logical lines give each
+statement's text without generating code), and what is found is cached on the chunk like its
+facts, so an edit walks again only the chunks it re-parsed. A walked statement records every
+node's parent, so that a use can be read outward from the name: `opt` -> `opt.step` ->
+`opt.step()` -> the statement.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import libcst as cst
 
 from .facts import StmtContext, children
 
 
-@dataclass(eq=False)
 class Refs:
-    names: dict[str, list[tuple[cst.Name, StmtContext]]] = field(default_factory=dict)
-    attrs: dict[str, list[tuple[cst.Attribute, StmtContext]]] = field(default_factory=dict)
-    parent: dict[int, cst.CSTNode] = field(default_factory=dict)     # id(node) -> its parent
+    """One chunk's occurrences, filled in as names are asked for."""
+
+    def __init__(self, chunk):
+        self.chunk = chunk
+        self.statements: list[StmtContext] = chunk.cache["facts"].statements
+        self.parent: dict[int, cst.CSTNode] = {}       # id(node) -> its parent, for walked statements
+        self._walked: dict[int, tuple[list, list]] = {}   # id(ctx) -> (its Names, its Attributes)
+        self._found: dict[tuple[str, str], list] = {}
+        self._stores: dict[int, bool] = {}
+        units = chunk.chunk.logical_lines
+        text = chunk.text
+        self._unit_text = None
+        if chunk.cache["facts"].units == len(units):      # the scanner and the tree agree
+            ends = list(units[1:]) + [len(text)]
+            self._unit_text = [text[a:b] for a, b in zip(units, ends)]
+
+    def names(self, name: str) -> list[tuple[cst.Name, StmtContext]]:
+        return self._occurrences("name", name)
+
+    def attrs(self, attr: str) -> list[tuple[cst.Attribute, StmtContext]]:
+        return self._occurrences("attr", attr)
+
+    def _occurrences(self, kind: str, name: str) -> list:
+        key = (kind, name)
+        found = self._found.get(key)
+        if found is None:
+            found = []
+            for ctx in self.statements:
+                if self._unit_text is not None and name not in self._unit_text[ctx.unit_index]:
+                    continue
+                names, attrs = self.walk(ctx)
+                if kind == "name":
+                    found.extend((n, ctx) for n in names if n.value == name)
+                else:
+                    found.extend((a, ctx) for a in attrs if a.attr.value == name)
+            self._found[key] = found
+        return found
+
+    def walk(self, ctx: StmtContext) -> tuple[list, list]:
+        """The Names and Attributes of a statement's own expressions, parents recorded."""
+        done = self._walked.get(id(ctx))
+        if done is not None:
+            return done
+        names, attrs = [], []
+        parent = self.parent
+        for root in _roots(ctx):
+            if root is not ctx.stmt:
+                parent[id(root)] = ctx.stmt
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                t = type(node)
+                if t is cst.Name:
+                    names.append(node)
+                    continue
+                if t is cst.Attribute:
+                    attrs.append(node)
+                    kids = (node.value,)
+                elif t is cst.Arg:
+                    kids = (node.value,)               # not the keyword's name
+                elif t is cst.Param:
+                    kids = tuple(x for x in (node.default, node.annotation) if x is not None)
+                elif t is cst.Lambda:
+                    p = node.params
+                    kids = tuple(q.default for q in (*p.posonly_params, *p.params, *p.kwonly_params)
+                                 if q.default is not None) + (node.body,)
+                else:
+                    kids = tuple(children(node))
+                for kid in kids:
+                    parent[id(kid)] = node
+                    stack.append(kid)
+        self._walked[id(ctx)] = done = (names, attrs)
+        return done
+
+    def parent_of(self, node, ctx: StmtContext):
+        if node is ctx.stmt:
+            return None
+        self.walk(ctx)
+        return self.parent.get(id(node))
+
+    def is_store(self, node, ctx: StmtContext) -> bool:
+        """Is `node` (a Name or an Attribute) written rather than read (`x = ...`, `for x in`,
+        `self.x, y = ...`, `with ... as x`, `del x`)?"""
+        known = self._stores.get(id(node))
+        if known is None:
+            child, up = node, self.parent_of(node, ctx)
+            while isinstance(up, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
+                child, up = up, self.parent_of(up, ctx)
+            if isinstance(up, (cst.AssignTarget, cst.AsName, cst.Del)):
+                known = True
+            elif isinstance(up, (cst.For, cst.CompFor, cst.AnnAssign, cst.NamedExpr)):
+                known = up.target is child
+            else:
+                known = False
+            self._stores[id(node)] = known
+        return known
 
 
 def refs(chunk) -> Refs:
-    """The chunk's occurrences (computed once per parse of the chunk)."""
+    """The chunk's occurrences (one Refs per parse of the chunk)."""
     found = chunk.cache.get("refs")
     if found is None:
-        found = chunk.cache["refs"] = _collect(chunk.cache["facts"].statements)
+        found = chunk.cache["refs"] = Refs(chunk)
     return found
 
 
@@ -60,53 +150,3 @@ def _roots(ctx: StmtContext):
     if isinstance(stmt, cst.MatchCase):
         return [x for x in (stmt.pattern, stmt.guard) if x is not None]
     return []
-
-
-def _collect(statements: list[StmtContext]) -> Refs:
-    out = Refs()
-    names, attrs, parent = out.names, out.attrs, out.parent
-    for ctx in statements:
-        for root in _roots(ctx):
-            if root is not ctx.stmt:
-                parent[id(root)] = ctx.stmt
-            stack = [root]
-            while stack:
-                node = stack.pop()
-                t = type(node)
-                if t is cst.Name:
-                    names.setdefault(node.value, []).append((node, ctx))
-                    continue
-                if t is cst.Attribute:
-                    attrs.setdefault(node.attr.value, []).append((node, ctx))
-                    kids = (node.value,)
-                elif t is cst.Arg:
-                    kids = (node.value,)               # not the keyword's name
-                elif t is cst.Param:
-                    kids = tuple(x for x in (node.default, node.annotation) if x is not None)
-                elif t is cst.Lambda:
-                    p = node.params
-                    kids = tuple(q.default for q in (*p.posonly_params, *p.params, *p.kwonly_params)
-                                 if q.default is not None) + (node.body,)
-                elif t in (cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal):
-                    continue
-                else:
-                    kids = tuple(children(node))
-                for kid in kids:
-                    parent[id(kid)] = node
-                    stack.append(kid)
-    return out
-
-
-def is_store(node: cst.CSTNode, parent) -> bool:
-    """Is `node` (a Name or an Attribute) written rather than read (`x = ...`, `for x in`,
-    `self.x, y = ...`, `with ... as x`, `del x`)? `parent(node)` gives a node's parent."""
-    child, up = node, parent(node)
-    while isinstance(up, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
-        child, up = up, parent(up)
-    if isinstance(up, (cst.AssignTarget, cst.AsName)):
-        return True
-    if isinstance(up, (cst.For, cst.CompFor)):
-        return up.target is child
-    if isinstance(up, (cst.AnnAssign, cst.NamedExpr)):
-        return up.target is child
-    return isinstance(up, cst.Del)
