@@ -264,6 +264,14 @@ class _Walk:
                 return None           # another element of the tuple
         if _harmless(node, up):
             return None
+        if isinstance(up, cst.Element):        # nested: `return [opt_g, opt_d], [sched]`
+            outer = node
+            while isinstance(self.parent(outer, ctx), cst.Element):
+                outer = self.parent(self.parent(outer, ctx), ctx)
+            if isinstance(self.parent(outer, ctx), cst.Return) and not self.reach.callers(ctx.scope) \
+                    and ctx.scope.kind == "function":
+                return self.returned(outer, ctx, None)
+            return self.block(f"is nested in `{_snippet(outer, node)}`, which fix-all cannot follow", node, ctx)
         call = self.parent(up, ctx) if isinstance(up, cst.Arg) else None
         if isinstance(call, cst.Call):
             return self.block(f"is passed to {_callee_text(call)}() in `{_snippet(node, node)}`, which fix-all does "
