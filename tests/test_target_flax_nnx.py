@@ -54,7 +54,7 @@ def test_the_optax_target_is_unchanged_by_default():
     default, optax = analyze(STEPPED), analyze(STEPPED, "optax")
     assert [f.message for f in default.findings] == [f.message for f in optax.findings]
     assert by_code(default)["OPX102"].message.startswith(
-        "self.optimizer.step() → updates, self.opt_state = self.optimizer.update(grads, self.opt_state, params)")
+        "self.optimizer.step() → updates, self.opt_state = self.optimizer.update(grads, self.opt_state, self.params)")
 
 
 def test_what_has_no_nnx_form_is_opx202_saying_why():

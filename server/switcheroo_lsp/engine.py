@@ -8,6 +8,7 @@ analysis (facts, tracing, findings) -> knowledge (the torch -> Optax tables) -> 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .analysis.analyze import AnalysisResult, SyntaxProblem
@@ -35,6 +36,7 @@ class ConstructionRewrite:
     clip: tuple[str, ...]   # clipping transforms folded in first, if any
     exact: bool             # False: an "(approximate)" rewrite
     written: str = ""       # what the target writes in the call's place, on one line (nnx.Optimizer(model, <optax>, ...))
+    blocked: str = ""       # why fix-all leaves its flow torch for now ("" when it converts it)
 
 
 @dataclass(eq=False)
@@ -144,11 +146,21 @@ class Analysis:
 
     def construction_rewrites(self) -> list[ConstructionRewrite]:
         """Each torch construction that fix-all converts, with the Optax expression it writes
-        there (schedules and clipping folded in), in document order."""
+        there (schedules and clipping folded in), in document order; also those whose flow it
+        leaves torch for now (`blocked` says why), with the rewrite it would write."""
         if self.result is None or self.result.program is None:
             return []
         planner = Planner(self.result)
-        planner.plan(self._fixable_sites(None))
+        blocked = {}
+        sites = self._fixable_sites(None)
+        for site in self.result.sites.values():
+            data = site.finding.data
+            if data.get("blocked") and data.get("kind") in ("construct", "schedule", "clip"):
+                restored = dataclasses.replace(site.finding, kind=data["kind"], fixable=True)
+                sites.append(dataclasses.replace(site, finding=restored))
+                if data["kind"] == "construct":
+                    blocked[site.identity] = data["blocked"]
+        planner.plan(sites)
         out = []
         program = self.result.program
         for ident, (emission, extras) in planner.rewritten.items():
@@ -159,7 +171,8 @@ class Analysis:
                 span=span, torch=f"torch.optim.{ident.name}", call=self.source.segment(span),
                 optax=transform, schedule=extras.learning_rate if extras else None,
                 clip=tuple(extras.prefix) if extras else (), exact=emission.exact,
-                written=self.target.construction_summary(transform, code(module) if module is not None else None)))
+                written=self.target.construction_summary(transform, code(module) if module is not None else None),
+                blocked=blocked.get(ident, "")))
         return sorted(out, key=lambda r: r.span.start)
 
 

@@ -257,7 +257,9 @@ class Builder:
                 if reasons:
                     if f.code == "OPX203":
                         continue
-                    # Needs a person now (OPX202): fix-all leaves only warnings behind.
+                    # Needs a person now (OPX202): fix-all leaves only warnings behind. What it
+                    # would have been is kept (verify still runs a blocked flow's rewrite).
+                    f.data.update(blocked=reasons[0], kind=f.kind)
                     f.code, f.severity, f.kind, f.fixable = "OPX202", CODES["OPX202"][0], "manual", False
                     f.message = f"{f.message.split(' → ', 1)[0]} stays torch: {reasons[0]}"
             kept.append(f)
@@ -287,6 +289,7 @@ class Builder:
         subject = f.message.split(" → ", 1)[0]
         why = f"its object {blocker}" if blocker is not None else reason
         rewrite = f.data.get("optax")
+        f.data.update(blocked=why, kind=f.kind)
         f.code, f.severity, f.kind, f.fixable = "OPX202", CODES["OPX202"][0], "manual", False
         f.message = (f"{subject} stays torch, with its steps: {why}"
                      + (f"; once that is ported by hand, fix-all converts it ({rewrite})" if rewrite else ""))

@@ -76,8 +76,9 @@ class Unresolvable:
 def find_cases(path: str, analysis: Analysis, doc: Document) -> list[Case]:
     """Each construction fix-all converts, with the scheduler and clipping folded into it."""
     source = analysis.source
-    schedulers = [f for f in analysis.findings if f.code == "OPX104" and "schedule" in f.data]
-    clips = [f for f in analysis.findings if f.code == "OPX106" and "transform" in f.data]
+    # (A flow fix-all leaves torch for now keeps what its findings would have folded in.)
+    schedulers = [f for f in analysis.findings if "schedule" in f.data]
+    clips = [f for f in analysis.findings if "transform" in f.data]
     cases = []
     for r in analysis.construction_rewrites():
         case = Case(path, r.span.start.line + 1, r.span.start.col + 1, r,
@@ -309,6 +310,8 @@ def resolve(case: Case, doc: Document, settings: dict[str, str], signature: Sign
         return Unresolvable(case, [], f"cannot compute {e}")
     if not r.exact:
         res.notes.append("an approximate rewrite (its finding states the difference)")
+    if r.blocked:
+        res.notes.append(f"fix-all leaves this flow torch for now: {r.blocked}")
     if used is not None:
         used |= res.used | doc.given_used
     return Resolved(
