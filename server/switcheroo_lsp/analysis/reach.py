@@ -34,6 +34,9 @@ OPTIMIZER_API = (OPTIMIZER_METHODS | OPTIMIZER_ATTRS | {
     "defaults", "register_step_pre_hook", "register_step_post_hook", "register_state_dict_pre_hook",
     "register_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_load_state_dict_post_hook",
     "get_last_lr", "get_lr", "last_epoch", "base_lrs"}) - {"update", "scale", "unscale_"}
+# What a use already ported to Optax calls (`opt.update(grads, opt_state, params)`, nnx's
+# `opt.update(model, grads)`, `opt.init(params)`).
+OPTAX_API = {"update", "init"}
 # Builtins that only look at an object (its repr, its identity).
 HARMLESS_CALLS = {"print", "repr", "str", "id", "format"}
 
@@ -351,6 +354,8 @@ class _Walk:
             return self.block(f"has {one_line(attribute)} assigned", attribute, ctx)
         if self.accounted(use, ctx):
             return None
+        if use is not attribute and name in OPTAX_API:
+            return None     # already written the Optax way (an earlier quick fix): the construction completes it
         shown = f"{one_line(attribute)}()" if use is not attribute else one_line(attribute)
         if name in OPTIMIZER_API:
             return self.block(f"reaches {shown}, which may act on another object too, so fix-all cannot rewrite it",
