@@ -49,6 +49,10 @@ def train(model, grads_of, steps, cfg=None):
 
 def update(model, optimizer, grads):
     optimizer.step()
+
+
+if __name__ == "__main__":      # a caller the analysis sees (the harness calls train itself)
+    train(model, grads_of, 1)
 '''
 
 
@@ -186,6 +190,10 @@ import torch
 def make(model, cfg=None):
     optimizer = {call}
     return optimizer
+
+
+if __name__ == "__main__":
+    optimizer = make(model)
 '''
 
 

@@ -38,7 +38,10 @@ W0 = _rng.standard_normal(N_W)
 M0 = _rng.standard_normal(M_SHAPE)
 X0 = np.concatenate([W0, M0.ravel()])
 
-PROGRAM = "import torch\n\n\ndef make(params, cfg=None):\n    opt = {call}\n    return opt\n"
+# `make` as a script would use it, so that the analysis sees every place the optimizer goes (a
+# function only an outside caller runs would keep its optimizer torch: whole flows or nothing).
+PROGRAM = ("import torch\n\n\ndef make(params, cfg=None):\n    opt = {call}\n    return opt\n\n\n"
+           "if __name__ == \"__main__\":\n    optimizer = make(params)\n")
 
 
 @contextlib.contextmanager

@@ -110,7 +110,8 @@ def test_any_arguments_give_findings_and_parsable_fixes(name):
     @given(st.dictionaries(st.sampled_from(names), _VALUES, max_size=5), st.lists(_VALUES, max_size=3))
     def check(kwargs, positional):
         args = "".join(f", {v}" for v in positional) + "".join(f", {k}={v}" for k, v in kwargs.items())
-        program = f"import torch\n\n\ndef make(params, cfg):\n    opt = torch.optim.{name}(params{args})\n    return opt\n"
+        program = (f"import torch\n\n\ndef make(params, cfg):\n    opt = torch.optim.{name}(params{args})\n    return opt\n"
+                   "\n\nif __name__ == '__main__':\n    optimizer = make(params, None)\n")
         analysis = analyze(program)
         construct = [f for f in analysis.findings if f.kind in ("construct", "unmapped")]
         assert len(construct) == 1
