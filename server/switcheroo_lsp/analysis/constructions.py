@@ -16,6 +16,7 @@ from ..knowledge.wrappers import SCALER_NOTE
 from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
+from .gradients import Gradients
 from .modules import ModuleOf, module_of, parameters_owner, reached_from, visible
 from .reach import Reach
 from .tracing import Identity, argument
@@ -63,6 +64,7 @@ class Builder:
         self.handled: dict[int, frozenset] = {}
         self.reach = Reach(self)
         self._reasons: dict[Identity, str] = {}
+        self.gradients = Gradients(self)
 
     # -- positions and text ------------------------------------------------------------------
     def span(self, node, ctx: StmtContext) -> Span:
@@ -657,20 +659,25 @@ class Builder:
             use, names, receiver, target)
         missing = self._missing(use.ctx, names, ids, target, plateau,
                                 defined={names.state, names.params} if state_init is not None else set())
+        # Where the gradients come from (gradients.py): a target that derives them defines `grads`.
+        grads = self.gradients.for_step(use, names, ident, receiver, target)
+        if grads.region is not None:
+            missing = tuple(m for m in missing if m != names.grads)
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,
-                    ids=ids, plateau_state=plateau_state)
+                    ids=ids, plateau_state=plateau_state, gradients=grads)
         rewrite = target.step_summary(recv, names)
         called = f"{via}({recv})" if via else f"{recv}.step()"
-        f = Finding("OPX102", span, f"{called} → {rewrite} ({target.step_why})", "step", noqa, ignore,
-                    fixable=True, data={"rewrite": rewrite})
+        f = Finding("OPX102", span, f"{called} → {rewrite} ({target.step_why}){target.gradients_note(grads, names)}",
+                    "step", noqa, ignore, fixable=True, data={"rewrite": rewrite})
         self.add(f, site)
         if missing:
             where = scope_label(use.ctx)
             w = Finding("OPX203", span, f"{called} → the rewrite needs {', '.join(missing)}, not defined "
-                        f"{where}: define them before the update (e.g. {target.grads_hint(names)})",
+                        f"{where}: define them before the update (e.g. {target.grads_hint(names)})"
+                        f"{target.todo_note(grads, names, missing)}",
                         "undefined", noqa, ignore, fixable=True, data={"missing": list(missing)})
             self.add(w, Site(w, use.ctx, ident, names=names, receiver=recv, missing=missing,
-                             state_init=state_init, ids=ids, plateau_state=plateau_state))
+                             state_init=state_init, ids=ids, plateau_state=plateau_state, gradients=grads))
 
     def _attribute_state_init(self, use: ReceiverUse, names: Names, recv,
                               target) -> tuple[StmtContext, list[str]] | None:

@@ -96,3 +96,4 @@ class Site:
     norm_target: str = ""                       # `total = clip_grad_norm_(...)`: keep `total`
     norm_grads: str = ""
     groups: Any = None                          # parameter groups (param_groups.Groups)
+    gradients: Any = None                       # steps: where their gradients come from (gradients.StepGradients)

@@ -88,6 +88,18 @@ class Target(Protocol):
     def grads_hint(self, names: Names) -> str:
         """An example definition of what the step lines read."""
 
+    derives_grads: bool          # the step's rewrite computes its gradients (analysis/gradients.py's region)
+
+    def grads_call(self, region, names: Names) -> str:
+        """The statement that computes the loss and the gradients from the region's loss function."""
+
+    def gradients_note(self, gradients, names: Names) -> str:
+        """What OPX102's message adds about the gradients ('' when nothing)."""
+
+    def todo_note(self, gradients, names: Names, missing) -> str:
+        """What OPX203's message and the TODO add about the gradients: why they are not derived,
+        or where the loss is computed ('' when nothing)."""
+
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         """OPX202 for a use of the optimizer that needs a person: `member` is 'closure' (a
         `step(closure)`), 'step_value' (the step's value used), 'state', 'state_dict',

@@ -81,6 +81,34 @@ class FlaxNnxTarget:
     def grads_hint(self, names: Names) -> str:
         return f"loss, {names.grads} = nnx.value_and_grad(loss_fn)({names.module or 'model'})"
 
+    derives_grads: bool = True
+
+    def grads_call(self, region, names: Names) -> str:
+        """`(loss, output), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)`."""
+        bound = region.value
+        if region.aux:
+            aux = region.aux[0] if len(region.aux) == 1 else f"({', '.join(region.aux)})"
+            bound = f"({bound}, {aux})"
+        has_aux = ", has_aux=True" if region.aux else ""
+        args = ", ".join([region.module] + region.extra)
+        return f"{bound}, {names.grads} = nnx.value_and_grad({region.name}{has_aux})({args})"
+
+    def gradients_note(self, gradients, names: Names) -> str:
+        region = gradients.region if gradients is not None else None
+        if region is None:
+            return ""
+        note = f"; {region.backward_text} → {self.grads_call(region, names)}, {region.name} holding {gradients.holds}"
+        acc = region.accumulate
+        if acc is not None:
+            note += (f"; {acc.why}: optax.MultiSteps({acc.keywords()}) around the optimizer's transform, updated at "
+                     "every backward() (as torch while each pass of the loop is a whole number of updates)")
+        return note
+
+    def todo_note(self, gradients, names: Names, missing) -> str:
+        if gradients is None or names.grads not in missing or not gradients.reason:
+            return ""
+        return f"; not derived: {gradients.reason}"
+
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         r = receiver
         if member == "closure" and lbfgs:

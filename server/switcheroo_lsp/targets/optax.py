@@ -81,6 +81,24 @@ class OptaxTarget:
     def grads_hint(self, names: Names) -> str:
         return f"{names.grads} = jax.grad(loss_fn)({names.params})"
 
+    derives_grads: bool = False
+
+    def grads_call(self, region, names: Names) -> str:
+        raise AssertionError("the optax target does not derive gradients")
+
+    def gradients_note(self, gradients, names: Names) -> str:
+        return ""
+
+    def todo_note(self, gradients, names: Names, missing) -> str:
+        """Where the loss is computed: the statements a `loss_fn(params, ...)` would hold."""
+        if gradients is None or names.grads not in missing:
+            return ""
+        if gradients.holds:
+            return f"; loss_fn({names.params}, ...) would hold {gradients.holds}"
+        if gradients.hint:
+            return f"; the loss is computed by {gradients.hint}"
+        return ""
+
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         r = receiver
         if member == "closure" and lbfgs:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from ..analysis.arguments import code
 from ..analysis.facts import StmtContext
 from ..knowledge.emit import Extras
@@ -23,9 +25,11 @@ class Change:
                                       # lines above them); [] removes it; None keeps it
     swap: tuple | None = None         # (a node inside it, its replacement)
     before: list[str] = field(default_factory=list)     # comment lines and statements above it
-    after: list[str] = field(default_factory=list)      # statements after it
+    after: list = field(default_factory=list)           # statements after it (texts, or whole statement nodes)
     zero_grad: bool = False           # a removed zero_grad(): its trailing comment may go with it
     commented: bool = True            # its text has a `#`: the rewrite must look for comments to keep
+    moved: bool = False               # removed here because it moved (with its comments) into new code
+    drop_if_empty: bool = False       # an `if` whose body the fixes empty goes too (its comments stay)
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Plan:
             for t in (c.texts or []) + c.before + c.after:
                 if isinstance(t, str) and t.startswith("#"):
                     continue        # a TODO naming `nnx.value_and_grad` needs no import
+                if isinstance(t, cst.BaseStatement):
+                    continue        # the user's statements moved (into a loss function): nothing new
                 parts.append(t if isinstance(t, str) else code(t))
             if c.swap is not None:
                 parts.append(code(c.swap[1]))
@@ -81,6 +87,7 @@ class Folded:
     momentum: str | None = None
     prefix: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
+    accumulate: object = None         # gradients.Accumulation: the transform goes inside optax.MultiSteps
 
     def extras(self) -> Extras | None:
         if self.learning_rate is None and self.momentum is None and not self.prefix:

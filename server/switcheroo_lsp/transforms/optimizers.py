@@ -36,8 +36,11 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         default_indent = module.default_indent if module is not None else "    "
         row = catalog.OPTIMIZERS[ident.name]
 
+        accumulate = folded.accumulate if folded else None
+
         def build(call: cst.Call) -> cst.BaseExpression:
-            return construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent)
+            tx = construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent)
+            return _multi_steps(tx, accumulate, p.optax_name, default_indent) if accumulate is not None else tx
 
         wrapper = p.target.wrapper
         if wrapper is None:
@@ -63,6 +66,22 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
                 + lines
         plan.add_after(ctx, lines)
     return True
+
+
+def _multi_steps(tx: cst.BaseExpression, accumulate, optax_name: str, default_indent: str) -> cst.Call:
+    """`optax.MultiSteps(<tx>, every_k_schedule=..., use_grad_mean=..., accumulator_dtype=...)`,
+    one argument per line: N backward() per update (gradients.Accumulation)."""
+    def line(last: str) -> cst.ParenthesizedWhitespace:
+        return cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(last))
+
+    keywords = cst.parse_expression(f"f({accumulate.keywords()})").args
+    args = [cst.Arg(wrapping.shifted(tx, default_indent))] + [
+        a.with_changes(equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                             whitespace_after=cst.SimpleWhitespace(""))) for a in keywords]
+    args = [a.with_changes(comma=cst.Comma(whitespace_after=line(default_indent if i < len(args) - 1 else "")))
+            for i, a in enumerate(args)]
+    return cst.Call(func=cst.parse_expression(f"{optax_name}.MultiSteps"), args=args,
+                    whitespace_before_args=line(default_indent))
 
 
 def _params_arg(call: cst.Call) -> cst.Arg | None:

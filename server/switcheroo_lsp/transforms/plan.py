@@ -54,7 +54,7 @@ class Planner:
             elif kind == "sched_step":
                 plan_scheduler_step(site, plan)
             elif kind in ("step", "undefined"):
-                plan_step(self, site, plan)
+                plan_step(self, site, plan, folded)
             elif kind == "zero_grad":
                 plan_zero_grad(site, plan)
         converted: list[tuple[cst.Call, StmtContext]] = []

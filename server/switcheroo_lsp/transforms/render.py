@@ -103,6 +103,7 @@ class _Rewriter(cst.CSTTransformer):
         for c in changes:
             self.path.update(id(n) for n in c.ctx.path)
         self.inside = 0
+        self.emptied: set[int] = set()      # blocks every statement of which went (`pass` is left)
 
     # -- where to go ----------------------------------------------------------------------------
     def on_visit(self, node) -> bool:
@@ -141,6 +142,7 @@ class _Rewriter(cst.CSTTransformer):
         body, carry = [], []
         real = [x for x in items if not isinstance(x, _Removed)]
         if not real and isinstance(original, cst.IndentedBlock):
+            self.emptied.add(id(original))
             removed = [x for x in items if isinstance(x, _Removed)]
             lines = [line for r in removed[:-1] for line in r.lines()]
             last = removed[-1]
@@ -166,6 +168,7 @@ class _Rewriter(cst.CSTTransformer):
         smalls, above, before, after = [], [], [], []
         removed_comments: list = []
         zero_grad = False
+        moved = True              # every statement of the line moved elsewhere, with its comments
         for o, u in zip(orig.body, upd.body):
             change = self.by_stmt.get(id(o))
             if change is None:
@@ -175,7 +178,8 @@ class _Rewriter(cst.CSTTransformer):
             above.extend(comments)
             before.extend(small_statement(t) for t in change.before if not t.startswith("#"))
             after.extend(change.after)
-            lost = _lost_comments(o, new) if change.commented else []
+            moved = moved and change.moved and not new
+            lost = _lost_comments(o, new) if change.commented and not change.moved else []
             if new:
                 above.extend(comment_line(c) for c in lost)
             else:
@@ -187,8 +191,11 @@ class _Rewriter(cst.CSTTransformer):
             out = []
             if before:
                 out.extend(cst.SimpleStatementLine(body=[s]) for s in before)
-            removed = _Removed(list(orig.leading_lines) + above, orig.trailing_whitespace, removed_comments,
-                               zero_grad)
+            if moved:       # the comments went with the statement
+                removed = _Removed(above, cst.TrailingWhitespace(), [], False)
+            else:
+                removed = _Removed(list(orig.leading_lines) + above, orig.trailing_whitespace, removed_comments,
+                                   zero_grad)
             if out or after_lines:
                 lines = out + after_lines
                 lines[0] = lines[0].with_changes(leading_lines=removed.lines() + list(lines[0].leading_lines))
@@ -234,7 +241,24 @@ class _Rewriter(cst.CSTTransformer):
         return new, comments
 
     def _compound(self, orig, upd, change: Change) -> list:
-        """A compound statement: a node of its header swapped, lines before or after it."""
+        """A compound statement: a node of its header swapped, lines before or after it; or the
+        statement removed (moved into new code, or an `if` the fixes emptied)."""
+        emptied = (change.drop_if_empty and isinstance(orig, cst.If) and orig.orelse is None
+                   and id(orig.body) in self.emptied)
+        if change.texts == [] or emptied:
+            after = _lines_of(change.after)
+            if change.moved:
+                return [_Removed([], cst.TrailingWhitespace(), [], False)] + after
+            header = [comment_line(c) for c in _lost_comments(header_only(orig), [])]
+            if isinstance(orig.body, cst.IndentedBlock) and orig.body.header.comment is not None:
+                header.append(comment_line(orig.body.header.comment.value))
+            kept = list(orig.leading_lines) + header
+            if emptied:         # the `pass` left in its body carries the body's comments
+                body = upd.body.body[0]
+                kept += list(body.leading_lines)
+                return [_Removed(kept, body.trailing_whitespace, [], False)] + after
+            inner = [comment_line(c) for c in comments_in(orig.body)]
+            return [_Removed(kept + inner, cst.TrailingWhitespace(), [], False)] + after
         lost = _lost_comments(header_only(orig), [header_only(upd)]) if change.commented else []
         comments = [comment_line(t) for t in change.before if t.startswith("#")] + [comment_line(c) for c in lost]
         before = _lines_of([t for t in change.before if not t.startswith("#")])
@@ -276,7 +300,10 @@ def _lines_of(texts: list) -> list[cst.SimpleStatementLine]:
         if isinstance(t, str) and t.startswith("#"):
             pending.append(comment_line(t))
             continue
-        lines.append(cst.SimpleStatementLine(body=[small_statement(t)], leading_lines=pending))
+        if isinstance(t, cst.BaseStatement):       # a whole statement (moved, or a new def)
+            lines.append(t.with_changes(leading_lines=pending + list(t.leading_lines)) if pending else t)
+        else:
+            lines.append(cst.SimpleStatementLine(body=[small_statement(t)], leading_lines=pending))
         pending = []
     if pending and lines:
         lines[-1] = lines[-1].with_changes(leading_lines=list(lines[-1].leading_lines) + pending)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ..analysis.findings import Site
 from .changes import Plan
+from .gradients import plan_gradients
 
 
-def plan_step(p, site: Site, plan: Plan) -> None:
+def plan_step(p, site: Site, plan: Plan, folded: dict) -> None:
     target = step_target(p.target, site)
+    if plan_gradients(p, site, plan, folded, target) and site.gradients.region.accumulate is not None:
+        return              # the update moved next to the gradients' call (every micro-step)
     texts = []
     if site.missing:
         texts.append(f"# TODO(switcheroo): define {', '.join(site.missing)} here "
-                     f"({target.grads_hint(site.names)})")
+                     f"({target.grads_hint(site.names)}){target.todo_note(site.gradients, site.names, site.missing)}")
     plan.replace(site.ctx, texts + target.step_lines(site.receiver, site.names, site.plateau_state, p.optax_name))
     if site.state_init is not None:     # an optimizer stored on self: its state starts beside it
         init_ctx, lines = site.state_init
