@@ -17,7 +17,7 @@ from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
 from .gradients import Gradients
-from .modules import ModuleOf, module_of, parameters_owner, reached_from, visible
+from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
 from .reach import Reach
 from .tracing import Identity, argument
 
@@ -652,15 +652,16 @@ class Builder:
         target = self.target.steps_of(frozenset(i.kind for i in ids))
         if target.wrapper is not None:
             names.module = reached_from(self.module_for(ident), ident.ctx if ident else None, use.ctx.scope,
-                                        self._made_by(receiver, use.ctx.scope))
+                                        self._made_by(receiver, use.ctx.scope), self.tracer.incoming) or held_by(
+                receiver, use.ctx.scope, self.tracer)
         plateau = self.plateaus.get(ident)
         plateau_state = plateau.plateau_state if plateau is not None else ""
         state_init = self._attribute_state_init(use, names, receiver, target) or self._named_state_init(
             use, names, receiver, target)
-        missing = self._missing(use.ctx, names, ids, target, plateau,
-                                defined={names.state, names.params} if state_init is not None else set())
         # Where the gradients come from (gradients.py): a target that derives them defines `grads`.
         grads = self.gradients.for_step(use, names, ident, receiver, target)
+        missing = self._missing(use.ctx, names, ids, target, plateau,
+                                defined={names.state, names.params} if state_init is not None else set())
         if grads.region is not None:
             missing = tuple(m for m in missing if m != names.grads)
         site = Site(None, use.ctx, ident, names=names, receiver=recv, missing=missing, state_init=state_init,

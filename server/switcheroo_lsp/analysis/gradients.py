@@ -32,7 +32,7 @@ import libcst as cst
 
 from .effects import HOOKS, Effects, effects, is_no_grad_block
 from .facts import ReceiverUse, Scope, StmtContext, dotted
-from .modules import reached_from
+from .modules import held_by, reached_from, visible
 
 # What calls `<receiver>.backward(loss)` with the loss as its argument (the class of the receiver).
 BACKWARD_OWNERS = {
@@ -88,6 +88,8 @@ class Accumulation:
     dtype: str                    # the accumulator's dtype ('float32', 'float64')
     why: str                      # how N was read, for messages
     condition: Unit | None = None     # the `if` the step was under (its body may end up empty)
+    count: str = ""               # N as the loop writes it (`accum_steps`): a division by it is the mean's
+    keeps_sum: bool = False       # never zeroed: a running sum (optax.trace(decay=1.0)), not MultiSteps
 
     def keywords(self, jnp: str = "jnp") -> str:
         return (f"every_k_schedule={self.every_k}, use_grad_mean={self.mean}, "
@@ -112,13 +114,12 @@ class Region:
     accumulate: Accumulation | None = None
     step: Unit | None = None      # the step (an accumulated one moves next to the call)
     backward_text: str = ""       # `loss.backward()`, as written (for messages)
+    loss: cst.BaseExpression | None = None      # what the function returns (the loss, undivided by N)
 
-    def lines(self, program) -> str:
-        """`lines 5-6` (the statements the loss function holds), for messages."""
-        units = self.units or [self.backward.unit]
-        first = program.span(units[0].node, units[0].ctx).start.line + 1
-        last = program.span(units[-1].node, units[-1].ctx).end.line + 1
-        return f"line {first}" if first == last else f"lines {first}-{last}"
+    @property
+    def moves_update(self) -> bool:
+        """Accumulated with MultiSteps: the update runs at every backward, next to the call."""
+        return self.accumulate is not None and not self.accumulate.keeps_sum
 
 
 @dataclass
@@ -231,13 +232,14 @@ class Gradients:
         if names.grads in self.b.bound_names(scope):
             return StepGradients()          # the code computes its gradients itself
         module = names.module or reached_from(self.b.module_for(ident), ident.ctx if ident else None, scope,
-                                              self.b._made_by(receiver, scope))
+                                              self.b._made_by(receiver, scope), self.b.tracer.incoming) or held_by(
+            receiver, scope, self.b.tracer)
         try:
             found = self._of_step(use, module, ident)
         except _Stop as stop:
             return StepGradients(reason=stop.reason, hint=stop.hint)
         region = found.region
-        found.holds = self._hint(region.units or [region.backward.unit])
+        found.holds = self._hint(region.units, region.backward)
         if not target.derives_grads:
             found.region = None
         return found
@@ -251,11 +253,12 @@ class Gradients:
         scope = ctx.scope
         # The module, as the step's scope reaches it (a dotted name).
         parts = tuple(module.split(".")) if module and all(p.isidentifier() for p in module.split(".")) else ()
-        hint_region = self._region(bw, parts, scope, dry=True) if parts else None
-        hint = self._hint(hint_region)
+        hint = self._hint(self._region(bw, parts, scope, dry=True), bw)
         if not parts:
             raise _Stop(f"the module {ident.name if ident else 'it'} trains is not known here"
                         if not module else f"the module {module} is not a plain name", hint)
+        if not visible(parts[0], scope, self.program.module.bindings):
+            raise _Stop(f"{module}, the module it trains, is not defined in {_where(scope)}", hint)
         nxt = self._next_update(use, found.levels)
         if nxt is not None:
             raise _Stop(f"{loss_text}.backward() also feeds {self.program.text(nxt.receiver, nxt.ctx)}"
@@ -263,12 +266,12 @@ class Gradients:
                         "for two optimizers needs both modules' gradients: compute them by hand", hint)
         self._between(bw, use, found, parts, hint)
         accumulate = self._accumulation(bw, use, found.micro, found.condition, ident, parts, hint)
-        region = self._region(bw, parts, scope, dry=False, hint=hint)
+        region = self._region(bw, parts, scope, dry=False, hint=hint, accumulate=accumulate)
         region.accumulate = accumulate
         region.step = step_unit
         region.module = module
         region.backward_text = _short(self.text(bw.unit), 80)
-        if accumulate is not None:
+        if region.moves_update:
             self._nothing_runs_model_after(bw, found, parts, hint)
         return StepGradients(region=region, hint=hint)
 
@@ -443,7 +446,11 @@ class Gradients:
         hooks = self._hooks()
         if hooks:
             raise _Stop(f"{hooks} changes gradients: write the gradient computation by hand", hint)
-        clips = {id(c.call) for c, _ in self.b.tracer.clips}
+        for ctx, _ in self._reads(use.ctx.scope):
+            if isinstance(ctx.stmt, cst.BaseSmallStatement) and self.effects(ctx.stmt, ()).grad_read:
+                raise _Stop(f"line {self.program.span(ctx.stmt, ctx).start.line + 1} reads or changes .grad, which "
+                            "torch's backward() fills: write the gradient computation by hand", hint)
+        clips = self._folded_clips()
         for u in self._statements_between(bw, found):
             if isinstance(u.node, cst.BaseSmallStatement) and self._is_ours(u, clips):
                 continue
@@ -468,6 +475,17 @@ class Gradients:
                     self._hook_found = f"{'.'.join(parts)}() (line {line})"
                     break
         return self._hook_found
+
+    def _folded_clips(self) -> set[int]:
+        """The clipping calls whose fix folds them into the optimizer's chain (OPX106)."""
+        out = set()
+        for f in self.b.a.findings:
+            if f.code == "OPX106":
+                stmt = self.b._pending[f.key].ctx.stmt
+                value = getattr(stmt, "value", None)
+                if isinstance(value, cst.Call):
+                    out.add(id(value))
+        return out
 
     def _is_ours(self, u: Unit, clips: set[int]) -> bool:
         """A zero_grad, a traced clip, a scheduler step, the scaler's calls: what other findings
@@ -517,16 +535,33 @@ class Gradients:
                 raise _Stop(f"backward() runs in a loop ({self._header(micro_loop)}) whose length is not a "
                             "range(N): accumulate with optax.MultiSteps by hand", hint)
             return Accumulation(self._portable(n, use, ident, hint, "the micro-step count"), False, dtype,
-                                f"{n} backward() per update (a micro-step loop)")
+                                f"{_one_line(n)} backward() per update (a micro-step loop)", count=_one_line(n))
         if condition is None:
             if zeroed == "never":
-                raise _Stop(f"its gradients are never zeroed in {_where(use.ctx.scope)}: torch adds every "
-                            "backward() to the last ones; write the accumulation by hand", hint)
+                self._never_zeroed(use, ident, hint)
+                return Accumulation("", False, dtype, "its gradients are never zeroed: torch adds every backward() "
+                                    "to the last ones, as optax.trace(decay=1.0) first in the chain does",
+                                    keeps_sum=True)
             return None
         if zeroed == "every":
             return None           # every iteration starts afresh: the update stays under its `if`
-        every = self._every_k(condition, bw, use, ident, hint)
-        return Accumulation(every[0], False, dtype, every[1], condition)
+        every, why, count = self._every_k(condition, bw, use, ident, hint)
+        return Accumulation(every, False, dtype, why, condition, count=count)
+
+    def _never_zeroed(self, use: ReceiverUse, ident, hint: str) -> None:
+        """Gradients torch never zeroes are a running sum: faithful as `optax.trace(decay=1.0)`
+        first in the chain, only where that is sure: the step and its backward in a loop, no
+        zero_grad() anywhere in the file, no clipping (torch clips the sum in place), and the
+        optimizer built here."""
+        text = self.program.doc.source.text
+        where = _where(use.ctx.scope)
+        if not use.ctx.loops or "zero_grad" in text or ident is None or ident.kind != "torch" \
+                or ident not in self.b.a.construct_sites:
+            raise _Stop(f"no zero_grad() of it in {where}: whether torch's gradients add up across updates is not "
+                        "known here: write the gradient computation by hand", hint)
+        if any(c for c, _ in self.b.tracer.clips if self.program.in_primary(c.ctx)):
+            raise _Stop("its gradients are never zeroed and are clipped: torch clips their running sum in place; "
+                        "write the gradient computation by hand", hint)
 
     def _zeroed(self, use: ReceiverUse, ident, parts) -> str:
         """'every' (a zero_grad of this optimizer or its module runs every iteration, before the
@@ -586,7 +621,7 @@ class Gradients:
                 return _one_line(arg.value)
         return "1"
 
-    def _every_k(self, condition: Unit, bw: Backward, use: ReceiverUse, ident, hint: str) -> tuple[str, str]:
+    def _every_k(self, condition: Unit, bw: Backward, use: ReceiverUse, ident, hint: str) -> tuple[str, str, str]:
         """N and the phase of `if (i + 1) % N == 0:` (`i` counting the loop's iterations from a
         known start): every_k_schedule, and how it was read."""
         test = condition.node.test
@@ -606,16 +641,16 @@ class Gradients:
             k = int(n.value)
             m0 = (-(start + offset)) % k
             if m0 == k - 1:
-                return portable, f"an update every {k} backward()"
+                return portable, f"an update every {k} backward()", n_text
             return (f"lambda step: jnp.where(step == 0, {m0 + 1}, {portable})",
-                    f"the first update after {m0 + 1} backward(), then every {k}")
+                    f"the first update after {m0 + 1} backward(), then every {k}", n_text)
         # N unknown: the phase is known only for the usual forms.
         shift = (start + offset)
-        if shift % 1 == 0 and shift == 1:
-            return portable, f"an update every {n_text} backward()"
+        if shift == 1:
+            return portable, f"an update every {n_text} backward()", n_text
         if shift == 0:
             return (f"lambda step: jnp.where(step == 0, 1, {portable})",
-                    f"the first update after 1 backward(), then every {n_text}")
+                    f"the first update after 1 backward(), then every {n_text}", n_text)
         raise _Stop(f"the update runs when ({counter} + {offset}) % {n_text} == 0: accumulate with "
                     "optax.MultiSteps by hand", hint)
 
@@ -676,16 +711,20 @@ class Gradients:
                 break
         return units[start:at]
 
-    def _region(self, bw: Backward, parts: tuple[str, ...], scope: Scope, dry: bool, hint: str = ""):
+    def _region(self, bw: Backward, parts: tuple[str, ...], scope: Scope, dry: bool, hint: str = "",
+                accumulate: Accumulation | None = None):
         window = self._window(bw)
         E = [self.effects(u.node, parts) for u in window]
-        loss_e = effects(cst.Expr(bw.loss), parts)
+        loss, kept_division = self._undivided(bw, window, accumulate)
+        loss_e = effects(cst.Expr(loss), parts)
         root = parts[0] if parts else ""
         ignore = {root} if root else set()
         # The loss's backward slice.
         live = set(loss_e.reads) - ignore
         S = set()
         for k in range(len(window) - 1, -1, -1):
+            if k == kept_division:
+                continue
             e = E[k]
             if e.writes & live:
                 S.add(k)
@@ -700,13 +739,17 @@ class Gradients:
             else:
                 D -= e.kills
         loss_runs = loss_e.calls_module or bool(loss_e.dreads & D)
-        R = S & M
         if dry:
-            return [window[k] for k in sorted(S)] if S else ([bw.unit] if loss_e.calls_module else [])
+            return [window[k] for k in sorted(S)]
         if not loss_runs:
-            raise _Stop(f"the loss ({_one_line(bw.loss)}) does not run {'.'.join(parts)} in the statements since "
-                        "the previous update (it is computed elsewhere, or from values computed elsewhere): write "
-                        "the loss function by hand", hint)
+            # A better reason where there is one: the module ran before the previous update.
+            self._check_live_in(bw, window, sorted(S), E, parts, scope, hint)
+            raise _Stop(f"{_one_line(bw.loss)} does not run {'.'.join(parts)} in the statements since the previous "
+                        f"update: write the loss function of {'.'.join(parts)} by hand", hint)
+        # The loss's statements from the first that runs the module on (what comes before them is
+        # data: it stays, as what `no_grad()` computes does).
+        first = min(S & M) if S & M else len(window)
+        R = {k for k in S if k >= first and not E[k].no_grad}
         # What the region accumulates into starts with it (`style_loss = 0.`).
         while True:
             written = set().union(*(E[k].writes for k in R)) if R else set()
@@ -754,9 +797,9 @@ class Gradients:
                     extra.append(n)
             defined |= E[k].kills
         # The loss value.
-        returns_value = isinstance(bw.loss, cst.Name) and bw.loss.value in written_all
+        returns_value = isinstance(loss, cst.Name) and loss.value in written_all
         fn_names = self._names_in_scope(scope)
-        value_name = bw.loss.value if returns_value else ("loss" if "loss" not in fn_names else "_")
+        value_name = loss.value if returns_value else ("loss" if "loss" not in fn_names else "_")
         # Aux: what the region binds that is read after it.
         aux = []
         for n in sorted(written_all - {value_name} - ignore):
@@ -771,7 +814,33 @@ class Gradients:
             param = "module"
         name = self._loss_fn_name(scope, param, fn_names)
         return Region(bw, units, anchor, [window[k] for k in dependents], ".".join(parts), param, extra, aux,
-                      value_name, _one_line(bw.loss), returns_value, name)
+                      value_name, _one_line(loss), returns_value, name, loss=loss)
+
+    def _undivided(self, bw: Backward, window: list[Unit], accumulate: Accumulation | None):
+        """(the loss the function returns, the index of a `loss = loss / N` statement that stays
+        outside it): a loss divided by the accumulation count N is what `use_grad_mean=True`
+        averages, so the function returns it undivided, as a Flax user writes it."""
+        loss = bw.loss
+        if accumulate is None or accumulate.mean or not accumulate.count:
+            return loss, None
+        if (isinstance(loss, cst.BinaryOperation) and isinstance(loss.operator, cst.Divide)
+                and _one_line(loss.right) == accumulate.count):
+            accumulate.mean = True
+            return loss.left, None
+        if not isinstance(loss, cst.Name):
+            return loss, None
+        for k in range(len(window) - 1, -1, -1):
+            node = window[k].node
+            if loss.value not in self.effects(node, ()).writes:
+                continue
+            if (isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
+                    and node.targets[0].target.value == loss.value and isinstance(node.value, cst.BinaryOperation)
+                    and isinstance(node.value.operator, cst.Divide) and isinstance(node.value.left, cst.Name)
+                    and node.value.left.value == loss.value and _one_line(node.value.right) == accumulate.count):
+                accumulate.mean = True
+                return loss, k
+            return loss, None
+        return loss, None
 
     def _check_units(self, units, E, order, parts, hint) -> None:
         written = set().union(*(E[k].writes - E[k].mutates for k in order)) if order else set()
@@ -912,6 +981,8 @@ class Gradients:
                 loops = [lp for lp in anchor.ctx.loops if lp in ctx.path]
                 if loops:
                     loop = loops[-1]
+                    if isinstance(loop, cst.For) and name in effects(cst.Expr(loop.target), ()).reads:
+                        continue        # the loop's own target rebinds it first
                     if not any(order(k) < at and k.body in ctx.path and loop in k.path for k in kills):
                         return True
         return False
@@ -934,14 +1005,20 @@ class Gradients:
         return name
 
     # -- hints for the optax target ------------------------------------------------------------------
-    def _hint(self, units) -> str:
-        if not units:
+    def _hint(self, units: list[Unit], bw: Backward | None = None) -> str:
+        """'lines 5-6 (output = model(data); loss = ...)': the statements that compute the loss,
+        and the loss itself where the backward computes it (`model(x).sum().backward()`)."""
+        texts = [_short(self.text(u)) for u in units[:3]] + (["..."] if len(units) > 3 else [])
+        spans = [self.program.span(u.node, u.ctx) for u in units]
+        if bw is not None and not (isinstance(bw.loss, cst.Name) and units):
+            if not isinstance(bw.loss, cst.Name):
+                texts.append(_short(_one_line(bw.loss)))
+                spans.append(self.program.span(bw.unit.node, bw.unit.ctx))
+        if not spans:
             return ""
-        first = self.program.span(units[0].node, units[0].ctx).start.line + 1
-        last = self.program.span(units[-1].node, units[-1].ctx).end.line + 1
+        first, last = spans[0].start.line + 1, spans[-1].end.line + 1
         where = f"line {first}" if first == last else f"lines {first}-{last}"
-        texts = "; ".join(_short(self.text(u)) for u in units[:3]) + ("; ..." if len(units) > 3 else "")
-        return f"{where} ({texts})"
+        return f"{where} ({'; '.join(texts)})"
 
 
 class _Stop(Exception):

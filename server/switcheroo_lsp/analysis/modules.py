@@ -87,13 +87,16 @@ def _groups_module(nodes: list) -> ModuleOf:
 
 
 def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scope,
-                 made_by: cst.Call | None = None) -> str:
+                 made_by: cst.Call | None = None, incoming: dict | None = None) -> str:
     """The module's expression where a step in `scope` runs.
 
     - a module's own method returning an optimizer over `self` (`model.configure_optimizers()`,
       the call `made_by`): the object it was called on, `model`;
-    - a step in a method whose class keeps the module it was given (`self.model = model`):
-      `self.model` (the binding in the method that built the optimizer first, then any);
+    - a step in a function whose parameter every call site passes the module
+      (`train(args, model, ...)` called as `train(args, gat_net, ...)`): that parameter;
+    - a step in a method whose class keeps the module it was given (`self.model = model`,
+      `self.model = model.to(device)`, `self.model = DDP(model)`): `self.model` (the binding in the
+      method that built the optimizer first, then any);
     - anywhere else: the construction's own expression.
     """
     text = module.text
@@ -103,13 +106,74 @@ def reached_from(module: ModuleOf, construction: StmtContext | None, scope: Scop
     if (built_in is not None and text == built_in.self_name and scope.class_scope is not built_in.class_scope
             and isinstance(made_by, cst.Call) and isinstance(made_by.func, cst.Attribute)):
         return one_line(made_by.func.value)
+    if scope is not built_in and incoming:
+        fed = _parameter_fed(text, scope, incoming)
+        if fed:
+            return fed
     cls = scope.class_scope
     if scope is built_in or cls is None or scope.self_name is None or text in scope.bindings:
         return text
     kept = [(attr, b) for attr, bindings in cls.attr_bindings.items() for b in bindings
-            if b.kind == "value" and isinstance(b.node, cst.Name) and b.node.value == text and b.ctx is not None]
+            if b.kind == "value" and b.ctx is not None and _holds(b.node, text, cls, b.ctx.scope.self_name)]
     kept.sort(key=lambda item: item[1].ctx.scope is not built_in)
     return f"{scope.self_name}.{kept[0][0]}" if kept else text
+
+
+# nn.Module methods that return the module itself, and wrappers whose forward runs the module
+# they are given (its parameters are the module's).
+_SELF_RETURNING = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
+_WRAPPERS = {"DistributedDataParallel", "DDP", "DataParallel", "FullyShardedDataParallel", "FSDP", "fully_shard",
+             "compile"}
+
+
+def _holds(node, text: str, cls: Scope, self_name: str | None, depth: int = 0) -> bool:
+    """Does an attribute's value hold the module `text` (`model`, `model.to(device)`,
+    `DDP(model, ...)`, `DDP(self.model)` where `self.model` holds it)?"""
+    while isinstance(node, cst.Call):
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _SELF_RETURNING:
+            node = func.value
+        elif (dotted(func) or [""])[-1] in _WRAPPERS and node.args and node.args[0].keyword is None:
+            node = node.args[0].value
+        else:
+            return False
+    if isinstance(node, cst.Name):
+        return node.value == text
+    if (depth == 0 and isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name)
+            and node.value.value == self_name):
+        return any(b.kind == "value" and _holds(b.node, text, cls, self_name, 1)
+                   for b in cls.attr_bindings.get(node.attr.value, []))
+    return False
+
+
+def _parameter_fed(text: str, scope: Scope, incoming: dict) -> str:
+    """The parameter of `scope` that every call site passes the module `text` ('' if none)."""
+    for name, bindings in scope.bindings.items():
+        params = [b for b in bindings if b.kind == "param"]
+        if len(params) != 1 or len(bindings) != 1:
+            continue
+        args = incoming.get(params[0], [])
+        if args and all(isinstance(a, cst.Name) and a.value == text for a, _ in args):
+            return name
+    return ""
+
+
+def held_by(receiver, scope: Scope, tracer) -> str:
+    """An optimizer kept on the module it trains (`self.critic.optimizer`, built over
+    `self.critic.parameters()`): the module, when the receiver's owner is an instance of an
+    `nn.Module` subclass of the program ('' otherwise)."""
+    if not isinstance(receiver, cst.Attribute):
+        return ""
+    owner = receiver.value
+    cls = tracer.class_of(owner, scope)
+    if cls is None:
+        return ""
+    for c in tracer.bases(cls):
+        for arg in getattr(c.node, "bases", ()):
+            q = tracer.qualified(arg.value, c.parent) if c.parent is not None else None
+            if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                return one_line(owner)
+    return ""
 
 
 def visible(name: str, scope: Scope, module_bindings: dict) -> bool:

@@ -99,7 +99,9 @@ class FlaxNnxTarget:
             return ""
         note = f"; {region.backward_text} → {self.grads_call(region, names)}, {region.name} holding {gradients.holds}"
         acc = region.accumulate
-        if acc is not None:
+        if acc is not None and acc.keeps_sum:
+            note += f"; {acc.why}"
+        elif acc is not None:
             note += (f"; {acc.why}: optax.MultiSteps({acc.keywords()}) around the optimizer's transform, updated at "
                      "every backward() (as torch while each pass of the loop is a whole number of updates)")
         return note

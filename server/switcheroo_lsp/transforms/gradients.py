@@ -43,7 +43,7 @@ def plan_gradients(p, site: Site, plan: Plan, folded: dict, target) -> bool:
     if moved and hasattr(moved[0], "leading_lines"):
         lead = list(moved[0].leading_lines)
         moved[0] = moved[0].with_changes(leading_lines=())
-    returned = region.value if region.returns_value else code(_renamed(region.backward.loss, module, region.param))
+    returned = region.value if region.returns_value else code(_renamed(region.loss, module, region.param))
     if region.aux:
         aux = region.aux[0] if len(region.aux) == 1 else f"({', '.join(region.aux)})"
         returned = f"{returned}, {aux}"
@@ -54,7 +54,10 @@ def plan_gradients(p, site: Site, plan: Plan, folded: dict, target) -> bool:
     fn = cst.FunctionDef(name=cst.Name(region.name), params=cst.Parameters(params=params),
                          body=cst.IndentedBlock(body=body), leading_lines=lead)
     after: list = [fn, target.grads_call(region, site.names)]
-    if region.accumulate is not None:
+    if region.accumulate is not None and region.accumulate.keeps_sum:
+        # Never zeroed: the running sum of the gradients, first in the chain.
+        folded.setdefault(site.identity, Folded()).prefix.insert(0, f"{p.optax_name}.trace(decay=1.0)")
+    elif region.moves_update:
         # Every backward updates: MultiSteps applies the accumulated update every N of them.
         after.extend(target.step_lines(site.receiver, site.names, site.plateau_state, p.optax_name))
         plan.remove(region.step.ctx)

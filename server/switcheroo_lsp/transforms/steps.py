@@ -9,7 +9,7 @@ from .gradients import plan_gradients
 
 def plan_step(p, site: Site, plan: Plan, folded: dict) -> None:
     target = step_target(p.target, site)
-    if plan_gradients(p, site, plan, folded, target) and site.gradients.region.accumulate is not None:
+    if plan_gradients(p, site, plan, folded, target) and site.gradients.region.moves_update:
         return              # the update moved next to the gradients' call (every micro-step)
     texts = []
     if site.missing:
