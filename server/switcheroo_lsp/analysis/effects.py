@@ -7,7 +7,9 @@ Names only, over one statement's libcst tree (small statements and whole compoun
   `kills`: names every run of the statement rebinds (a plain assignment, not one under an `if`);
 - `calls_module`: the module is run (`model(x)`, `self.model.encoder(x)`) or handed to a call
   (`compute_loss(model, batch)`), outside `torch.no_grad()` and `.detach()`;
-- `dreads`: the reads gradients can flow through (not under `no_grad()`, `.detach()`, `.item()`).
+- `dreads`: the reads gradients can flow through (not under `no_grad()`, `.detach()`, `.item()`);
+- `uses` (`duses`): the reads (`dreads`) of a value from before the statement, not of one the
+  statement itself bound first (`for ft, gm in ...: f(ft)` does not use an outer `ft`).
 
 Reads are over-approximated (a comprehension's own variables count): a region that reads too
 much keeps a statement it could have left out, never the reverse.
@@ -45,6 +47,8 @@ class Effects:
     grad_read: bool = False       # `.grad` is read or written
     autograd: str = ""            # 'torch.autograd.grad', a hook registration, retain_graph...
     calls: set[str] = field(default_factory=set)       # dotted names called (for boundaries)
+    uses: set[str] = field(default_factory=set)
+    duses: set[str] = field(default_factory=set)
 
 
 def effects(node: cst.CSTNode, module: tuple[str, ...] = ()) -> Effects:
@@ -60,6 +64,7 @@ class _Walk:
         self.e = Effects()
         self.loops = 0          # loops of the statement itself (its own break/continue stay inside)
         self.functions = 0
+        self.bound: set[str] = set()    # bound on the way to what is read (not values from before)
 
     # -- statements ------------------------------------------------------------------------------
     def stmt(self, node, cond: bool, no_grad: bool = False) -> None:
@@ -90,6 +95,7 @@ class _Walk:
             self.block(node.body, True, no_grad)
             return
         if isinstance(node, (cst.For, cst.While)):
+            saved = set(self.bound)
             if isinstance(node, cst.For):
                 self.expr(node.iter, no_grad)
                 self.target(node.target, True, no_grad)
@@ -98,6 +104,7 @@ class _Walk:
             self.loops += 1
             self.block(node.body, True, no_grad)
             self.loops -= 1
+            self.bound = saved
             if node.orelse is not None:
                 self.stmt(node.orelse, True, no_grad)
             return
@@ -136,8 +143,11 @@ class _Walk:
                 self.stmt(child, True, no_grad)
 
     def block(self, suite, cond: bool, no_grad: bool) -> None:
+        saved = set(self.bound) if cond else None
         for s in suite.body:
             self.stmt(s, cond, no_grad)
+        if saved is not None:
+            self.bound = saved           # what a block that may not run binds is not bound after it
 
     def small(self, node, cond: bool, no_grad: bool) -> None:
         e = self.e
@@ -194,6 +204,7 @@ class _Walk:
     # -- bindings ----------------------------------------------------------------------------------
     def bind(self, name: str, cond: bool) -> None:
         self.e.writes.add(name)
+        self.bound.add(name)
         if not cond:
             self.e.kills.add(name)
 
@@ -205,6 +216,10 @@ class _Walk:
         self.e.reads.add(name)
         if not no_grad:
             self.e.dreads.add(name)
+        if name not in self.bound:
+            self.e.uses.add(name)
+            if not no_grad:
+                self.e.duses.add(name)
 
     def target(self, t, cond: bool, no_grad: bool) -> None:
         if isinstance(t, cst.Name):

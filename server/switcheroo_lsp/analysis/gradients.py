@@ -607,18 +607,25 @@ class Gradients:
                         kind = BACKWARD_OWNERS.get(self.b.tracer.external_class(owner, use.ctx.scope) or "")
                         if kind == "accelerate" or (kind is None and bw.form == "accelerate"):
                             steps = self._accelerator_steps(owner, use.ctx.scope)
-                            return steps or f"{_one_line(owner)}.gradient_accumulation_steps"
+                            return None if steps == "1" else steps
         return None
 
-    def _accelerator_steps(self, owner, scope: Scope) -> str | None:
-        """`Accelerator(..., gradient_accumulation_steps=E)`: E."""
+    def _accelerator_steps(self, owner, scope: Scope) -> str:
+        """How many micro-steps `accelerator.accumulate` counts: `Accelerator(...,
+        gradient_accumulation_steps=E)`'s E; the attribute itself where the file sets it; "1"
+        (accumulate does nothing) where neither."""
+        attribute = f"{_one_line(owner)}.gradient_accumulation_steps"
+        if re.search(r"\.gradient_accumulation_steps\s*=[^=]", self.program.doc.source.text):
+            return attribute
         bindings = self.b.tracer.bindings_of(owner, scope) or []
         calls = [bd.node for bd in bindings if bd.kind == "value" and isinstance(bd.node, cst.Call)]
         if len(calls) != 1:
-            return None
+            return attribute
         for arg in calls[0].args:
             if arg.keyword is not None and arg.keyword.value == "gradient_accumulation_steps":
                 return _one_line(arg.value)
+            if arg.star:
+                return attribute
         return "1"
 
     def _every_k(self, condition: Unit, bw: Backward, use: ReceiverUse, ident, hint: str) -> tuple[str, str, str]:
@@ -728,7 +735,7 @@ class Gradients:
             e = E[k]
             if e.writes & live:
                 S.add(k)
-                live = (live - e.kills) | (e.reads - ignore)
+                live = (live - e.kills) | (e.uses - ignore)
         # What runs the module (forward, not through no_grad / detach).
         D: set[str] = set()
         M = set()
@@ -750,10 +757,10 @@ class Gradients:
         # data: it stays, as what `no_grad()` computes does).
         first = min(S & M) if S & M else len(window)
         R = {k for k in S if k >= first and not E[k].no_grad}
-        # What the region accumulates into starts with it (`style_loss = 0.`).
+        # What the region accumulates into starts with it (`style_loss = 0.`, not `x = x.to(device)`).
         while True:
             written = set().union(*(E[k].writes for k in R)) if R else set()
-            more = {k for k in S - R if E[k].writes & written}
+            more = {k for k in S - R if (E[k].kills & written) - E[k].uses}
             if not more:
                 break
             R |= more
@@ -791,7 +798,7 @@ class Gradients:
         defined: set[str] = set()
         extra = []
         for k in order:
-            need = (E[k].reads - defined) & written_all - ignore
+            need = (E[k].uses - defined) & written_all - ignore
             for n in sorted(need):
                 if n not in extra:
                     extra.append(n)
@@ -866,9 +873,9 @@ class Gradients:
         read them as constants, and the gradients through them would be lost."""
         written, live_in = set(), set()
         for k in order:
-            live_in |= E[k].dreads - written
+            live_in |= E[k].duses - written
             written |= E[k].kills
-        live_in |= effects(cst.Expr(bw.loss), parts).dreads - written
+        live_in |= effects(cst.Expr(bw.loss), parts).duses - written
         live_in -= {parts[0]}
         if not live_in:
             return
@@ -975,7 +982,7 @@ class Gradients:
             if dependents and any(ctx.stmt is d.node or d.node in ctx.path for d in dependents):
                 return True
             if anchor_at < at:
-                if not any(anchor_at < order(k) < at and k.body in ctx.path for k in kills):
+                if not any(anchor_at < order(k) < at and _dominates(k, ctx) for k in kills):
                     return True
             elif at < first_at:
                 loops = [lp for lp in anchor.ctx.loops if lp in ctx.path]
@@ -983,7 +990,7 @@ class Gradients:
                     loop = loops[-1]
                     if isinstance(loop, cst.For) and name in effects(cst.Expr(loop.target), ()).reads:
                         continue        # the loop's own target rebinds it first
-                    if not any(order(k) < at and k.body in ctx.path and loop in k.path for k in kills):
+                    if not any(order(k) < at and _dominates(k, ctx) and loop in k.path for k in kills):
                         return True
         return False
 
@@ -1026,6 +1033,22 @@ class _Stop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+
+
+def _dominates(k: StmtContext, c: StmtContext) -> bool:
+    """Does statement k (before c) run whenever c does? Its block holds c, or it is in with-blocks
+    (which always run their body) inside a block that holds c."""
+    path = k.path
+    block = k.body
+    i = len(path) - 2           # path[-1] is k's line (or k itself), path[-2] its block
+    while True:
+        if block in c.path:
+            return True
+        owner = path[i - 1] if i >= 1 else None
+        if not isinstance(owner, cst.With) or i < 2:
+            return False
+        i -= 2
+        block = path[i]
 
 
 def _backward_call(node) -> cst.Call | None:

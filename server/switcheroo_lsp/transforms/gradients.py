@@ -9,8 +9,8 @@ the target's call of it, in place of `loss.backward()`:
 
 The def and the call go where the region's last statement was; the backward goes; statements
 between the region's first and last one that read what it computes follow the call. The moved
-statements are the user's own nodes: comments travel with them, continuation lines are indented
-one step further, and the module (`self.model`) becomes the function's parameter. Accumulated
+statements are the user's own nodes: comments travel with them, continuation lines follow their block (libcst
+indents them relative to it), and the module (`self.model`) becomes the function's parameter. Accumulated
 gradients (`optax.MultiSteps` folded into the construction) update the module at every backward.
 """
 
@@ -22,7 +22,6 @@ from ..analysis.arguments import code
 from ..analysis.findings import Site
 from .changes import Folded, Plan
 from .render import small_statement
-from .wrapping import shifted
 
 
 def plan_gradients(p, site: Site, plan: Plan, folded: dict, target) -> bool:
@@ -31,13 +30,11 @@ def plan_gradients(p, site: Site, plan: Plan, folded: dict, target) -> bool:
     region = gradients.region if gradients is not None else None
     if region is None or not target.derives_grads:
         return False
-    indent = p.program.doc.chunks[0].module.default_indent if p.program.doc.chunks[0].module is not None else "    "
     module = cst.parse_expression(region.module)
     moved = []
-    for i, unit in enumerate(region.units):
+    for unit in region.units:
         node = _statement_of(unit)
         node = _renamed(node, module, region.param)
-        node = shifted(node, indent)
         moved.append(node)
     lead = []
     if moved and hasattr(moved[0], "leading_lines"):
