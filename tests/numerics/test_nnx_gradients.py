@@ -113,8 +113,14 @@ def test_dqn_target_network_values_are_constants():
     assert np.all(result.torch[:, n_q:] == result.torch[0, n_q:]), "the target network is not trained"
 
 
-@pytest.mark.parametrize("function,micro", [("train", 4), ("train_summed", 4), ("train_micro", 3)])
-def test_gradient_accumulation_is_multisteps(function, micro):
+# micro-steps per update, passed to the function (the fixture's defaults are larger: MultiSteps run
+# eagerly recompiles its lax.cond at every call, which makes long runs slow, not different)
+ACCUMULATE = [("train", "accum_steps", 2), ("train_summed", "accum_steps", 3), ("train_micro", "micro_steps", 2),
+              ("train_from_the_first", "every", 3)]
+
+
+@pytest.mark.parametrize("function,keyword,micro", ACCUMULATE)
+def test_gradient_accumulation_is_multisteps(function, keyword, micro):
     def run(fx, dtype):
         rng = np.random.default_rng(RNG_SEED)
         torch_model = h.TorchMLP((3, 8, 1), seed=6)
@@ -123,21 +129,36 @@ def test_gradient_accumulation_is_multisteps(function, micro):
         if function == "train_micro":
             chunks = [data[i:i + micro] for i in range(0, len(data), micro)]
             t = h.Recorded(chunks, lambda c: [h.convert_torch(b) for b in c], [torch_model])
-            fx.namespace("torch")[function](torch_model, t, h.torch_mse)
+            fx.namespace("torch")[function](torch_model, t, h.torch_mse, **{keyword: micro})
             j = h.Recorded(chunks, lambda c: [h.convert_jax(dtype)(b) for b in c], [nnx_model])
-            fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
+            fx.namespace("nnx")[function](nnx_model, j, h.jax_mse, **{keyword: micro})
         else:
             t = h.Recorded(data, h.convert_torch, [torch_model])
-            fx.namespace("torch")[function](torch_model, t, h.torch_mse)
+            fx.namespace("torch")[function](torch_model, t, h.torch_mse, **{keyword: micro})
             j = h.Recorded(data, h.convert_jax(dtype), [nnx_model])
-            fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
+            fx.namespace("nnx")[function](nnx_model, j, h.jax_mse, **{keyword: micro})
         return h.Comparison(t.trajectory(), j.trajectory())
 
     result = _compare("accumulation", run)
     if function != "train_micro":
         # the parameters move only every `micro` batches: accumulated, not updated per batch
         steps = np.flatnonzero(np.any(np.diff(result.torch, axis=0) != 0, axis=1)) + 1
-        assert list(steps) == list(range(micro, UPDATES * micro + 1, micro))
+        first = 1 if function == "train_from_the_first" else micro
+        assert list(steps) == list(range(first, UPDATES * micro + 1, micro))
+
+
+def test_gradients_never_zeroed_add_up():
+    def run(fx, dtype):
+        batches = _regression(UPDATES, np.random.default_rng(RNG_SEED))
+        torch_model = h.TorchMLP((3, 8, 1), seed=9)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        fx.namespace("torch")["train"](torch_model, t, h.torch_mse)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        fx.namespace("nnx")["train"](nnx_model, j, h.jax_mse)
+        return h.Comparison(t.trajectory(), j.trajectory())
+
+    _compare("never_zeroed", run)
 
 
 def test_a_trainer_method_updates_self_model():

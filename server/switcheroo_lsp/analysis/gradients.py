@@ -535,7 +535,7 @@ class Gradients:
                 raise _Stop(f"backward() runs in a loop ({self._header(micro_loop)}) whose length is not a "
                             "range(N): accumulate with optax.MultiSteps by hand", hint)
             return Accumulation(self._portable(n, use, ident, hint, "the micro-step count"), False, dtype,
-                                f"{_one_line(n)} backward() per update (a micro-step loop)", count=_one_line(n))
+                                f"a micro-step loop: {_one_line(n)} backward() per update", count=_one_line(n))
         if condition is None:
             if zeroed == "never":
                 self._never_zeroed(use, ident, hint)
@@ -553,9 +553,10 @@ class Gradients:
         first in the chain, only where that is sure: the step and its backward in a loop, no
         zero_grad() anywhere in the file, no clipping (torch clips the sum in place), and the
         optimizer built here."""
-        text = self.program.doc.source.text
         where = _where(use.ctx.scope)
-        if not use.ctx.loops or "zero_grad" in text or ident is None or ident.kind != "torch" \
+        zeroes = any(isinstance(c.call.func, cst.Attribute) and c.call.func.attr.value == "zero_grad"
+                     for c in self.program.calls if self.program.in_primary(c.ctx))
+        if not use.ctx.loops or zeroes or ident is None or ident.kind != "torch" \
                 or ident not in self.b.a.construct_sites:
             raise _Stop(f"no zero_grad() of it in {where}: whether torch's gradients add up across updates is not "
                         "known here: write the gradient computation by hand", hint)
@@ -650,14 +651,14 @@ class Gradients:
             if m0 == k - 1:
                 return portable, f"an update every {k} backward()", n_text
             return (f"lambda step: jnp.where(step == 0, {m0 + 1}, {portable})",
-                    f"the first update after {m0 + 1} backward(), then every {k}", n_text)
+                    f"the first update after {m0 + 1} backward(), then one every {k}", n_text)
         # N unknown: the phase is known only for the usual forms.
         shift = (start + offset)
         if shift == 1:
             return portable, f"an update every {n_text} backward()", n_text
         if shift == 0:
             return (f"lambda step: jnp.where(step == 0, 1, {portable})",
-                    f"the first update after 1 backward(), then every {n_text}", n_text)
+                    f"the first update after 1 backward(), then one every {n_text}", n_text)
         raise _Stop(f"the update runs when ({counter} + {offset}) % {n_text} == 0: accumulate with "
                     "optax.MultiSteps by hand", hint)
 

@@ -103,7 +103,9 @@ class FlaxNnxTarget:
             note += f"; {acc.why}"
         elif acc is not None:
             note += (f"; {acc.why}: optax.MultiSteps({acc.keywords()}) around the optimizer's transform, updated at "
-                     "every backward() (as torch while each pass of the loop is a whole number of updates)")
+                     "every backward()")
+            if acc.condition is not None or "accumulate" in acc.why:
+                note += " (as torch while each pass of the loop is a whole number of updates)"
         return note
 
     def todo_note(self, gradients, names: Names, missing) -> str:
