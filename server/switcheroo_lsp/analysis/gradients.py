@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..document.parsed import header_only
 from .effects import HOOKS, Effects, effects, is_no_grad_block
 from .facts import ReceiverUse, Scope, StmtContext, dotted
 from .modules import held_by, reached_from, visible
@@ -191,9 +192,6 @@ class Gradients:
     def text(self, unit: Unit) -> str:
         return self.program.text(unit.node, unit.ctx)
 
-    def line_of(self, unit: Unit) -> int:
-        return self.program.span(unit.node, unit.ctx).start.line + 1
-
     # -- steps and zero_grads ----------------------------------------------------------------------
     def step_uses(self) -> dict[int, ReceiverUse]:
         """Traced steps by the small statement holding them."""
@@ -262,15 +260,15 @@ class Gradients:
         nxt = self._next_update(use, found.levels)
         if nxt is not None:
             raise _Stop(f"{loss_text}.backward() also feeds {self.program.text(nxt.receiver, nxt.ctx)}"
-                        f".{nxt.member}() (line {self.program.span(nxt.node, nxt.ctx).start.line + 1}): one loss "
-                        "for two optimizers needs both modules' gradients: compute them by hand", hint)
+                        f".{nxt.member}(): one loss for two optimizers needs both modules' gradients: compute them "
+                        "by hand", hint)
         self._between(bw, use, found, parts, hint)
         accumulate = self._accumulation(bw, use, found.micro, found.condition, ident, parts, hint)
         region = self._region(bw, parts, scope, dry=False, hint=hint, accumulate=accumulate)
         region.accumulate = accumulate
         region.step = step_unit
         region.module = module
-        region.backward_text = _short(self.text(bw.unit), 80)
+        region.backward_text = _short(_one_line(bw.unit.node), 80)
         if region.moves_update:
             self._nothing_runs_model_after(bw, found, parts, hint)
         return StepGradients(region=region, hint=hint)
@@ -304,8 +302,7 @@ class Gradients:
                 if prev is not None:
                     if not found:
                         raise _Stop(f"no backward() between the previous update "
-                                    f"({self.program.text(prev.receiver, prev.ctx)}.{prev.member}(), line "
-                                    f"{self.program.span(prev.node, prev.ctx).start.line + 1}) and this one")
+                                    f"({self.program.text(prev.receiver, prev.ctx)}.{prev.member}()) and this one")
                     break
                 kind = self._backward_in(u)
                 if kind == "here":
@@ -315,12 +312,12 @@ class Gradients:
                 elif kind == "with":
                     found.append((self._inner_backward(u), None, k))
                 elif kind == "cond":
-                    raise _Stop(f"backward() runs under a condition ({self._header(u)}, line {self.line_of(u)}): "
+                    raise _Stop(f"backward() runs under a condition (`{self._header(u)}`): "
                                 "write the loss function by hand")
             if found:
                 if len(found) > 1:
-                    lines = ", ".join(str(self.line_of(f[0])) for f in reversed(found))
-                    raise _Stop(f"{len(found)} backward() calls (lines {lines}) feed this update: sum their losses in "
+                    calls = "; ".join(self._brief(f[0]) for f in reversed(found))
+                    raise _Stop(f"{len(found)} backward() calls ({calls}) feed this update: sum their losses in "
                                 "one loss function by hand")
                 backward, micro, k = found[0]
                 return _Found(backward, micro, condition, levels, k)
@@ -380,9 +377,16 @@ class Gradients:
                 return None
             raise _Stop("several backward() calls, or one under a condition: write the loss function by hand")
 
+    def _brief(self, u: Unit) -> str:
+        """A statement on one short line, without its comments (a compound one: its header)."""
+        if isinstance(u.node, cst.BaseSmallStatement):
+            return _short(_one_line(u.node))
+        return self._header(u) + " ..."
+
     def _header(self, u: Unit) -> str:
-        text = self.text(u)
-        return text.split(":", 1)[0].strip() + ":" if ":" in text else text
+        """`if (i + 1) % accum == 0:`: a compound statement's header on one line."""
+        text = " ".join(_one_line(header_only(u.node)).split())
+        return text[:-len(" pass")] if text.endswith(": pass") else text
 
     def _backward_form(self, unit: Unit) -> Backward:
         call = _backward_call(unit.node)
@@ -419,10 +423,11 @@ class Gradients:
             name = a.keyword.value if a.keyword is not None else ""
             value = _one_line(a.value)
             if name in ("retain_graph", "create_graph") and value not in ("False", "None"):
-                why = ("keeps the graph for another backward" if name == "retain_graph"
-                       else "builds a graph of the gradients (higher-order gradients)")
-                raise _Stop(f"backward({name}={value}) {why}: write the gradient computation by hand "
-                            "(jax.grad of jax.grad, or one loss function for both)")
+                why = ("keeps the graph for another backward: write the gradients by hand (one loss function "
+                       "for every backward that shares the graph)" if name == "retain_graph" else
+                       "builds a graph of the gradients: write the higher-order gradients by hand (jax.grad of "
+                       "a function that calls jax.grad)")
+                raise _Stop(f"backward({name}={value}) {why}")
             if name in ("inputs", "gradient"):
                 raise _Stop(f"backward({name}=...) : write the gradient computation by hand")
 
@@ -448,7 +453,7 @@ class Gradients:
             raise _Stop(f"{hooks} changes gradients: write the gradient computation by hand", hint)
         for ctx, _ in self._reads(use.ctx.scope):
             if isinstance(ctx.stmt, cst.BaseSmallStatement) and self.effects(ctx.stmt, ()).grad_read:
-                raise _Stop(f"line {self.program.span(ctx.stmt, ctx).start.line + 1} reads or changes .grad, which "
+                raise _Stop(f"`{_short(_one_line(ctx.stmt))}` reads or changes .grad, which "
                             "torch's backward() fills: write the gradient computation by hand", hint)
         clips = self._folded_clips()
         for u in self._statements_between(bw, found):
@@ -456,10 +461,10 @@ class Gradients:
                 continue
             e = self.effects(u.node, parts)
             if e.grad_read:
-                raise _Stop(f"line {self.line_of(u)} reads or changes .grad between backward() and the update: "
+                raise _Stop(f"`{self._brief(u)}` reads or changes .grad between backward() and the update: "
                             "fold it into the optimizer's chain by hand", hint)
             if any(c.endswith((".parameters", ".named_parameters")) for c in e.calls):
-                raise _Stop(f"line {self.line_of(u)} ({_short(self.text(u))}) handles the parameters between "
+                raise _Stop(f"`{self._brief(u)}` handles the parameters between "
                             "backward() and the update: fold it into the optimizer's chain by hand", hint)
 
     def _hooks(self) -> str:
@@ -471,8 +476,7 @@ class Gradients:
                     continue
                 parts = dotted(site.call.func) or []
                 if parts and (parts[-1] in HOOKS or parts[-2:] in (["autograd", "grad"], ["autograd", "backward"])):
-                    line = self.program.span(site.call, site.ctx).start.line + 1
-                    self._hook_found = f"{'.'.join(parts)}() (line {line})"
+                    self._hook_found = f"{'.'.join(parts)}()"
                     break
         return self._hook_found
 
@@ -695,7 +699,7 @@ class Gradients:
         text = _portable(self.b, node, use.ctx.scope, ident.ctx)
         if text is None:
             raise _Stop(f"{what} ({_one_line(node)}) is not visible where the optimizer is built "
-                        f"(line {self.program.span(ident.call, ident.ctx).start.line + 1}): wrap its transform "
+                        f"({ident.name}(...)): wrap its transform "
                         "in optax.MultiSteps by hand", hint)
         return text
 
@@ -703,7 +707,7 @@ class Gradients:
         """An accumulated update moves next to the call: what ran in between must not run the model."""
         for u in self._statements_between(bw, found):
             if self.effects(u.node, parts).calls_module:
-                raise _Stop(f"line {self.line_of(u)} runs {'.'.join(parts)} between backward() and the update: "
+                raise _Stop(f"`{self._brief(u)}` runs {'.'.join(parts)} between backward() and the update: "
                             "accumulate with optax.MultiSteps by hand", hint)
 
     # -- the region ----------------------------------------------------------------------------------
@@ -792,7 +796,7 @@ class Gradients:
                 after = anchor.line.body[anchor.line.body.index(anchor.node) + 1:]
                 if any(s is not bw.unit.node and not self._is_ours(Unit(s, self.ctx_of(s, anchor.ctx.chunk)), set())
                        for s in after):
-                    raise _Stop(f"line {self.line_of(anchor)} holds other statements after the loss's: write the "
+                    raise _Stop(f"`{self._brief(anchor)}` shares its line with other statements: write the "
                                 "loss function by hand", hint)
         # Names the region reads before binding them (and binds): parameters of the function.
         written_all = set().union(*(E[k].writes for k in R)) if R else set()
@@ -856,16 +860,16 @@ class Gradients:
         for u, k in zip(units, order):
             e = E[k]
             if e.exits:
-                raise _Stop(f"line {self.line_of(u)} ({e.exits}) leaves the loss's statements: write the loss "
+                raise _Stop(f"`{self._brief(u)}` ({e.exits}) leaves the loss's statements: write the loss "
                             "function by hand", hint)
             outer = e.mutates - written - {parts[0]}
             if outer:
-                raise _Stop(f"line {self.line_of(u)} changes {', '.join(sorted(outer))}, which lives outside the "
+                raise _Stop(f"`{self._brief(u)}` changes {', '.join(sorted(outer))}, which lives outside the "
                             "loss's statements: a loss function must not (JAX traces it)", hint)
             if not isinstance(u.node, cst.BaseSmallStatement):
                 inner = [x for x in self.program.receiver_uses if u.node in x.ctx.path]
                 if inner or any(u.node in s.ctx.path for s in steps.values()):
-                    raise _Stop(f"line {self.line_of(u)} holds optimizer calls among the loss's statements: write "
+                    raise _Stop(f"`{self._header(u)}` holds optimizer calls among the loss's statements: write "
                                 "the loss function by hand", hint)
 
     def _check_live_in(self, bw, window, order, E, parts, scope, hint) -> None:
@@ -892,7 +896,7 @@ class Gradients:
         hit = sorted(live_in & set(tainted))
         if hit:
             u = tainted[hit[0]]
-            raise _Stop(f"the loss reads {hit[0]}, computed from {'.'.join(parts)} at line {self.line_of(u)}, before "
+            raise _Stop(f"the loss reads {hit[0]}, computed from {'.'.join(parts)} (`{self._brief(u)}`) before "
                         "the previous update or outside backward()'s block: compute it inside the loss function by "
                         "hand", hint)
 
@@ -940,7 +944,7 @@ class Gradients:
                     raise _Stop(self._clash_reason(window[k], clash(d, k)), hint)
 
     def _clash_reason(self, u: Unit, names: set[str]) -> str:
-        return (f"line {self.line_of(u)} ({_short(self.text(u))}) changes or reads {', '.join(sorted(names))} "
+        return (f"`{self._brief(u)}` changes or reads {', '.join(sorted(names))} "
                 "between the loss's statements: write the loss function by hand")
 
     # -- reads after the region ------------------------------------------------------------------------
@@ -1014,19 +1018,13 @@ class Gradients:
 
     # -- hints for the optax target ------------------------------------------------------------------
     def _hint(self, units: list[Unit], bw: Backward | None = None) -> str:
-        """'lines 5-6 (output = model(data); loss = ...)': the statements that compute the loss,
-        and the loss itself where the backward computes it (`model(x).sum().backward()`)."""
-        texts = [_short(self.text(u)) for u in units[:3]] + (["..."] if len(units) > 3 else [])
-        spans = [self.program.span(u.node, u.ctx) for u in units]
-        if bw is not None and not (isinstance(bw.loss, cst.Name) and units):
-            if not isinstance(bw.loss, cst.Name):
-                texts.append(_short(_one_line(bw.loss)))
-                spans.append(self.program.span(bw.unit.node, bw.unit.ctx))
-        if not spans:
-            return ""
-        first, last = spans[0].start.line + 1, spans[-1].end.line + 1
-        where = f"line {first}" if first == last else f"lines {first}-{last}"
-        return f"{where} ({'; '.join(texts)})"
+        """`output = model(data); loss = ...`: the statements that compute the loss, and the loss
+        itself where the backward computes it (`model(x).sum().backward()`). No line numbers: a
+        message and a TODO must stay true while lines move."""
+        texts = [self._brief(u) for u in units[:3]] + (["..."] if len(units) > 3 else [])
+        if bw is not None and not isinstance(bw.loss, cst.Name):
+            texts.append(_short(_one_line(bw.loss)))
+        return "; ".join(texts)
 
 
 class _Stop(Exception):

@@ -97,7 +97,7 @@ class FlaxNnxTarget:
         region = gradients.region if gradients is not None else None
         if region is None:
             return ""
-        note = f"; {region.backward_text} → {self.grads_call(region, names)}, {region.name} holding {gradients.holds}"
+        note = f"; {region.backward_text} → {self.grads_call(region, names)}, {region.name} holding `{gradients.holds}`"
         acc = region.accumulate
         if acc is not None and acc.keeps_sum:
             note += f"; {acc.why}"

@@ -94,9 +94,9 @@ class OptaxTarget:
         if gradients is None or names.grads not in missing:
             return ""
         if gradients.holds:
-            return f"; loss_fn({names.params}, ...) would hold {gradients.holds}"
+            return f"; loss_fn({names.params}, ...) would hold `{gradients.holds}`"
         if gradients.hint:
-            return f"; the loss is computed by {gradients.hint}"
+            return f"; the loss is computed by `{gradients.hint}`"
         return ""
 
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
