@@ -49,6 +49,7 @@ class Effects:
     calls: set[str] = field(default_factory=set)       # dotted names called (for boundaries)
     uses: set[str] = field(default_factory=set)
     duses: set[str] = field(default_factory=set)
+    binds: set[str] = field(default_factory=set)       # assigned (perhaps only on some paths), not only changed
 
 
 def effects(node: cst.CSTNode, module: tuple[str, ...] = ()) -> Effects:
@@ -172,6 +173,7 @@ class _Walk:
             if isinstance(node.target, cst.Name):
                 self.read(node.target.value, no_grad)
                 e.writes.add(node.target.value)
+                e.binds.add(node.target.value)
             else:
                 self.target(node.target, True, no_grad)
         elif isinstance(node, cst.Del):
@@ -204,6 +206,7 @@ class _Walk:
     # -- bindings ----------------------------------------------------------------------------------
     def bind(self, name: str, cond: bool) -> None:
         self.e.writes.add(name)
+        self.e.binds.add(name)
         self.bound.add(name)
         if not cond:
             self.e.kills.add(name)

@@ -253,7 +253,7 @@ class Gradients:
         parts = tuple(module.split(".")) if module and all(p.isidentifier() for p in module.split(".")) else ()
         hint = self._hint(self._region(bw, parts, scope, dry=True), bw)
         if not parts:
-            raise _Stop(f"the module {ident.name if ident else 'it'} trains is not known here"
+            raise _Stop("the module it trains is not known here (its optimizer is built elsewhere)"
                         if not module else f"the module {module} is not a plain name", hint)
         if not visible(parts[0], scope, self.program.module.bindings):
             raise _Stop(f"{module}, the module it trains, is not defined in {_where(scope)}", hint)
@@ -705,7 +705,10 @@ class Gradients:
 
     def _nothing_runs_model_after(self, bw: Backward, found: "_Found", parts, hint: str) -> None:
         """An accumulated update moves next to the call: what ran in between must not run the model."""
+        clips = self._folded_clips()
         for u in self._statements_between(bw, found):
+            if isinstance(u.node, cst.BaseSmallStatement) and self._is_ours(u, clips):
+                continue
             if self.effects(u.node, parts).calls_module:
                 raise _Stop(f"`{self._brief(u)}` runs {'.'.join(parts)} between backward() and the update: "
                             "accumulate with optax.MultiSteps by hand", hint)
@@ -761,14 +764,7 @@ class Gradients:
         # The loss's statements from the first that runs the module on (what comes before them is
         # data: it stays, as what `no_grad()` computes does).
         first = min(S & M) if S & M else len(window)
-        R = {k for k in S if k >= first and not E[k].no_grad}
-        # What the region accumulates into starts with it (`style_loss = 0.`, not `x = x.to(device)`).
-        while True:
-            written = set().union(*(E[k].writes for k in R)) if R else set()
-            more = {k for k in S - R if (E[k].kills & written) - E[k].uses}
-            if not more:
-                break
-            R |= more
+        R = self._with_initialisers({k for k in S if k >= first and not E[k].no_grad}, E)
         order = sorted(R)
         units = [window[k] for k in order]
         anchor = units[-1] if units else bw.unit
@@ -854,8 +850,34 @@ class Gradients:
             return loss, None
         return loss, None
 
+    @staticmethod
+    def _with_initialisers(R: set[int], E: list[Effects]) -> set[int]:
+        """The region, with what starts the values it accumulates into or binds on some paths
+        only (`style_loss = 0.` before `style_loss += ...`, `r_loss = 0` before `if c: r_loss = ...`):
+        a plain assignment before them that reads nothing of its own target (not `x = x.to(device)`,
+        which stays, `x` then being a parameter of the loss function)."""
+        while True:
+            order = sorted(R)
+            defined: set[str] = set()
+            needed: dict[str, int] = {}
+            binds = set().union(*(E[k].binds for k in order)) if order else set()
+            for k in order:
+                for n in (E[k].uses - defined) & binds:
+                    needed.setdefault(n, k)
+                defined |= E[k].kills
+            for n in binds - defined:            # bound on some paths only
+                needed.setdefault(n, min(k for k in order if n in E[k].binds))
+            more = set()
+            for n, before in needed.items():
+                inits = [k for k in range(before) if k not in R and n in E[k].kills]
+                if inits and n not in E[inits[-1]].uses and not E[inits[-1]].no_grad and not E[inits[-1]].mutates:
+                    more.add(inits[-1])
+            if not more:
+                return R
+            R = R | more
+
     def _check_units(self, units, E, order, parts, hint) -> None:
-        written = set().union(*(E[k].writes - E[k].mutates for k in order)) if order else set()
+        written = set().union(*(E[k].binds for k in order)) if order else set()
         steps = self.step_uses()
         for u, k in zip(units, order):
             e = E[k]
@@ -884,21 +906,61 @@ class Gradients:
         live_in -= {parts[0]}
         if not live_in:
             return
-        tainted: dict[str, Unit] = {}
+        tainted: dict[str, cst.CSTNode] = {}
         for u in self._preceding(window[0] if window else bw.unit):
-            e = self.effects(u.node, parts)
-            if not e.no_grad and (e.calls_module or e.dreads & set(tainted)):
-                for n in e.writes - {parts[0]}:
-                    tainted[n] = u
-            else:
-                for n in e.kills:
-                    tainted.pop(n, None)
+            tainted = self._taint(u.node, parts, tainted)
         hit = sorted(live_in & set(tainted))
         if hit:
-            u = tainted[hit[0]]
-            raise _Stop(f"the loss reads {hit[0]}, computed from {'.'.join(parts)} (`{self._brief(u)}`) before "
+            node = tainted[hit[0]]
+            brief = _short(_one_line(node)) if isinstance(node, cst.BaseSmallStatement) else hit[0]
+            raise _Stop(f"the loss reads {hit[0]}, computed from {'.'.join(parts)} (`{brief}`) before "
                         "the previous update or outside backward()'s block: compute it inside the loss function by "
                         "hand", hint)
+
+    def _taint(self, node, parts, tainted: dict) -> dict:
+        """The names holding values gradients could flow back from to the module, after `node`
+        runs (name -> the statement that made it so). Statement by statement, through blocks:
+        what a branch rebinds to a constant (`actions = actions.detach()`) stops being tainted
+        there; after an `if`, what either path left tainted is."""
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                tainted = self._taint(small, parts, tainted)
+            return tainted
+        if isinstance(node, cst.BaseSmallStatement):
+            e = self.effects(node, parts)
+            if e.calls_module or e.duses & set(tainted):
+                return {**tainted, **{n: node for n in e.writes - {parts[0]}}}
+            return {n: v for n, v in tainted.items() if n not in e.kills}
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            return tainted
+        if is_no_grad_block(node):          # constants: what it binds is not tainted
+            return {n: v for n, v in tainted.items() if n not in self.effects(node, parts).kills}
+        if isinstance(node, cst.With):
+            return self._taint_block(node.body, parts, tainted)
+        if isinstance(node, cst.If):
+            taken = self._taint_block(node.body, parts, tainted)
+            other = self._taint(node.orelse, parts, tainted) if node.orelse is not None else tainted
+            return {**other, **taken}
+        if isinstance(node, cst.Else):
+            return self._taint_block(node.body, parts, tainted)
+        if isinstance(node, (cst.For, cst.While)):
+            start = tainted
+            if isinstance(node, cst.For) and (self.effects(cst.Expr(node.iter), parts).calls_module
+                                              or self.effects(cst.Expr(node.iter), parts).duses & set(tainted)):
+                start = {**tainted, **{n: node for n in self.effects(cst.Expr(node.target), ()).reads}}
+            once = self._taint_block(node.body, parts, start)
+            twice = self._taint_block(node.body, parts, {**start, **once})
+            return {**tainted, **twice}
+        # try and anything else: as one statement
+        e = self.effects(node, parts)
+        if e.calls_module or e.duses & set(tainted):
+            return {**tainted, **{n: node for n in e.writes - {parts[0]}}}
+        return tainted
+
+    def _taint_block(self, suite, parts, tainted: dict) -> dict:
+        for stmt in getattr(suite, "body", ()):
+            tainted = self._taint(stmt, parts, tainted)
+        return tainted
 
     def _preceding(self, unit: Unit) -> list[Unit]:
         """The statements that run before `unit` in the same iteration of the innermost loop (or
