@@ -91,6 +91,11 @@ class _Walk:
             self.block(node.body, True, no_grad)
             if node.orelse is not None:
                 self.stmt(node.orelse, True, no_grad)
+                # bound on every branch (`if c: v = a` / `else: v = b`): bound after the `if`
+                both = _branch_kills(node, self.module)
+                self.bound |= both
+                if not cond:
+                    self.e.kills |= both
             return
         if isinstance(node, cst.Else):
             self.block(node.body, True, no_grad)
@@ -302,6 +307,24 @@ class _Walk:
             if not ng and self.module and tuple(dotted(arg.value) or ()) == self.module:
                 e.calls_module = True      # the module handed to a function: `loss_of(model, batch)`
             stack.append((arg.value, inner))
+
+
+def _branch_kills(node, module) -> set[str]:
+    """Names every branch of an if/elif/else chain binds (none when a branch is missing)."""
+    if node is None:
+        return set()
+    if isinstance(node, cst.Else):
+        return _block_kills(node.body, module)
+    if node.orelse is None:
+        return set()
+    return _block_kills(node.body, module) & _branch_kills(node.orelse, module)
+
+
+def _block_kills(suite, module) -> set[str]:
+    w = _Walk(module)
+    for stmt in suite.body:
+        w.stmt(stmt, cond=False)
+    return w.e.kills
 
 
 def _is_no_grad(expr) -> bool:

@@ -526,6 +526,20 @@ class Gradients:
     # -- accumulation ------------------------------------------------------------------------------
     def _accumulation(self, bw: Backward, use: ReceiverUse, micro_loop: Unit | None, condition: Unit | None,
                       ident, parts, hint: str) -> Accumulation | None:
+        found = self._accumulation_of(bw, use, micro_loop, condition, ident, parts, hint)
+        if found is not None:
+            # What accumulates is the optimizer's transform: every update of it would.
+            others = [u for u in self.step_uses().values() if u is not use and u.member == "step"
+                      and self.b.step_target(u)[1] == self.b.step_target(use)[1]]
+            if others:
+                o = others[0]
+                raise _Stop(f"{found.why}, but its optimizer is also updated by "
+                            f"`{_short(_one_line(o.ctx.stmt))}`, which would accumulate too: write the accumulation "
+                            "by hand", hint)
+        return found
+
+    def _accumulation_of(self, bw: Backward, use: ReceiverUse, micro_loop: Unit | None, condition: Unit | None,
+                         ident, parts, hint: str) -> Accumulation | None:
         dtype = "float64" if _FLOAT64.search(self.program.doc.source.text) else "float32"
         accumulate = self._accelerate_context(bw, use)
         if accumulate is not None:
