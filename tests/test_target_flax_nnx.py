@@ -28,17 +28,18 @@ def by_code(analysis):
     return {f.code: f for f in analysis.findings}
 
 
-def test_step_without_grads_names_nnx_value_and_grad():
+def test_the_step_gets_its_gradients_from_a_loss_function_of_self_model():
     analysis = analyze(STEPPED, "flax-nnx")
     found = by_code(analysis)
+    assert "OPX203" not in found       # nothing left to define: grads come from the loss function
     assert found["OPX102"].message.startswith("self.optimizer.step() → self.optimizer.update(self.model, grads)")
-    assert found["OPX203"].message == (
-        "self.optimizer.step() → the rewrite needs grads, not defined in train_step(): define them before the "
-        "update (e.g. loss, grads = nnx.value_and_grad(loss_fn)(self.model))")
+    assert found["OPX102"].message.endswith(
+        "; loss.backward() → loss, grads = nnx.value_and_grad(loss_fn)(self.model), loss_fn holding "
+        "`loss = self.model(batch).sum()`")
     fix = analysis.fix(found["OPX102"].key)
     assert fix.title == "Convert self.optimizer.step() to self.optimizer.update(self.model, grads)"
     markdown, _ = hover(analysis, Pos(12, 12))
-    assert "nnx.value_and_grad(loss_fn)(self.model)" in markdown
+    assert "nnx.value_and_grad(loss_fn)(self.model)" in markdown and "def loss_fn(model):" in markdown
     assert "**The Flax NNX pattern.**" in markdown and "The Optax pattern" not in markdown
     assert "self.optimizer.update(self.model, grads)" in markdown      # the rewrite block
     construct = analysis.fix(found["OPX101"].key)
@@ -47,7 +48,22 @@ def test_step_without_grads_names_nnx_value_and_grad():
     ast.parse(fixed)
     assert ("        self.optimizer = nnx.Optimizer(\n            model,\n            optax.adam(learning_rate=1e-3),\n"
             "            wrt=nnx.Param,\n        )\n") in fixed      # one line would pass 88 characters
-    assert "opt_state" not in fixed and "init(" not in fixed
+    assert ("        def loss_fn(model):\n            loss = model(batch).sum()\n            return loss\n"
+            "        loss, grads = nnx.value_and_grad(loss_fn)(self.model)\n"
+            "        self.optimizer.update(self.model, grads)\n") in fixed
+    assert "opt_state" not in fixed and "init(" not in fixed and "backward" not in fixed
+
+
+def test_step_without_a_backward_names_nnx_value_and_grad_and_why():
+    text = STEPPED.replace("        loss.backward()\n", "")
+    analysis = analyze(text, "flax-nnx")
+    found = by_code(analysis)
+    assert found["OPX203"].message == (
+        "self.optimizer.step() → the rewrite needs grads, not defined in train_step(): define them before the "
+        "update (e.g. loss, grads = nnx.value_and_grad(loss_fn)(self.model)); not derived: no backward() precedes "
+        "it in train_step()")
+    markdown, _ = hover(analysis, Pos(11, 12))
+    assert "nnx.value_and_grad(loss_fn)(self.model)" in markdown
 
 
 def test_the_optax_target_is_unchanged_by_default():
