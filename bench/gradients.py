@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import ast
 import re
-import subprocess
 import sys
 import tempfile
 from collections import Counter

@@ -66,6 +66,14 @@ def result_argument(wrapper: Wrapper, positional: list, keywords: dict, index: i
     return keywords.get(name) if index is not None and index == int(at) else None
 
 
+# Objects whose `backward(loss)` is the loss's backward (their class -> the library): the step's
+# gradients come from `loss` (analysis/gradients.py); accelerate's divides it by the accumulation steps.
+BACKWARDS: dict[str, str] = {
+    "accelerate.Accelerator": "accelerate", "accelerate.accelerator.Accelerator": "accelerate",
+    "lightning.Fabric": "fabric", "lightning.fabric.Fabric": "fabric", "lightning_fabric.Fabric": "fabric",
+    "lightning.fabric.fabric.Fabric": "fabric",
+}
+
 # torch's loss scaler: `scaler.step(optimizer)` is the optimizer's step; the rest of its calls
 # need a person (what replaces loss scaling in JAX is a choice of precision).
 SCALERS = {"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler",
