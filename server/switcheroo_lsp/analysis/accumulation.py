@@ -55,7 +55,9 @@ class Accumulating:
 
     def _accumulation_of(self, bw, use: ReceiverUse, micro_loop: Unit | None, condition: Unit | None,
                          ident, parts, hint: str) -> Accumulation | None:
-        dtype = "float64" if _FLOAT64.search(self.program.doc.source.text) else "float32"
+        if self._dtype is None:        # the file trains in float64 (read once)
+            self._dtype = "float64" if _FLOAT64.search(self.program.doc.source.text) else "float32"
+        dtype = self._dtype
         accumulate = self._accelerate_context(bw, use)
         if accumulate is not None:
             n = accumulate
@@ -87,9 +89,7 @@ class Accumulating:
         zero_grad() anywhere in the file, no clipping (torch clips the sum in place), and the
         optimizer built here."""
         place = where(use.ctx.scope)
-        zeroes = any(isinstance(c.call.func, cst.Attribute) and c.call.func.attr.value == "zero_grad"
-                     for c in self.program.calls if self.program.in_primary(c.ctx))
-        if not use.ctx.loops or zeroes or ident is None or ident.kind != "torch" \
+        if not use.ctx.loops or self._zero_grad_calls() or ident is None or ident.kind != "torch" \
                 or ident not in self.b.a.construct_sites:
             raise NotDerived(f"no zero_grad() of it in {place}: whether torch's gradients add up across updates is not "
                         "known here: write the gradient computation by hand", hint)
@@ -98,35 +98,32 @@ class Accumulating:
                         "write the gradient computation by hand", hint)
 
     def _zeroed(self, use: ReceiverUse, ident, parts) -> str:
-        """'every' (a zero_grad of this optimizer or its module runs every iteration, before the
-        backward), 'with_step' (only next to the step), 'never'."""
-        self.step_uses()
+        """Where the step's gradients are zeroed: 'every' (a zero_grad() of its optimizer, or of
+        its module, in a block that holds the step, every iteration of the step's loop), 'with_step'
+        (in the step's own block, or elsewhere), 'never'."""
         mine = self.b.step_target(use)[1]
         scope = use.ctx.scope
         module_text = ".".join(parts)
+        loop = use.ctx.loops[-1] if use.ctx.loops else None
         found = "never"
-        step_block = use.ctx.body
-        for z in self._zero_grads:
-            if z.ctx.scope is not scope:
+        for ctx, receiver in self._zero_grad_calls():
+            if ctx.scope is not scope:
                 continue
-            ids = self.b.tracer.receiver_ids(z.receiver, scope)
-            if ids != mine:
+            if not (one_line(receiver) == module_text or self.b.tracer.receiver_ids(receiver, scope) == mine):
                 continue
-            if z.ctx.body is step_block:
-                found = "with_step" if found == "never" else found
-            elif z.ctx.body in use.ctx.path and not any(isinstance(n, cst.If) for n in z.ctx.path[-3:]):
+            every_iteration = loop is None or any(lp is loop for lp in ctx.loops)
+            if ctx.body is not use.ctx.body and every_iteration and any(n is ctx.body for n in use.ctx.path):
                 return "every"
-            else:
-                found = "with_step" if found == "never" else found
-        # `model.zero_grad()` / `netD.zero_grad()` zero the module's gradients too.
-        for call in self.program.calls:
-            func = call.call.func
-            if (call.ctx.scope is scope and isinstance(func, cst.Attribute) and func.attr.value == "zero_grad"
-                    and one_line(func.value) == module_text):
-                if call.ctx.body in use.ctx.path:
-                    return "every"
-                found = "with_step" if found == "never" else found
+            found = "with_step"
         return found
+
+    def _zero_grad_calls(self) -> list:
+        """(statement, receiver) of every `<x>.zero_grad()` in the document (computed once)."""
+        if self._zeroings is None:
+            self._zeroings = [(c.ctx, c.call.func.value) for c in self.program.calls
+                              if isinstance(c.call.func, cst.Attribute) and c.call.func.attr.value == "zero_grad"
+                              and self.program.in_primary(c.ctx)]
+        return self._zeroings
 
     def _accelerate_context(self, bw, use: ReceiverUse) -> str | None:
         """`with accelerator.accumulate(model):` around the backward and the step: the

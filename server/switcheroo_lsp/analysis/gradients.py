@@ -76,6 +76,11 @@ class Gradients(RegionCutting, Accumulating, Statements):
         self._zero_grads: list[ReceiverUse] | None = None
         self._scope_reads: dict[int, list[tuple[StmtContext, set[str]]]] = {}
         self._given: dict[int, set[str]] = {}         # loss function names given, per scope
+        self._zeroings: list | None = None
+        self._clips: set[int] | None = None
+        self._receiver_stmts: set[int] | None = None
+        self._fn_chunk: dict | None = None
+        self._dtype: str | None = None
 
     # -- steps and zero_grads ----------------------------------------------------------------------
     def step_uses(self) -> dict[int, ReceiverUse]:
@@ -357,15 +362,16 @@ class Gradients(RegionCutting, Accumulating, Statements):
         return self._hook_found
 
     def _folded_clips(self) -> set[int]:
-        """The clipping calls whose fix folds them into the optimizer's chain (OPX106)."""
-        out = set()
-        for f in self.b.a.findings:
-            if f.code == "OPX106":
-                stmt = self.b._pending[f.key].ctx.stmt
-                value = getattr(stmt, "value", None)
-                if isinstance(value, cst.Call):
-                    out.add(id(value))
-        return out
+        """The clipping calls whose fix folds them into the optimizer's chain (OPX106; clipping's
+        findings are all made before the steps')."""
+        if self._clips is None:
+            self._clips = set()
+            for f in self.b.a.findings:
+                if f.code == "OPX106":
+                    value = getattr(self.b._pending[f.key].ctx.stmt, "value", None)
+                    if isinstance(value, cst.Call):
+                        self._clips.add(id(value))
+        return self._clips
 
     def _is_ours(self, u: Unit, clips: set[int]) -> bool:
         """A zero_grad, a traced clip, a scheduler step, the scaler's calls: what other findings
@@ -373,7 +379,9 @@ class Gradients(RegionCutting, Accumulating, Statements):
         value = getattr(u.node, "value", None)
         if isinstance(value, cst.Call) and id(value) in clips:
             return True
-        return any(use.ctx.stmt is u.node for use in self.program.receiver_uses)
+        if self._receiver_stmts is None:
+            self._receiver_stmts = {id(use.ctx.stmt) for use in self.program.receiver_uses}
+        return id(u.node) in self._receiver_stmts
 
     def _statements_between(self, bw: Backward, found: "_Found") -> list[Unit]:
         """The statements that run after the backward and before the step."""

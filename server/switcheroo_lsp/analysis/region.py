@@ -303,17 +303,15 @@ class RegionCutting:
     # -- reads after the region ------------------------------------------------------------------------
     def _reads(self, scope: Scope) -> list[tuple[StmtContext, set[str]]]:
         """Every statement of a function (its nested functions too; the document's top level for
-        the module scope) with the names it reads."""
+        the module scope) with the names it reads (computed once per scope)."""
         found = self._scope_reads.get(id(scope))
         if found is not None:
             return found
         out = []
         fn = scope.node if scope.kind != "module" else None
-        for chunk in self.program.primary.doc.chunks:
-            if chunk.module is None:
-                continue
+        for chunk in self._chunks_of(fn):
             for ctx in chunk.cache["facts"].statements:
-                if fn is not None and fn not in ctx.path:
+                if fn is not None and not any(n is fn for n in ctx.path):
                     continue
                 node = ctx.stmt
                 if isinstance(node, cst.BaseSmallStatement):
@@ -323,6 +321,17 @@ class RegionCutting:
                 out.append((ctx, reads))
         self._scope_reads[id(scope)] = out
         return out
+
+    def _chunks_of(self, fn) -> list:
+        """The chunks a function is in (one: a function is inside one top-level statement); every
+        chunk for the top level (fn None)."""
+        chunks = [c for c in self.program.primary.doc.chunks if c.module is not None]
+        if fn is None:
+            return chunks
+        if self._fn_chunk is None:
+            self._fn_chunk = {id(node): c for c in chunks for node in c.cache["facts"].functions}
+        found = self._fn_chunk.get(id(fn))
+        return [found] if found is not None else []
 
     def _read_after(self, name: str, units: list[Unit], dependents, anchor: Unit, scope: Scope) -> bool:
         program = self.program
