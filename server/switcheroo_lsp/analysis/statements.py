@@ -107,7 +107,8 @@ class Statements:
         text = _COMMENT.sub("", self.text(u))
         if isinstance(u.node, cst.BaseSmallStatement):
             return short(_joined(text))
-        return short(_joined(text.split(":\n", 1)[0].split(":\r\n", 1)[0]) + ":") + " ..."
+        header = _joined(text.split(":\n", 1)[0].split(":\r\n", 1)[0]).rstrip(":")    # the text is its header's
+        return short(header + ":") + " ..."
 
     def _header(self, u: Unit) -> str:
         """`if (i + 1) % accum == 0:`: a compound statement's header on one line."""
