@@ -123,8 +123,8 @@ def train(model, loader, criterion):
 """
     out = fixed(text)
     assert "        def loss_fn(model, hidden):\n" in out
-    assert "            return loss, (hidden, out)\n" in out
-    assert "        (loss, (hidden, out)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, hidden)\n" in out
+    assert "            return loss, (out, hidden)\n" in out
+    assert "        (loss, (out, hidden)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, hidden)\n" in out
     assert out.index("hidden = hidden.detach()") < out.index("def loss_fn")      # not part of the loss
 
 

@@ -8,6 +8,7 @@ moves past another must commute with it. Part of gradients.Gradients.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import libcst as cst
@@ -151,7 +152,7 @@ class RegionCutting:
         value_name = loss.value if returns_value else ("loss" if "loss" not in fn_names else "_")
         # Aux: what the region binds that is read after it.
         aux = []
-        for n in sorted(written_all - {value_name} - ignore):
+        for n in sorted(written_all - {value_name} - ignore, key=lambda n: self._bound_at(n, units, E, order)):
             if self._read_after(n, units, dependents and [window[k] for k in dependents], anchor, scope):
                 if n not in defined and n not in extra:
                     raise NotDerived(f"{n} is bound only on some paths of the loss's statements and read after them: "
@@ -276,6 +277,15 @@ class RegionCutting:
         for stmt in getattr(suite, "body", ()):
             tainted = self._taint(stmt, parts, tainted)
         return tainted
+
+    def _bound_at(self, name: str, units: list[Unit], E, order) -> tuple[int, int]:
+        """Where the region first binds `name` (statement, then place in its text): aux values
+        come back in the order the code computes them (`output, hidden = model(...)`)."""
+        for i, k in enumerate(order):
+            if name in E[k].binds:
+                found = re.search(rf"\b{re.escape(name)}\b", self.text(units[i]))
+                return i, found.start() if found else 0
+        return len(order), 0
 
     def _check_commute(self, window, E, R, dependents, kept, hint) -> None:
         """Moving the units after what stays, and the dependents after the units, must not change
