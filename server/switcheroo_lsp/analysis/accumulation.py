@@ -109,7 +109,7 @@ class Accumulating:
         for ctx, receiver in self._zero_grad_calls():
             if ctx.scope is not scope:
                 continue
-            if not (one_line(receiver) == module_text or self.b.tracer.receiver_ids(receiver, scope) == mine):
+            if not (one_line(receiver) == module_text or self.b.tracer.receiver_ids(receiver, scope, ctx) == mine):
                 continue
             every_iteration = loop is None or any(lp is loop for lp in ctx.loops)
             if ctx.body is not use.ctx.body and every_iteration and any(n is ctx.body for n in use.ctx.path):

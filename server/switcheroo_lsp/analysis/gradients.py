@@ -93,7 +93,7 @@ class Gradients(RegionCutting, Accumulating, Statements):
                 if use.member not in ("step", "update", "zero_grad"):
                     continue
                 if use.member == "zero_grad":
-                    ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope)
+                    ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope, use.ctx)
                     if ids and all(i.kind in ("torch", "optax", "annotated") for i in ids):
                         self._zero_grads.append(use)
                     continue
@@ -294,7 +294,7 @@ class Gradients(RegionCutting, Accumulating, Statements):
         # `scaler.scale(loss).backward()`: the loss is what is scaled.
         if (isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute)
                 and receiver.func.attr.value == "scale" and len(receiver.args) == 1):
-            ids = self.b.tracer.receiver_ids(receiver.func.value, unit.ctx.scope)
+            ids = self.b.tracer.receiver_ids(receiver.func.value, unit.ctx.scope, unit.ctx)
             if ids and all(i.kind == "scaler" for i in ids):
                 return Backward(unit, receiver.args[0].value, "scaler")
         return Backward(unit, receiver, "tensor")

@@ -75,7 +75,9 @@ class RegionCutting:
         loss, kept_division = self._undivided(bw, window, accumulate)
         loss_e = effects(cst.Expr(loss), parts)
         root = parts[0] if parts else ""
-        ignore = {root} if root else set()
+        # The module and `self` are read, never computed, here: what changes `self.<x>` in place
+        # (`self.optimizer.zero_grad()`) is no statement of the loss's.
+        ignore = {n for n in (root, scope.self_name) if n}
         # The loss's backward slice.
         live = set(loss_e.reads) - ignore
         S = set()
