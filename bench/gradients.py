@@ -5,7 +5,6 @@ hand like the model). Every step left with a TODO is listed with the reason its 
 Run by hand; not part of CI.
 
     .venv/bin/python bench/gradients.py               # the corpora of bench/recall.py
-    .venv/bin/python bench/gradients.py --more        # and more public GAN, RL and tutorial code
     .venv/bin/python bench/gradients.py --list        # every step, derived or not, with its reason
 
 A converted step is an OPX102 with a fix (its optimizer's flow converts). Each file's fix-all
@@ -24,17 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recall import CORPORA, checkout  # noqa: E402
-
-# Public code beyond recall.py's corpora (pinned): GANs, RL, tutorials and research training loops.
-MORE = [
-    ("eriklindernoren/PyTorch-GAN", "36d3c77e5ff20ebe0aeefd322326a134a279b93e", ["implementations"]),
-    ("vwxyzjn/cleanrl", "fe8d8a03c41a7ef5b523e2e354bd01c363e786bb", ["cleanrl"]),
-    ("karpathy/minGPT", "37baab71b9abea1b76ab957409a1cc2fbfba8a26", [""]),
-    ("facebookresearch/mae", "efb2a8062c206524e35e47d04501ed4f544c0ae8", [""]),
-    ("facebookresearch/dino", "7c446df5b9f45747937fb0d72314eb9f7b66930a", [""]),
-    ("lucidrains/denoising-diffusion-pytorch", "faed4db28e724735323fa91c70aa9b28a6e1cbac", [""]),
-    ("openai/improved-diffusion", "1bc7bbbdc414d83d4abf2ad8cc1446dc36c4e4d5", [""]),
-]
 
 # The reasons OPX203 gives, grouped (the first pattern that matches).
 KINDS = [
@@ -105,28 +93,20 @@ def run_corpus(repo: str, commit: str, folders: list[str], mirror: Path, listing
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mirror", default="/work/.mirror")
-    ap.add_argument("--more", action="store_true", help="also the corpora of MORE")
     ap.add_argument("--only", default="", help="comma-separated repositories")
     ap.add_argument("--list", action="store_true", help="list the derived steps too")
     ns = ap.parse_args()
-    corpora = CORPORA + (MORE if ns.more else [])
-    totals = {"recall.py's corpora": Counter(), "more": Counter()}
-    for repo, commit, folders in corpora:
+    totals = Counter()
+    for repo, commit, folders in CORPORA:
         if ns.only and repo not in ns.only.split(","):
             continue
-        if not (Path(ns.mirror) / repo.replace("/", "+") / "repo").exists():
-            print(f"{repo}: not in {ns.mirror}, skipped")
-            continue
         s = run_corpus(repo, commit, folders, Path(ns.mirror), ns.list)
-        group = "recall.py's corpora" if (repo, commit, folders) in CORPORA else "more"
-        totals[group].update(s)
+        totals.update(s)
         print(f"{repo}@{commit[:7]}: {_line(s)}", flush=True)
-    for group, s in totals.items():
-        if s.get("steps"):
-            print(f"all, {group}: {_line(s)}")
-            for key, n in sorted(s.items(), key=lambda kv: -kv[1]):
-                if key.startswith("todo: "):
-                    print(f"    {n:3d}  {key[6:]}")
+    print(f"all: {_line(totals)}")
+    for key, n in sorted(totals.items(), key=lambda kv: -kv[1]):
+        if key.startswith("todo: "):
+            print(f"    {n:3d}  {key[6:]}")
 
 
 def _line(s: Counter) -> str:
