@@ -61,14 +61,17 @@ def test_flax_nnx_derives_them():
 
 REASONS = [
     ("loss.backward()", "loss.backward(retain_graph=True)", "backward(retain_graph=True) keeps the graph"),
-    ("loss.backward()", "loss.backward(create_graph=True)", "backward(create_graph=True) builds a graph of the gradients"),
+    ("loss.backward()", "loss.backward(create_graph=True)",
+     "backward(create_graph=True) builds a graph of the gradients"),
     ("loss.backward()", "loss.backward(torch.ones_like(loss))", "passes an explicit gradient"),
-    ("        optimizer.step()", "        model.fc.weight.grad.zero_()\n        optimizer.step()", "reads or changes .grad"),
+    ("        optimizer.step()", "        model.fc.weight.grad.zero_()\n        optimizer.step()",
+     "reads or changes .grad"),
     ("        loss.backward()", "        if loss > 0:\n            loss.backward()", "backward() runs under a condition"),
     ("        output = model(data)", "        output = model(data)\n        torch.autograd.grad(output.sum(), data)",
      "torch.autograd.grad() changes gradients"),
-    ("        optimizer.zero_grad()\n        output = model(data)", "        output = model(data)\n        optimizer.zero_grad()",
-     None),                                           # zeroed before the backward either way: derived
+    # zeroed before the backward either way: derived
+    ("        optimizer.zero_grad()\n        output = model(data)",
+     "        output = model(data)\n        optimizer.zero_grad()", None),
     ("        loss = F.nll_loss(output, target)", "        loss = F.nll_loss(output.detach(), target)",
      "does not run model in the statements since the previous update"),
 ]

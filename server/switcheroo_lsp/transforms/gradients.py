@@ -9,9 +9,10 @@ the target's call of it, in place of `loss.backward()`:
 
 The def and the call go where the region's last statement was; the backward goes; statements
 between the region's first and last one that read what it computes follow the call. The moved
-statements are the user's own nodes: comments travel with them, continuation lines follow their block (libcst
-indents them relative to it), and the module (`self.model`) becomes the function's parameter. Accumulated
-gradients (`optax.MultiSteps` folded into the construction) update the module at every backward.
+statements are the user's own nodes: comments travel with them, continuation lines follow their
+block (libcst indents them relative to it), and the module (`self.model`) becomes the function's
+parameter. Accumulated gradients (`optax.MultiSteps` folded into the construction) update the
+module at every backward; gradients never zeroed put `optax.trace(decay=1.0)` first in the chain.
 """
 
 from __future__ import annotations
