@@ -143,3 +143,69 @@ opt.step()
 """
     (step,) = [f for f in analyze(text, "flax-nnx").findings if f.code == "OPX102"]
     assert step.message.startswith("opt.step() → updates, opt_state = opt.update(grads, opt_state, params)")
+
+
+TRAIN_BEFORE_BUILD = """\
+import torch
+
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+
+
+def main(model, loader):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train(model, loader, optimizer)
+"""
+
+TWO_MODULES = """\
+import torch
+
+
+def fit(gen, disc, loader):
+    opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4)
+    for x in loader:
+        opt_d.zero_grad()
+        loss_d = disc(x).mean()
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        loss_g = -disc(gen(x)).mean()
+        loss_g.backward()
+        opt_g.step()
+"""
+
+
+def one_at_a_time(text: str, target: str) -> str:
+    """A person taking the quick fix of the first finding left, again and again."""
+    for _ in range(20):
+        analysis = analyze(text, target)
+        left = sorted((f for f in analysis.findings if f.code in ("OPX101", "OPX102", "OPX103")),
+                      key=lambda f: f.span.start)
+        if not left:
+            return text
+        text = apply(text, analysis.fix(left[0].key).edits)
+    raise AssertionError("the quick fixes never end")
+
+
+def test_fixing_one_finding_at_a_time_ends_where_fix_all_does():
+    # The zero_grad() before its step (train() above the construction): removed alone, torch would
+    # add up the step's gradients, and the step's own fix would then read the loop as never zeroed
+    # (optax.trace). Its quick fix converts the step with it. And a step of an optimizer already
+    # fixed to nnx.Optimizer(gen, ...) still derives its gradients over gen.
+    for text in (TRAIN_BEFORE_BUILD, TWO_MODULES):
+        for target in ("flax-nnx", "optax"):
+            fixed = apply(text, analyze(text, target).fix_all())
+            assert one_at_a_time(text, target) == fixed, (target, text)
+    fixed = one_at_a_time(TRAIN_BEFORE_BUILD, "flax-nnx")
+    assert "optax.trace" not in fixed and "nnx.value_and_grad(loss_fn)(model)" in fixed
+    zero_grad = by_code(analyze(TRAIN_BEFORE_BUILD, "flax-nnx"))["OPX103"]
+    assert analyze(TRAIN_BEFORE_BUILD, "flax-nnx").fix(zero_grad.key).title == (
+        "Remove zero_grad(): JAX gradients are not accumulated; Convert optimizer.step() to "
+        "optimizer.update(model, grads)")
+    assert "opt_d.update(disc, disc_grads)" in one_at_a_time(TWO_MODULES, "flax-nnx")

@@ -85,7 +85,22 @@ class Analysis:
         site = self.site(key)
         if site is None or not site.finding.fixable:
             return None
-        return Fix(title(site, self.target), self._edits([site]))
+        steps = self._zeroed_with(site)
+        name = title(site, self.target)
+        if steps:
+            name = f"{name}; {title(steps[0], self.target)}" + (f" (and {len(steps) - 1} more)" if len(steps) > 1 else "")
+        return Fix(name, self._edits([site] + steps))
+
+    def _zeroed_with(self, site: Site) -> list[Site]:
+        """The steps a torch optimizer's zero_grad() zeroes for, in its scope, where the target
+        derives gradients: removed alone, torch would add up their gradients, and a later fix of
+        the step would read the loop as never zeroed (`optax.trace`). Its fix converts them with
+        it, so fixes in any order end where fix-all does."""
+        if not self.target.derives_grads or site.finding.kind != "zero_grad" or not site.ids \
+                or any(i.kind != "torch" for i in site.ids):
+            return []
+        return [s for s in self.result.sites.values() if s.finding.kind == "step" and s.finding.fixable
+                and s.ids == site.ids and s.ctx.scope is site.ctx.scope]
 
     def _fixable_sites(self, keys: set[int] | None) -> list[Site]:
         # An optimizer that `# noqa` keeps torch keeps everything about it torch too.

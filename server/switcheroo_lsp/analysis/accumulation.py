@@ -101,6 +101,10 @@ class Accumulating:
         """Where the step's gradients are zeroed: 'every' (a zero_grad() of its optimizer, or of
         its module, in a block that holds the step, every iteration of the step's loop), 'with_step'
         (in the step's own block, or elsewhere), 'never'."""
+        if ident is not None and ident.kind in ("optax", "nnx"):
+            # Already converted: its zero_grad() went with the fix of its construction (fixing
+            # one finding at a time must end where fix-all does).
+            return "with_step"
         mine = self.b.step_target(use)[1]
         scope = use.ctx.scope
         module_text = ".".join(parts)

@@ -585,6 +585,11 @@ class Builder:
 
     def module_for(self, ident: Identity | None) -> ModuleOf:
         """The module a torch construction trains (targets that wrap one need it)."""
+        if ident is not None and ident.kind == "nnx" and ident.call is not None and ident.call.args \
+                and ident.call.args[0].keyword is None:
+            # Already an nnx.Optimizer(model, tx): its first argument (a step of it converts the
+            # same whether its construction was fixed first or with it).
+            return ModuleOf(node=ident.call.args[0].value)
         if ident is None or ident.kind != "torch" or ident.call is None:
             return ModuleOf(why="the optimizer is not built here")
         if ident not in self._modules:
@@ -615,7 +620,7 @@ class Builder:
         recv = self.text(use.receiver, ctx)
         is_stmt = isinstance(ctx.stmt, cst.Expr) and ctx.stmt.value is node
         member = use.member
-        if member == "step" and all(i.kind == "nnx" for i in ids):
+        if member == "step" and all(i.kind == "nnx" for i in ids) and self.target.wrapper is None:
             self._manual(span, noqa, ignore, ctx, f"{recv}.step(): {recv} is an nnx.Optimizer, stepped with "
                          f"{recv}.update(model, grads)")
         elif member == "step":
@@ -840,6 +845,9 @@ def _parameters_owner(ident: Identity) -> str | None:
     if ident is None or ident.call is None:
         return None
     first = argument(ident.call, 0, "params")
+    if ident.kind == "nnx":         # nnx.Optimizer(gen, tx): the module itself
+        parts = dotted(first) if first is not None else None
+        return parts[-1] if parts else None
     if first is None or read_groups(first) is not None:
         return None     # parameter groups: the whole params pytree
     stack = [first]

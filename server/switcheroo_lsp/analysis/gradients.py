@@ -94,11 +94,11 @@ class Gradients(RegionCutting, Accumulating, Statements):
                     continue
                 if use.member == "zero_grad":
                     ids = b.tracer.receiver_ids(use.receiver, use.ctx.scope, use.ctx)
-                    if ids and all(i.kind in ("torch", "optax", "annotated") for i in ids):
+                    if ids and all(i.kind in ("torch", "optax", "annotated", "nnx") for i in ids):
                         self._zero_grads.append(use)
                     continue
                 _, ids = b.step_target(use)
-                if ids and all(i.kind in ("torch", "optax", "annotated") for i in ids):
+                if ids and all(i.kind in ("torch", "optax", "annotated", "nnx") for i in ids):
                     self._step_stmts[id(use.ctx.stmt)] = use
         return self._step_stmts
 
@@ -122,6 +122,8 @@ class Gradients(RegionCutting, Accumulating, Statements):
         module = names.module or reached_from(self.b.module_for(ident), ident.ctx if ident else None, scope,
                                               self.b._made_by(receiver, scope), self.b.tracer.incoming) or held_by(
             receiver, scope, self.b.tracer)
+        if not module and not target.derives_grads:
+            module = _named_module(names.params, scope, self.program.module.bindings)
         try:
             found = self._of_step(use, module, ident)
         except NotDerived as stop:
@@ -418,3 +420,11 @@ def _backward_call(node) -> cst.Call | None:
 
 
 __all__ = ["Gradients", "Region", "StepGradients", "Accumulation", "Backward", "Unit"]
+
+
+def _named_module(params: str, scope, bindings) -> str:
+    """The module an already converted optimizer trains, read back from the name its
+    `opt.init(<module>_params)` gives its parameters (the name a fix writes): a hint only, so that
+    a step's TODO reads the same whether its construction was fixed before it or with it."""
+    base = params[:-len("_params")] if params.endswith("_params") else ""
+    return base if base.isidentifier() and visible(base, scope, bindings) else ""
