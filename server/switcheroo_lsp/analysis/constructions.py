@@ -796,8 +796,8 @@ class Builder:
         """`params` for one module; `<module>_params` for the module an optimizer trains when
         the file has several (shared by the optimizers of one module)."""
         base = self.owners.get(ident) if ident is not None else None
-        if self._owner_count <= 1 and (base is not None or self.single):
-            return "params"
+        if (self._owner_count <= 1 and (base is not None or self.single)) or base == "self":
+            return "params"     # the object's own parameters (`self.parameters()`): the params
         if base:
             return f"{base}_params"
         return "params" if self.single else f"{var}_params"
@@ -836,22 +836,40 @@ def _var_of(receiver) -> str:
 
 
 def _parameters_owner(ident: Identity) -> str | None:
-    """`gen.parameters()` -> 'gen' (the owner of the parameters an optimizer updates)."""
+    """The name of what an optimizer's parameters belong to: 'gen' for `gen.parameters()`;
+    for a union of several modules' (`list(self.encoder.parameters()) + list(self.decoder.parameters())`)
+    their common owner ('self'), else their names joined ('gen_disc'), else None (the
+    optimizer's own name then says what it trains)."""
     if ident is None or ident.call is None:
         return None
     first = argument(ident.call, 0, "params")
     if first is None or read_groups(first) is not None:
         return None     # parameter groups: the whole params pytree
+    paths: list[list[str]] = []
     stack = [first]
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in (
                 "parameters", "named_parameters"):
             parts = dotted(node.func.value)
-            if parts:
-                return parts[-1]
-        stack.extend(children(node))
-    return None
+            if parts and parts not in paths:
+                paths.append(parts)
+            continue
+        stack.extend(reversed(list(children(node))))    # in source order
+    if len(paths) <= 1:
+        return paths[0][-1] if paths else None
+    common = paths[0]
+    for parts in paths[1:]:
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        common = common[:n]
+    if common:
+        return common[-1]
+    return "_".join(p[-1] for p in paths) if len(paths) <= _JOINED else None
+
+
+_JOINED = 3     # a union of more modules than this, without a common owner, is named after its optimizer
 
 
 def scope_label(ctx: StmtContext) -> str:
