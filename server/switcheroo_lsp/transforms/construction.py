@@ -60,14 +60,19 @@ class _Layout:
 
 
 def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_name: str, indent: str,
-          default_indent: str = "    ") -> cst.BaseExpression:
+          default_indent: str = "    ", columns: tuple[int, int] | None = None) -> cst.BaseExpression:
     """The Optax expression replacing `call`. `named` maps torch's argument names to the call's
-    Args; `indent` is the statement's indentation (for a long chain broken over lines)."""
+    Args; `indent` is the statement's indentation (for a long chain broken over lines);
+    `columns`: where the torch call starts on its line and where the new expression will
+    (arguments aligned under the torch call's `(` follow the new one's)."""
     builder = _Builder(named, optax_name)
     layout, sources = _read_layout(call)
     transforms = emission.transforms
     if len(transforms) == 1 and not isinstance(transforms[0], TxCall):
         return builder.single_line(transforms[0])      # made up of text: comments go above the statement
+    if layout is not None and columns is not None:
+        head = rename_optax(transforms[0].func, optax_name) if len(transforms) == 1 else f"{optax_name}.chain"
+        layout = _realigned(layout, call, columns, head, indent)
     if layout is None:
         nodes = [builder.single_line(t) for t in transforms]
         if len(nodes) == 1:
@@ -297,6 +302,25 @@ def _read_layout(call: cst.Call) -> tuple[_Layout | None, list[_Source]]:
         open_ws = open_ws.with_changes(empty_lines=[])
     trailing_comma = bool(args) and isinstance(args[-1].comma, cst.Comma)
     return _Layout(indent, last_line, open_ws, close_ws, trailing_comma, tail), sources
+
+
+def _realigned(layout: _Layout, call: cst.Call, columns: tuple[int, int], func: str, indent: str) -> _Layout:
+    """Arguments aligned under the torch call's opening bracket (`torch.optim.Adam(lr=lr,` then
+    `betas=...` under `lr`) follow the new call's bracket; a hanging indent stays as it is."""
+    before = call.whitespace_before_args
+    if isinstance(before, cst.ParenthesizedWhitespace) or layout.last_line.value.strip(" "):
+        return layout           # arguments start on a line of their own, or tabs: not aligned
+    base = len(indent) if layout.indent else 0
+    codegen = cst.Module(body=()).code_for_node
+    old = columns[0] + len(codegen(call.func)) + len(codegen(call.whitespace_after_func)) + 1 + len(before.value)
+    new = columns[1] + len(func) + 1 + len(before.value)
+    if base + len(layout.last_line.value) != old or new < base or new == old:
+        return layout
+    last_line = cst.SimpleWhitespace(" " * (new - base))
+    close_ws = layout.close_ws
+    if close_ws is not None and close_ws.indent == layout.indent and close_ws.last_line.value == layout.last_line.value:
+        close_ws = close_ws.with_changes(last_line=last_line)
+    return _Layout(layout.indent, last_line, layout.open_ws, close_ws, layout.trailing_comma, layout.tail)
 
 
 def patch_optax(call: cst.Call, learning_rate: str | None, prefix: tuple[str, ...], optax_name: str

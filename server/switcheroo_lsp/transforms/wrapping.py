@@ -23,7 +23,7 @@ _EQUAL = cst.AssignEqual(whitespace_before=_NONE, whitespace_after=_NONE)
 _CODEGEN = cst.Module(body=())
 
 
-def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[[cst.Call], cst.BaseExpression], wrapper,
+def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseExpression], wrapper,
          module: cst.BaseExpression, line_start: int, default_indent: str) -> cst.Call:
     """`wrapper.func(module, <transform>, kw=value...)` replacing the torch `call`. `build` turns
     a torch call into the transform's nodes; `params` is the call's params argument;
@@ -34,11 +34,12 @@ def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[[cst.Call], cst
     if isinstance(open_ws, cst.ParenthesizedWhitespace) and params is not None and call.args and call.args[0] is params:
         # Spread from `(`: the comment after `(` and the params argument's go with the module.
         lead, trail, stripped = _params_comments(call, params)
-        transform = build(stripped)
+        transform = build(stripped, None)
         close = _closing(call)
         return _spread(func, module, transform, keywords, open_ws.last_line, open_ws.indent, lead, trail, close,
                        open_ws.first_line)
-    transform = build(call)
+    # Hugged, the transform starts after `wrapper(module, `: arguments aligned under its bracket follow it.
+    transform = build(call, line_start + len(wrapper.func) + 1 + len(_CODEGEN.code_for_node(module)) + 2)
     hugged = cst.Call(func=func, args=_commas([cst.Arg(module), cst.Arg(transform)] + keywords))
     text = _CODEGEN.code_for_node(hugged)
     if "\n" not in text and line_start + len(text) <= LINE_LIMIT:
