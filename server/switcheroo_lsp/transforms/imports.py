@@ -1,5 +1,6 @@
 """Imports: add what the new code uses (`import optax`, `jax.numpy as jnp`, `switcheroo_optax`,
-the target's, e.g. `from flax import nnx`) once, after the file's leading imports; drop the `torch.optim` imports the fixes left unused."""
+the target's, e.g. `from flax import nnx`) once, with the file's third-party imports
+(import_sections.py says where); drop the `torch.optim` imports the fixes left unused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..analysis.facts import StmtContext
 from ..analysis.program import chunk_facts
 from ..knowledge import catalog
 from .changes import Plan
+from .import_sections import place, section
 
 
 def _module_binds(p, name: str, qualified: str) -> bool:
@@ -31,12 +33,14 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
     for extra in p.target.imports:      # the target's own (`from flax import nnx`)
         if f"{extra.name}." in written and not _module_binds(p, extra.name, extra.qualified):
             needed.append(extra.statement)
+    changed = set(plan.changes)             # before the unused imports' removal: those may anchor
     _plan_unused_imports(p, plan, converted)
     if not needed:
         return
-    anchor, first, docstring = _import_anchor(p.program)
-    if anchor is not None:
-        plan.add_after(anchor, needed)
+    imports, first, docstring = _module_imports(p.program, changed)
+    if imports:
+        at, where = place([s for _, s in imports])
+        (plan.add_after if where == "after" else plan.add_before)(imports[at][0], needed)
     elif docstring is not None:
         plan.add_after(docstring, needed)
     elif first is not None:
@@ -103,34 +107,54 @@ def optax_name(program) -> str:
     return "optax"
 
 
-def _import_anchor(program):
-    """(the statement new imports go after: the last of the leading import block (after a
-    docstring and `from __future__` imports), the first statement, the docstring)."""
-    last = first = docstring = None
-    for i, chunk in enumerate(program.doc.chunks):
+def _module_imports(program, changed: set[int]):
+    """(the module-level imports new ones may go among, with their isort sections; the first
+    statement; the docstring). Read from the top (after a docstring) down to the first `def`,
+    `class` or other compound statement, or the first statement a fix changes: code between
+    imports (`warnings.filterwarnings(...)`, `matplotlib.use("Agg")`) is stepped over."""
+    first_party = _first_party(program)
+    found, first, docstring = [], None, None
+    for chunk in program.doc.chunks:
         if chunk.module is None or not chunk.module.body:
             continue
         facts = chunk_facts(chunk)
-        top = chunk.module.body[0]
-        ctxs = [c for c in facts.statements if c.line is top or c.unit is top]
-        if not ctxs:
-            continue
-        if first is None:
-            first = ctxs[0]
-            if isinstance(top, cst.SimpleStatementLine) and len(top.body) == 1 and isinstance(
-                    top.body[0], cst.Expr) and isinstance(top.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
-                docstring = ctxs[0]
+        for top in chunk.module.body:
+            ctxs = [c for c in facts.statements if c.line is top or c.unit is top]
+            if not ctxs:
                 continue
-        if isinstance(top, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom))
-                                                            for s in top.body):
-            last = ctxs[-1]
-        elif isinstance(top, cst.Try) and isinstance(top.body, cst.IndentedBlock) and all(
-                isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
-                for s in top.body.body):
-            last = next(c for c in ctxs if c.unit is top)
-        else:
-            break
-    return last, first, docstring
+            if first is None:
+                first = ctxs[0]
+                if isinstance(top, cst.SimpleStatementLine) and len(top.body) == 1 and isinstance(
+                        top.body[0], cst.Expr) and isinstance(top.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+                    docstring = ctxs[0]
+                    continue
+            if isinstance(top, cst.SimpleStatementLine):
+                for ctx in ctxs:
+                    if isinstance(ctx.stmt, (cst.Import, cst.ImportFrom)):
+                        found.append((ctx, _section(ctx.stmt, first_party)))
+                    elif id(ctx.stmt) in changed:
+                        return found, first, docstring
+            elif isinstance(top, cst.Try) and isinstance(top.body, cst.IndentedBlock) and top.body.body and all(
+                    isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+                    for s in top.body.body):
+                found.append((next(c for c in ctxs if c.unit is top), _section(top.body.body[0].body[0], first_party)))
+            else:
+                return found, first, docstring
+    return found, first, docstring
+
+
+def _section(stmt, first_party: frozenset[str]) -> str:
+    if isinstance(stmt, cst.ImportFrom):
+        return section(code(stmt.module) if stmt.module is not None else None, len(stmt.relative), first_party)
+    return section(code(stmt.names[0].name), 0, first_party)
+
+
+def _first_party(program) -> frozenset[str]:
+    """The top-level names of the project's own modules, where the workspace knows them (the
+    document's package, the modules it is traced with)."""
+    names = {u.module_name for u in program.units if u.module_name}
+    names.update(program.modules)
+    return frozenset(n.split(".", 1)[0] for n in names)
 
 
 _NAME_CHAR = re.compile(r"[\w.]")
