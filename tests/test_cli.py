@@ -83,6 +83,27 @@ def test_syntax_error_is_reported_and_others_still_run(tmp_path):
     assert r.returncode == 1
 
 
+def test_fix_exits_2_naming_the_files_it_could_not_read_or_parse(tmp_path):
+    broken = tmp_path / "a_broken.py"
+    broken.write_text("import torch\nopt = torch.optim.SGD([], lr=0.1\n")
+    unreadable = tmp_path / "b_latin1.py"
+    unreadable.write_bytes(b"import torch\nname = '\xe9'\n")      # not UTF-8, and no coding cookie
+    good = tmp_path / "c_good.py"
+    good.write_text(TRAIN)
+    r = run("fix", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert "optax.adam(" in good.read_text(), "the other files are still fixed"
+    assert f"{broken}: syntax error: '(' was never closed (line 2)" in r.stderr
+    assert f"{unreadable}: cannot read" in r.stderr
+    assert f"skipped 2 files (not read, or not parsed): {broken}, {unreadable}" in r.stderr
+    # --diff too: a pre-commit hook or a CI job never passes on files it did not look at.
+    assert run("fix", "--diff", str(broken)).returncode == 2
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "ok.py").write_text("import torch\n")
+    assert run("fix", str(clean)).returncode == 0
+
+
 def test_fix_in_place_and_diff(tmp_path):
     f = tmp_path / "train.py"
     f.write_text(TRAIN)

@@ -192,11 +192,13 @@ def cmd_fix(ns) -> int:
         print(f"{partner.path}: fixed too (it holds part of an optimizer flow of the files given)", file=sys.stderr)
         results.append(partner)
     changed = 0
+    skipped = []
     for res in results:
         for note in res.notes:
             print(note, file=sys.stderr)
         if res.error:
             errors.append(res.error)
+            skipped.append(res.path)
             continue
         if res.new_text is None or res.new_text == res.old_text:
             continue
@@ -217,8 +219,11 @@ def cmd_fix(ns) -> int:
         print(e, file=sys.stderr)
     if not ns.diff:
         print(f"fixed {changed} file{'s' if changed != 1 else ''}", file=sys.stderr)
-    if any("cannot write" in e or "no such file" in e for e in errors):
-        return 2
+    if skipped:
+        print(f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (not read, or not parsed): "
+              f"{', '.join(skipped)}", file=sys.stderr)
+    if errors:
+        return 2        # a hook or CI job must not pass on files it never fixed
     return 1 if ns.diff and changed else 0
 
 
