@@ -4,8 +4,10 @@ Each rewrite says what it needs defined (an init line its params, a step its gra
 constructions at module level over one module would each ask for `params`. Once a plan is
 complete, a name asked for earlier in the same scope (the document's module scope counts as one,
 whichever chunk or cell) is taken out of later TODO lines, and a line left with no name goes.
-A step's gradients are new at every step: they are asked for once per block (two steps after
-one `backward()`), not once per function (a second loop computes its own).
+An earlier ask counts only where its block always runs first: the same block or one around the
+later place (an `if` branch's TODO does not serve its `else`). A step's gradients are new at
+every step: they are asked for once per block (two steps after one `backward()`), not once per
+function (a second loop computes its own).
 """
 
 from __future__ import annotations
@@ -17,26 +19,37 @@ import libcst as cst
 from .changes import Plan
 
 _DEFINE = re.compile(r"^# TODO\(switcheroo\): define (?P<names>[\w.]+(?:, [\w.]+)*)(?P<rest>\s.*)?$")
+_TOP = "top"        # the module's own statement list, whichever chunk holds the statement
 
 
 def one_per_scope(plan: Plan, program) -> None:
-    """Drop the names a TODO line asks for that an earlier one of the same scope asked for."""
+    """Drop the names a TODO line asks for that an earlier one asked for where it always runs
+    first (see the module's docstring)."""
     changes = sorted(plan.changes.values(), key=lambda c: program.order(c.ctx))
-    asked: dict[object, set[str]] = {}
+    asked: dict[tuple, list] = {}       # (scope, name) -> the blocks it was asked for in
     for change in changes:
         ctx = change.ctx
         scope = "module" if ctx.scope.kind == "module" else id(ctx.scope)
-        block = (scope, "top" if isinstance(ctx.body, cst.Module) else id(ctx.body))
-        seen = (asked.setdefault(scope, set()), asked.setdefault(block, set()))
+        block = _TOP if isinstance(ctx.body, cst.Module) else id(ctx.body)
+        around = {id(n) for n in ctx.path} | {block, _TOP if scope == "module" else None}
+
+        def covered(name: str) -> bool:
+            blocks = asked.get((scope, name), ())
+            if name in plan.per_step:
+                return block in blocks
+            return any(b in around for b in blocks)
+
+        def ask(name: str) -> None:
+            asked.setdefault((scope, name), []).append(block)
+
         # Above the statement, in its place, after it: the order the lines are written in.
-        change.before = _pruned(change.before, seen, plan.per_step)
+        change.before = _pruned(change.before, covered, ask)
         if change.texts is not None:
-            change.texts = _pruned(change.texts, seen, plan.per_step)
-        change.after = _pruned(change.after, seen, plan.per_step)
+            change.texts = _pruned(change.texts, covered, ask)
+        change.after = _pruned(change.after, covered, ask)
 
 
-def _pruned(texts: list, seen: tuple[set[str], set[str]], per_step: set[str]) -> list:
-    in_scope, in_block = seen
+def _pruned(texts: list, covered, ask) -> list:
     out = []
     for text in texts:
         m = _DEFINE.match(text) if isinstance(text, str) else None
@@ -44,9 +57,9 @@ def _pruned(texts: list, seen: tuple[set[str], set[str]], per_step: set[str]) ->
             out.append(text)
             continue
         names = m.group("names").split(", ")
-        fresh = [n for n in names if n not in (in_block if n in per_step else in_scope)]
-        in_scope.update(names)
-        in_block.update(names)
+        fresh = [n for n in names if not covered(n)]
+        for n in names:
+            ask(n)
         if not fresh:
             continue
         if fresh == names:
