@@ -768,8 +768,13 @@ class Builder:
     def names_for(self, ident: Identity | None, receiver, receiver_ids=None, scope: Scope | None = None) -> Names:
         """Consistent names for an optimizer's state, params and grads across its rewrites; in a
         method (`scope`), the state and the parameters live on the instance (`self.opt_state`,
-        `self.params`): a local would vanish when the method returns, and the update with it."""
+        `self.params`): a local would vanish when the method returns, and the update with it.
+        A receiver that may be one of several optimizers gets their names where they all agree."""
         names = self._names(ident, receiver)
+        if ident is None and receiver_ids and len(receiver_ids) > 1:
+            each = {(n.state, n.params, n.grads) for n in (self._names(i, receiver) for i in receiver_ids)}
+            if len(each) == 1:
+                names = Names(*each.pop())
         me = scope.self_name if scope is not None and scope.kind == "function" and scope.class_scope else None
         if me and self.target.wrapper is None:
             names.state = names.state if "." in names.state else f"{me}.{names.state}"
