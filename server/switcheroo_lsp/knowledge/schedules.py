@@ -2,7 +2,8 @@
 
 A schedule is passed as the optimizer's `learning_rate` and called with the update count, from
 0. Templates: `{lr}` is the optimizer's learning rate, `{count}` the count the schedule sees
-(`count`, or `count // steps_per_epoch` when torch steps the scheduler once per epoch), other
+(`count`, or `(count // steps_per_epoch)` when torch steps the scheduler once per epoch; `{count_arg}`
+without those parentheses, as a call's only argument), other
 `{name}`s are the scheduler's arguments (the user's expressions, or torch's defaults).
 ReduceLROnPlateau is not a schedule but a separate state (`kind="plateau"`).
 """
@@ -75,7 +76,7 @@ _row(SchedulerRow("PolynomialLR", (("total_iters", 5), ("power", 1.0), ("last_ep
     Variant("optax.polynomial_schedule(init_value={lr}, end_value=0.0, power={power}, "
             "transition_steps={total_iters})"),)))
 _row(SchedulerRow("LambdaLR", (("lr_lambda", REQUIRED), ("last_epoch", -1)), (
-    Variant("lambda count: {lr} * {lr_lambda}({count})", callable_template=True),),
+    Variant("lambda count: {lr} * {lr_lambda}({count_arg})", callable_template=True),),
     notes=("lr_lambda is called on the update count inside JAX: it must be traceable (jnp, not math)",)))
 _row(SchedulerRow("CosineAnnealingWarmRestarts", (("T_0", REQUIRED), ("T_mult", 1), ("eta_min", 0.0),
                                                   ("last_epoch", -1)), (
@@ -193,7 +194,8 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
         out.notes.append("eps (torch skips reductions smaller than eps) has no Optax equivalent and is dropped")
     if out.problems:
         return out
-    values = {"lr": lr, "count": count}
+    # As a call's only argument the count needs no parentheses of its own: `f(count // n)`.
+    values = {"lr": lr, "count": count, "count_arg": count[1:-1] if count.startswith("(") else count}
     for name, _ in row.signature:
         values[name] = _text(row, args, name)
     if row.torch == "OneCycleLR":
