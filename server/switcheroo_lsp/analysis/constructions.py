@@ -53,7 +53,7 @@ class Builder:
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
         # Computed once: names_for runs for every construction and step (quadratic otherwise).
         self.single = len({o.var for o in self.optimizers}) <= 1
-        self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
+        self.owners = {o: _parameters_owner(self._named_params(o)) for o in self.tracer.identities if o.call is not None}
         self._owner_count = len({self.owners.get(o) for o in self.optimizers})
         self._uses: dict | None = None
         self._steps: dict | None = None
@@ -583,6 +583,19 @@ class Builder:
                 return bindings[0].node
         return node
 
+    def _named_params(self, ident: Identity):
+        """The params argument, looked through a name bound once in its scope (`ge_chain =
+        itertools.chain(gen.parameters(), enc.parameters())`): what names the parameters."""
+        node = argument(ident.call, 0, "params")
+        if isinstance(node, cst.Name) and ident.ctx is not None:
+            scope = ident.ctx.scope
+            if scope.kind == "module":
+                scope = self.program.module_scope(scope)
+            bindings = scope.bindings.get(node.value, [])
+            if len(bindings) == 1 and bindings[0].kind == "value" and bindings[0].node is not None:
+                return bindings[0].node
+        return node
+
     def module_for(self, ident: Identity | None) -> ModuleOf:
         """The module a torch construction trains (targets that wrap one need it)."""
         if ident is None or ident.kind != "torch" or ident.call is None:
@@ -840,14 +853,11 @@ def _var_of(receiver) -> str:
     return "opt"
 
 
-def _parameters_owner(ident: Identity) -> str | None:
-    """The name of what an optimizer's parameters belong to: 'gen' for `gen.parameters()`;
-    for a union of several modules' (`list(self.encoder.parameters()) + list(self.decoder.parameters())`)
-    their common owner ('self'), else their names joined ('gen_disc'), else None (the
-    optimizer's own name then says what it trains)."""
-    if ident is None or ident.call is None:
-        return None
-    first = argument(ident.call, 0, "params")
+def _parameters_owner(first) -> str | None:
+    """The name of what an optimizer's parameters (its params argument, `first`) belong to:
+    'gen' for `gen.parameters()`; for a union of several modules' (`list(self.encoder.parameters())
+    + list(self.decoder.parameters())`) their common owner ('self'), else their names joined
+    ('gen_disc'), else None (the optimizer's own name then says what it trains)."""
     if first is None or read_groups(first) is not None:
         return None     # parameter groups: the whole params pytree
     paths: list[list[str]] = []
