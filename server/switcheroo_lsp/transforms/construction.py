@@ -3,7 +3,7 @@
 Lossless: every keyword that is one of the user's arguments reuses the user's node (its text,
 quoting, inner comments), and keeps the user's spacing around `=`. A call written over several
 lines stays over several lines: each output keyword goes on the line of the argument it came
-from, with that argument's trailing comment and the comment lines above it (`betas=(0.9, 0.95),
+from (arguments written on one line stay on one line), with that argument's trailing comment and the comment lines above it (`betas=(0.9, 0.95),
 # GPT-2` -> `b1=0.9, b2=0.95,  # GPT-2`); comments of arguments that Optax does not take
 (`model.parameters()`, `foreach=`) stay where they were, as comment lines. A chain puts each
 transform on its own line, and a transform whose arguments carry comments is itself spread over
@@ -30,6 +30,7 @@ class _Source:
     arg: cst.Arg
     lead: list = field(default_factory=list)          # EmptyLines
     trail: cst.TrailingWhitespace | None = None       # with a comment
+    line: int = 0                                     # which of the call's lines it starts on
 
 
 @dataclass
@@ -93,6 +94,7 @@ class _Builder:
         self.named = named
         self.optax_name = optax_name
         self.source_of = {id(a): name for name, a in named.items()}
+        self.line_of: dict[str, int] = {}       # torch argument -> the line of the call it is on
 
     # -- values -------------------------------------------------------------------------------
     def value(self, v: Value) -> cst.BaseExpression:
@@ -157,6 +159,7 @@ class _Builder:
             else:
                 carry += lines + ([layout.comment_line(s.trail.comment)] if s.trail is not None else [])
         trails = {self.source_of[id(s.arg)]: s.trail for s in sources if id(s.arg) in self.source_of}
+        self.line_of = {self.source_of[id(s.arg)]: s.line for s in sources if id(s.arg) in self.source_of}
         if len(transforms) == 1 and isinstance(transforms[0], TxCall):
             tx = transforms[0]
             rows = self.rows(self.args_of(tx), leads, trails)
@@ -225,20 +228,30 @@ class _Builder:
         line per element where a tuple argument's elements carry comments)."""
         rows: list = []
         where: dict[str, int] = {}
+        last_line = None          # the call's line the last row's torch argument was on
         for arg, ref in args:
             if ref is None:
                 rows.append(([arg], None, []))
+                last_line = None
                 continue
             name = ref[0]
             element = self.element_trail(ref)
             if element is not None:
                 rows.append(([arg], element, leads.pop(name, [])))
+                last_line = None
                 continue
             if name in where:
                 rows[where[name]][0].append(arg)
                 continue
+            line = self.line_of.get(name)
+            if line is not None and line == last_line and not leads.get(name):
+                # Written on the line of the argument before it: it stays beside it.
+                where[name] = len(rows) - 1
+                rows[-1][0].append(arg)
+                continue
             where[name] = len(rows)
             rows.append(([arg], None, leads.pop(name, [])))
+            last_line = line
         # The argument's own trailing comment goes on the last line made from it.
         last = {}
         for i, (_, _, _) in enumerate(rows):
@@ -274,10 +287,13 @@ def _read_layout(call: cst.Call) -> tuple[_Layout | None, list[_Source]]:
     if not any(pws(b, cst.ParenthesizedWhitespace) for b in breaks):
         return None, []
     sources = [_Source(a) for a in args]
+    line = 0
     for i, a in enumerate(args):
         before = breaks[i]
         if isinstance(before, cst.ParenthesizedWhitespace) and i > 0:
             sources[i].lead = list(before.empty_lines)
+        line += isinstance(before, cst.ParenthesizedWhitespace)
+        sources[i].line = line
         after = breaks[i + 1]
         if isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None:
             sources[i].trail = after.first_line
