@@ -117,8 +117,13 @@ class _Builder:
     def args_of(self, tx: TxCall) -> list[tuple[cst.Arg, tuple[str, int | None] | None]]:
         """(Arg, the torch argument (and element) it comes from)."""
         out = [(cst.Arg(self.value(v)), self._ref(v)) for v in tx.args]
-        out += [(self.keyword(k, v), self._ref(v)) for k, v in tx.kws]
+        out += [(self.keyword(k, v), self._ref(v) or self._schedule_of(k)) for k, v in tx.kws]
         return out
+
+    def _schedule_of(self, keyword: str):
+        """A schedule folded into `learning_rate` is written where torch's `lr` was, with its
+        comment (its value is new text, not the user's node)."""
+        return ("lr", None) if keyword == "learning_rate" and "lr" in self.named else None
 
     def _ref(self, v: Value):
         return v.ref if v.ref is not None and v.ref[0] in self.named else None
