@@ -75,18 +75,28 @@ def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_n
         head = rename_optax(transforms[0].func, optax_name) if len(transforms) == 1 else f"{optax_name}.chain"
         layout = _realigned(layout, call, columns, head, indent)
     if layout is None:
-        nodes = [builder.single_line(t) for t in transforms]
-        if len(nodes) == 1:
-            return nodes[0]
-        chain = _call(f"{optax_name}.chain", [cst.Arg(n) for n in nodes])
-        one_line = cst.Module(body=()).code_for_node(chain)
-        if len(indent) + len(one_line) <= LINE_LIMIT or any(" if " in tx_text(t) for t in transforms):
-            return chain
         generated = _Layout(True, cst.SimpleWhitespace(default_indent),
                             cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(default_indent)),
                             cst.ParenthesizedWhitespace(indent=True, last_line=_NONE), True)
+        nodes = [builder.single_line(t) for t in transforms]
+        if len(nodes) == 1:
+            # One call on one line, as the torch call was; spread when it grows past the limit
+            # (and past the torch call, whose length the file already lives with).
+            args = builder.args_of(transforms[0])
+            if columns is None or len(args) < 2 or columns[1] + len(_code(nodes[0])) <= max(
+                    LINE_LIMIT, columns[0] + len(_code(call))):
+                return nodes[0]
+            func = rename_optax(transforms[0].func, optax_name)
+            return builder.spread(func, [(a, None, []) for a, _ in args], generated, [])
+        chain = _call(f"{optax_name}.chain", [cst.Arg(n) for n in nodes])
+        if len(indent) + len(_code(chain)) <= LINE_LIMIT or any(" if " in tx_text(t) for t in transforms):
+            return chain
         return builder.spread(f"{optax_name}.chain", [(cst.Arg(n), None, []) for n in nodes], generated, [])
     return builder.multi_line(transforms, layout, sources, default_indent)
+
+
+def _code(node) -> str:
+    return cst.Module(body=()).code_for_node(node)
 
 
 class _Builder:

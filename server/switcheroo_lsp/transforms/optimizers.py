@@ -54,7 +54,8 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
             owner = p.builder.module_for(ident).node
             if owner is None:
                 return False        # no module to wrap: the construction's OPX202 says so
-            new = wrapping.wrap(ident.call, _params_arg(ident.call), build, wrapper, owner, column, default_indent)
+            new = wrapping.wrap(ident.call, _params_arg(ident.call), build, wrapper, owner, column, default_indent,
+                                indent)
         p.rewritten[ident] = (emission, extras)
     elif ident.kind == "optax" and extras is not None:
         new = construction.patch_optax(ident.call, extras.learning_rate, extras.prefix, p.optax_name)

@@ -24,10 +24,11 @@ _CODEGEN = cst.Module(body=())
 
 
 def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseExpression], wrapper,
-         module: cst.BaseExpression, line_start: int, default_indent: str) -> cst.Call:
+         module: cst.BaseExpression, line_start: int, default_indent: str, indent: str = "") -> cst.Call:
     """`wrapper.func(module, <transform>, kw=value...)` replacing the torch `call`. `build` turns
-    a torch call into the transform's nodes; `params` is the call's params argument;
-    `line_start` is how many characters precede the call on its line."""
+    a torch call into the transform's nodes (given the column it will start at); `params` is the
+    call's params argument; `line_start` is how many characters precede the call on its line;
+    `indent` is the statement's indentation."""
     func = cst.parse_expression(wrapper.func)
     keywords = [cst.Arg(cst.parse_expression(v), keyword=cst.Name(k), equal=_EQUAL) for k, v in wrapper.keywords]
     open_ws = call.whitespace_before_args
@@ -46,6 +47,8 @@ def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseEx
         return hugged
     if "\n" in text and "\n" in _CODEGEN.code_for_node(call):
         return hugged           # the user's own layout (hanging from `(`) is kept as it is
+    # Spread: the transform on a line of its own, one step in.
+    transform = build(call, len(indent) + len(default_indent))
     return _spread(func, module, transform, keywords, cst.SimpleWhitespace(default_indent), True, [], None,
                    cst.ParenthesizedWhitespace(indent=True, last_line=_NONE))
 
