@@ -6,8 +6,8 @@ complete, a name asked for earlier in the same scope (the document's module scop
 whichever chunk or cell) is taken out of later TODO lines, and a line left with no name goes.
 An earlier ask counts only where its block always runs first: the same block or one around the
 later place (an `if` branch's TODO does not serve its `else`). A step's gradients are new at
-every step: they are asked for once per block (two steps after one `backward()`), not once per
-function (a second loop computes its own).
+every step: they are asked for once per block and `backward()` (two steps after one
+`backward()`), not once per function (a second loop computes its own).
 """
 
 from __future__ import annotations
@@ -20,27 +20,31 @@ from .changes import Plan
 
 _DEFINE = re.compile(r"^# TODO\(switcheroo\): define (?P<names>[\w.]+(?:, [\w.]+)*)(?P<rest>\s.*)?$")
 _TOP = "top"        # the module's own statement list, whichever chunk holds the statement
+_BACKWARD = re.compile(r"\.backward\(|\bgrad\(")    # new gradients between two steps
 
 
 def one_per_scope(plan: Plan, program) -> None:
     """Drop the names a TODO line asks for that an earlier one asked for where it always runs
     first (see the module's docstring)."""
     changes = sorted(plan.changes.values(), key=lambda c: program.order(c.ctx))
-    asked: dict[tuple, list] = {}       # (scope, name) -> the blocks it was asked for in
+    source = program.doc.source
+    asked: dict[tuple, list] = {}       # (scope, name) -> (block, where its statement ends) it was asked in
     for change in changes:
         ctx = change.ctx
         scope = "module" if ctx.scope.kind == "module" else id(ctx.scope)
         block = _TOP if isinstance(ctx.body, cst.Module) else id(ctx.body)
         around = {id(n) for n in ctx.path} | {block, _TOP if scope == "module" else None}
+        span = program.span(ctx.stmt, ctx)
+        start, end = source.offset(span.start), source.offset(span.end)
 
         def covered(name: str) -> bool:
-            blocks = asked.get((scope, name), ())
-            if name in plan.per_step:
-                return block in blocks
-            return any(b in around for b in blocks)
+            asks = asked.get((scope, name), ())
+            if name in plan.per_step:       # the same gradients: no backward() since
+                return any(b == block and not _BACKWARD.search(source.text, e, start) for b, e in asks)
+            return any(b in around for b, _ in asks)
 
         def ask(name: str) -> None:
-            asked.setdefault((scope, name), []).append(block)
+            asked.setdefault((scope, name), []).append((block, end))
 
         # Above the statement, in its place, after it: the order the lines are written in.
         change.before = _pruned(change.before, covered, ask)
