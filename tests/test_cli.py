@@ -2,6 +2,7 @@
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,18 @@ def test_fix_exits_2_naming_the_files_it_could_not_read_or_parse(tmp_path):
     clean.mkdir()
     (clean / "ok.py").write_text("import torch\n")
     assert run("fix", str(clean)).returncode == 0
+
+
+def test_diff_of_a_file_without_a_final_line_break_says_so(tmp_path):
+    (tmp_path / "a.py").write_text(TRAIN.rstrip("\n"))
+    (tmp_path / "b.py").write_text(TRAIN)
+    out = run("fix", "--diff", str(tmp_path)).stdout
+    assert out.count("\\ No newline at end of file\n") == 2          # a.py's old and new last lines
+    assert f"\n--- a/{tmp_path / 'b.py'}\n" in out, "the next file's diff starts on a line of its own"
+    if shutil.which("patch"):       # and `patch` takes it as it is
+        applied = subprocess.run(["patch", "-p0", "--dry-run", "-d", "/"], input=out.replace("--- a/", "--- ")
+                                 .replace("+++ b/", "+++ "), capture_output=True, text=True)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
 
 
 def test_fix_in_place_and_diff(tmp_path):

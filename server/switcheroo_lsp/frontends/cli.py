@@ -206,9 +206,11 @@ def cmd_fix(ns) -> int:
         if ns.diff and res.diff is not None:
             sys.stdout.write(res.diff)
         elif ns.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
-                fromfile=f"a/{res.path}", tofile=f"b/{res.path}"))
+            for line in difflib.unified_diff(
+                    res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
+                    fromfile=f"a/{res.path}", tofile=f"b/{res.path}"):
+                # A file's last line without a line break: say so, as diff does (and start the next file on its own line).
+                sys.stdout.write(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
         else:
             try:
                 with open(res.path, "w", encoding="utf-8", newline="") as f:
