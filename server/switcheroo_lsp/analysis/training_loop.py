@@ -315,7 +315,13 @@ def _visible_at(b: "_Builder", expr, scope: Scope, construction: StmtContext) ->
             return _default_of(bindings[0].node)   # every call site leaves it at its default
         if len(incoming) != 1 or b.tracer.calls_to.get(scope) != 1:
             return None
-        return _portable(b, incoming[0][0], incoming[0][1], construction)
+        passed = _portable(b, incoming[0][0], incoming[0][1], construction)
+        if passed is None or len(parts) == 1:
+            return passed
+        # `args.max_grad_norm` where `args` is what the call site passes: its attribute there.
+        node = incoming[0][0]
+        head = passed if isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) else f"({passed})"
+        return ".".join([head, *parts[1:]])
     where = b.tracer.lookup(root, construction.scope)
     if not where or where is not bindings:
         return None
