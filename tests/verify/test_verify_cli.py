@@ -32,7 +32,7 @@ WORKSPACE = FIXTURES / "workspace"      # projects of several files: run on thei
 # by name: `--set lr=…` would replace every `lr=` that is not a literal, argparse's too.
 FIXTURE_SETTINGS = ["epochs=3", "cfg.lr=1e-3", "cfg.betas=(0.9, 0.99)", "wd=0.1", "cfg.amsgrad=True", "args.lr=0.01",
                     "cfg.weight_decay=0.01", "cfg.wd=0.05", "cfg.momentum=0.9", "extra_args={}",
-                    "args.learning_rate=1e-3", "args.max_grad_norm=1.0", "args.momentum=0.9", "args.weight_decay=1e-4"]
+                    "args.learning_rate=1e-3", "args.max_grad_norm=1.0"]
 
 
 def verify(*args, script: list[str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
