@@ -2,6 +2,7 @@
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,9 +78,43 @@ def test_syntax_error_is_reported_and_others_still_run(tmp_path):
     (tmp_path / "a_broken.py").write_text("import torch\nopt = torch.optim.SGD([], lr=0.1\n")
     (tmp_path / "b_good.py").write_text(TRAIN)
     r = run("check", str(tmp_path))
-    assert "a_broken.py: syntax error" in r.stderr
+    # As Python says it: where the parenthesis opens, not where libcst ran out of tokens.
+    assert f"{tmp_path / 'a_broken.py'}: syntax error: '(' was never closed (line 2)" in r.stderr
     assert "b_good.py:2:7: OPX101" in r.stdout
     assert r.returncode == 1
+
+
+def test_fix_exits_2_naming_the_files_it_could_not_read_or_parse(tmp_path):
+    broken = tmp_path / "a_broken.py"
+    broken.write_text("import torch\nopt = torch.optim.SGD([], lr=0.1\n")
+    unreadable = tmp_path / "b_latin1.py"
+    unreadable.write_bytes(b"import torch\nname = '\xe9'\n")      # not UTF-8, and no coding cookie
+    good = tmp_path / "c_good.py"
+    good.write_text(TRAIN)
+    r = run("fix", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert "optax.adam(" in good.read_text(), "the other files are still fixed"
+    assert f"{broken}: syntax error: '(' was never closed (line 2)" in r.stderr
+    assert f"{unreadable}: cannot read" in r.stderr
+    assert f"skipped 2 files (not read, or not parsed): {broken}, {unreadable}" in r.stderr
+    # --diff too: a pre-commit hook or a CI job never passes on files it did not look at.
+    assert run("fix", "--diff", str(broken)).returncode == 2
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "ok.py").write_text("import torch\n")
+    assert run("fix", str(clean)).returncode == 0
+
+
+def test_diff_of_a_file_without_a_final_line_break_says_so(tmp_path):
+    (tmp_path / "a.py").write_text(TRAIN.rstrip("\n"))
+    (tmp_path / "b.py").write_text(TRAIN)
+    out = run("fix", "--diff", str(tmp_path)).stdout
+    assert out.count("\\ No newline at end of file\n") == 2          # a.py's old and new last lines
+    assert f"\n--- a/{tmp_path / 'b.py'}\n" in out, "the next file's diff starts on a line of its own"
+    if shutil.which("patch"):       # and `patch` takes it as it is
+        applied = subprocess.run(["patch", "-p0", "--dry-run", "-d", "/"], input=out.replace("--- a/", "--- ")
+                                 .replace("+++ b/", "+++ "), capture_output=True, text=True)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
 
 
 def test_fix_in_place_and_diff(tmp_path):

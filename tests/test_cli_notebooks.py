@@ -105,6 +105,7 @@ def test_a_cell_that_does_not_parse_blocks_the_fix_not_the_check(tmp_path):
     assert {("1", "OPX101"), ("3", "OPX103")} <= found and not any(cell == "2" for cell, _ in found)
     r = run("fix", str(nb))
     assert "not fixed: a code cell does not parse" in r.stderr
+    assert r.returncode == 2 and f"skipped 1 file (not read, or not parsed): {nb}" in r.stderr
     assert nb.read_bytes() == before
 
 

@@ -202,3 +202,12 @@ async def test_with_the_flax_nnx_target_verify_runs_the_nnx_rewrite(nnx_client: 
     assert result["row"]["rewrite"] == "nnx.Optimizer(model, optax.adamw(learning_rate=LR, weight_decay=0.01), wrt=nnx.Param)"
     [message] = messages_since(nnx_client, seen)
     assert message.startswith("Verified on your hyperparameters: torch.optim.AdamW → nnx.Optimizer(model, optax.adamw(")
+
+
+async def test_a_document_that_does_not_parse_says_what_python_says(client: Client):
+    doc = client.open("import torch\nopt = torch.optim.SGD(model.parameters(), lr=0.1\nopt.step()\n")
+    await client.diagnostics_of(doc)
+    seen = len(client.messages)
+    result = await execute(client, {"uri": doc.uri, "position": {"line": 1, "character": 6}})
+    assert result["status"] == "error"
+    assert messages_since(client, seen) == [f"{doc.uri} does not parse: syntax error: '(' was never closed (line 2)"]

@@ -129,6 +129,7 @@ CASES = [
     ("sgd-constant", "torch.optim.SGD(params, lr=0.05)", S + "ConstantLR(opt, factor=0.5, total_iters=12)", None, False, 5e-6),
     ("sgd-polynomial", "torch.optim.SGD(params, lr=0.05)", S + "PolynomialLR(opt, total_iters=40, power=2.0)", None, False, 5e-6),
     ("sgd-lambda", "torch.optim.SGD(params, lr=0.05)", S + "LambdaLR(opt, lambda e: 1.0 / (1.0 + 0.1 * e))", None, False, 5e-6),
+    ("sgd-lambda-epochs", "torch.optim.SGD(params, lr=0.05)", S + "LambdaLR(opt, lambda e: 0.8 ** e)", None, True, 5e-6),
     ("sgd-warm-restarts", "torch.optim.SGD(params, lr=0.05)", S + "CosineAnnealingWarmRestarts(opt, T_0=13)", None, False, 5e-6),
     ("adam-onecycle", "torch.optim.Adam(params, lr=0.01)", S + "OneCycleLR(opt, max_lr=0.1, total_steps=60)", None, False, 5e-6),
     ("sgd-onecycle-linear", "torch.optim.SGD(params, lr=0.01, momentum=0.9)", S + "OneCycleLR(opt, max_lr=0.05, epochs=6, steps_per_epoch=10, anneal_strategy='linear')", None, False, 5e-6),

@@ -31,7 +31,8 @@ WORKSPACE = FIXTURES / "workspace"      # projects of several files: run on thei
 # What the fixtures leave to the caller (function parameters, a clip limit set at a call site),
 # by name: `--set lr=…` would replace every `lr=` that is not a literal, argparse's too.
 FIXTURE_SETTINGS = ["epochs=3", "cfg.lr=1e-3", "cfg.betas=(0.9, 0.99)", "wd=0.1", "cfg.amsgrad=True", "args.lr=0.01",
-                    "cfg.weight_decay=0.01", "cfg.wd=0.05", "cfg.momentum=0.9", "extra_args={}"]
+                    "cfg.weight_decay=0.01", "cfg.wd=0.05", "cfg.momentum=0.9", "extra_args={}",
+                    "args.learning_rate=1e-3", "args.max_grad_norm=1.0"]
 
 
 def verify(*args, script: list[str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

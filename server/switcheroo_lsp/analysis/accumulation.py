@@ -15,6 +15,7 @@ import libcst as cst
 from ..knowledge.wrappers import BACKWARDS
 from .arguments import one_line
 from .facts import ReceiverUse, Scope, dotted
+from .portable import portable
 from .statements import NotDerived, Unit, short, where
 
 _FLOAT64 = re.compile(r"set_default_dtype\(\s*(?:torch\.|th\.)?(?:float64|double)\b|\.double\(\)")
@@ -221,12 +222,11 @@ class Accumulating:
 
     def _portable(self, expr, use: ReceiverUse, ident, hint: str, what: str) -> str:
         """`expr` (text or node) as it reads where the optimizer is built."""
-        from .training_loop import _portable
         node = cst.parse_expression(expr) if isinstance(expr, str) else expr
         if ident is None or ident.ctx is None:
             raise NotDerived(f"{what} ({one_line(node)}) must reach the optimizer's construction, which is not here",
                         hint)
-        text = _portable(self.b, node, use.ctx.scope, ident.ctx)
+        text = portable(self.b, node, use.ctx.scope, ident.ctx)
         if text is None:
             raise NotDerived(f"{what} ({one_line(node)}) is not visible where the optimizer is built "
                         f"({ident.name}(...)): wrap its transform "

@@ -53,7 +53,8 @@ class Builder:
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
         # Computed once: names_for runs for every construction and step (quadratic otherwise).
         self.single = len({o.var for o in self.optimizers}) <= 1
-        self.owners = {o: _parameters_owner(o) for o in self.tracer.identities if o.call is not None}
+        self.owners = {o: _nnx_module(o) if o.kind == "nnx" else _parameters_owner(self._named_params(o))
+                       for o in self.tracer.identities if o.call is not None}
         self._owner_count = len({self.owners.get(o) for o in self.optimizers})
         self._uses: dict | None = None
         self._steps: dict | None = None
@@ -583,6 +584,19 @@ class Builder:
                 return bindings[0].node
         return node
 
+    def _named_params(self, ident: Identity):
+        """The params argument, looked through a name bound once in its scope (`ge_chain =
+        itertools.chain(gen.parameters(), enc.parameters())`): what names the parameters."""
+        node = argument(ident.call, 0, "params")
+        if isinstance(node, cst.Name) and ident.ctx is not None:
+            scope = ident.ctx.scope
+            if scope.kind == "module":
+                scope = self.program.module_scope(scope)
+            bindings = scope.bindings.get(node.value, [])
+            if len(bindings) == 1 and bindings[0].kind == "value" and bindings[0].node is not None:
+                return bindings[0].node
+        return node
+
     def module_for(self, ident: Identity | None) -> ModuleOf:
         """The module a torch construction trains (targets that wrap one need it)."""
         if ident is not None and ident.kind == "nnx" and ident.call is not None and ident.call.args \
@@ -773,8 +787,13 @@ class Builder:
     def names_for(self, ident: Identity | None, receiver, receiver_ids=None, scope: Scope | None = None) -> Names:
         """Consistent names for an optimizer's state, params and grads across its rewrites; in a
         method (`scope`), the state and the parameters live on the instance (`self.opt_state`,
-        `self.params`): a local would vanish when the method returns, and the update with it."""
+        `self.params`): a local would vanish when the method returns, and the update with it.
+        A receiver that may be one of several optimizers gets their names where they all agree."""
         names = self._names(ident, receiver)
+        if ident is None and receiver_ids and len(receiver_ids) > 1:
+            each = {(n.state, n.params, n.grads) for n in (self._names(i, receiver) for i in receiver_ids)}
+            if len(each) == 1:
+                names = Names(*each.pop())
         me = scope.self_name if scope is not None and scope.kind == "function" and scope.class_scope else None
         if me and self.target.wrapper is None:
             names.state = names.state if "." in names.state else f"{me}.{names.state}"
@@ -801,8 +820,8 @@ class Builder:
         """`params` for one module; `<module>_params` for the module an optimizer trains when
         the file has several (shared by the optimizers of one module)."""
         base = self.owners.get(ident) if ident is not None else None
-        if self._owner_count <= 1 and (base is not None or self.single):
-            return "params"
+        if (self._owner_count <= 1 and (base is not None or self.single)) or base == "self":
+            return "params"     # the object's own parameters (`self.parameters()`): the params
         if base:
             return f"{base}_params"
         return "params" if self.single else f"{var}_params"
@@ -840,26 +859,45 @@ def _var_of(receiver) -> str:
     return "opt"
 
 
-def _parameters_owner(ident: Identity) -> str | None:
-    """`gen.parameters()` -> 'gen' (the owner of the parameters an optimizer updates)."""
-    if ident is None or ident.call is None:
-        return None
-    first = argument(ident.call, 0, "params")
-    if ident.kind == "nnx":         # nnx.Optimizer(gen, tx): the module itself
-        parts = dotted(first) if first is not None else None
-        return parts[-1] if parts else None
+def _nnx_module(ident: Identity) -> str | None:
+    """`nnx.Optimizer(gen, tx)` -> 'gen': an already converted optimizer trains its module."""
+    node = argument(ident.call, 0, "model")
+    parts = dotted(node) if node is not None else None
+    return parts[-1] if parts else None
+
+
+def _parameters_owner(first) -> str | None:
+    """The name of what an optimizer's parameters (its params argument, `first`) belong to:
+    'gen' for `gen.parameters()`; for a union of several modules' (`list(self.encoder.parameters())
+    + list(self.decoder.parameters())`) their common owner ('self'), else their names joined
+    ('gen_disc'), else None (the optimizer's own name then says what it trains)."""
     if first is None or read_groups(first) is not None:
         return None     # parameter groups: the whole params pytree
+    paths: list[list[str]] = []
     stack = [first]
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in (
                 "parameters", "named_parameters"):
             parts = dotted(node.func.value)
-            if parts:
-                return parts[-1]
-        stack.extend(children(node))
-    return None
+            if parts and parts not in paths:
+                paths.append(parts)
+            continue
+        stack.extend(reversed(list(children(node))))    # in source order
+    if len(paths) <= 1:
+        return paths[0][-1] if paths else None
+    common = paths[0]
+    for parts in paths[1:]:
+        n = 0
+        while n < min(len(common), len(parts)) and common[n] == parts[n]:
+            n += 1
+        common = common[:n]
+    if common:
+        return common[-1]
+    return "_".join(p[-1] for p in paths) if len(paths) <= _JOINED else None
+
+
+_JOINED = 3     # a union of more modules than this, without a common owner, is named after its optimizer
 
 
 def scope_label(ctx: StmtContext) -> str:

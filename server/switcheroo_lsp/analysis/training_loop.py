@@ -18,6 +18,7 @@ from ..knowledge.emit import Extras
 from .arguments import arg_value, call_arguments, one_line
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import Finding, Site
+from .portable import portable, same_scope, visible_at
 from .tracing import Identity, argument, keyword, positional
 
 if TYPE_CHECKING:
@@ -284,51 +285,12 @@ def _loop_length(b: "_Builder", step_ctx: StmtContext, construction: StmtContext
         inner, wrap = it, "len({})"
     else:
         return None
-    text = _visible_at(b, inner, step_ctx.scope, construction)
+    text = visible_at(b, inner, step_ctx.scope, construction)
     return wrap.format(text) if text is not None else None
 
 
 def _calls(node, names: tuple[str, ...]) -> bool:
     return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in names
-
-
-def _visible_at(b: "_Builder", expr, scope: Scope, construction: StmtContext) -> str | None:
-    """`expr` (evaluated in `scope`) as text that means the same where the optimizer is built:
-    itself where it is visible there; a parameter by what the file's single call site passes
-    (or its default, when no call passes it); `self.x` by what the class stored in it."""
-    if isinstance(expr, (cst.Integer, cst.Float)):
-        return one_line(expr)
-    if (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and scope is not None
-            and scope.kind == "function" and scope.class_scope is not None and expr.value.value == scope.self_name):
-        stored = scope.class_scope.attr_bindings.get(expr.attr.value, [])
-        if len(stored) == 1 and stored[0].kind == "value" and stored[0].ctx is not None:
-            return _portable(b, stored[0].node, stored[0].ctx.scope, construction)
-        return None
-    parts = dotted(expr)
-    if not parts:
-        return None
-    root = parts[0]
-    bindings = b.tracer.lookup(root, scope)
-    if bindings and len(bindings) == 1 and bindings[0].kind == "param" and not same_scope(scope, construction.scope):
-        incoming = b.tracer.incoming.get(bindings[0], [])
-        if not incoming and len(parts) == 1 and b.tracer.calls_to.get(scope):
-            return _default_of(bindings[0].node)   # every call site leaves it at its default
-        if len(incoming) != 1 or b.tracer.calls_to.get(scope) != 1:
-            return None
-        return _portable(b, incoming[0][0], incoming[0][1], construction)
-    where = b.tracer.lookup(root, construction.scope)
-    if not where or where is not bindings:
-        return None
-    built = b.program.order(construction)
-    if any(x.ctx is not None and same_scope(x.scope, construction.scope) and b.program.order(x.ctx) >= built
-           for x in where):
-        return None          # bound only after the optimizer is built
-    return one_line(expr)
-
-
-def same_scope(a: Scope, c: Scope) -> bool:
-    """The same scope (every chunk's module scope is the document's)."""
-    return a is c or (a is not None and c is not None and a.kind == "module" and c.kind == "module")
 
 
 # -- clipping -------------------------------------------------------------------------------------------
@@ -361,7 +323,7 @@ def clip_findings(b: "_Builder") -> None:
             b.add(f, site)
             continue
         # The limit as it reads where the optimizer is built (`self.grad_clip` -> `1.0`).
-        limit_text = _portable(b, limit, ctx.scope, opt.ctx) if opt.ctx is not None else None
+        limit_text = portable(b, limit, ctx.scope, opt.ctx) if opt.ctx is not None else None
         movable = limit_text is not None
         limit_text = limit_text or one_line(limit)
         if other_norm:
@@ -410,29 +372,6 @@ def _next_step(b: "_Builder", ctx: StmtContext) -> ReceiverUse | None:
                 best is None or b.program.order(use.ctx) < b.program.order(best.ctx)):
             best = use
     return best
-
-
-def _portable(b: "_Builder", expr, scope: Scope, construction: StmtContext) -> str | None:
-    """`expr` as text valid where the optimizer is built, or None."""
-    if isinstance(expr, (cst.Integer, cst.Float, cst.Name, cst.Attribute)):
-        return _visible_at(b, expr, scope, construction)
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name) and _visible_at(b, node, scope, construction) != node.value:
-            return None
-        if isinstance(node, (cst.Attribute, cst.Arg)):
-            stack.append(node.value)       # an attribute's or a keyword's name is not a variable
-            continue
-        stack.extend(children(node))
-    return one_line(expr)
-
-
-def _default_of(param: cst.Param) -> str | None:
-    """A parameter's default, when it is a number."""
-    if isinstance(param.default, (cst.Integer, cst.Float)):
-        return one_line(param.default)
-    return None
 
 
 __all__ = ["scheduler_findings", "clip_findings", "learning_rate_of", "learning_rate_arg", "same_scope"]

@@ -16,6 +16,7 @@ token into lines and enters a context manager per node: five times the cost).
 
 from __future__ import annotations
 
+import ast
 import bisect
 import re
 from dataclasses import dataclass, field
@@ -207,6 +208,22 @@ def parse_chunk(chunk: Chunk) -> ParsedChunk:
         return ParsedChunk(chunk, None, ("the code nests too deeply to parse", 0, 0))
 
 
+_UNSET = object()
+
+
+def python_syntax_error(text: str) -> ParseError | None:
+    """Python's own complaint about `text` (None when Python parses it, or cannot say where)."""
+    try:
+        compile(text, "<document>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as e:
+        if not e.lineno:
+            return None
+        return ParseError(e.msg, Pos(e.lineno - 1, max((e.offset or 1) - 1, 0)))
+    except (ValueError, RecursionError, MemoryError):     # NUL bytes, absurd nesting
+        return None
+    return None
+
+
 class ParsedDocument:
     """The chunks of one text, each parsed (or not, where it has a syntax error)."""
 
@@ -215,6 +232,7 @@ class ParsedDocument:
         self.chunks = chunks
         self.starts = starts            # each chunk's offset in the text
         self._start_lines: list[int] | None = None
+        self._python_error: ParseError | None | object = _UNSET
 
     @classmethod
     def parse(cls, text: str) -> "ParsedDocument":
@@ -241,8 +259,14 @@ class ParsedDocument:
 
     @property
     def syntax_error(self) -> ParseError | None:
+        """The first syntax error, as Python reports it (compile's message and line: `'(' was
+        never closed` where it opens); libcst's own where only libcst rejects the code."""
         for i, c in enumerate(self.chunks):
             if c.error is not None:
+                if self._python_error is _UNSET:
+                    self._python_error = python_syntax_error(self.source.text)
+                if self._python_error is not None:
+                    return self._python_error
                 message, line, col = c.error
                 return ParseError(message, Pos(self.start_lines[i] + line, col))
         return None

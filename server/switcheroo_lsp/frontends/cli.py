@@ -192,11 +192,13 @@ def cmd_fix(ns) -> int:
         print(f"{partner.path}: fixed too (it holds part of an optimizer flow of the files given)", file=sys.stderr)
         results.append(partner)
     changed = 0
+    skipped = []
     for res in results:
         for note in res.notes:
             print(note, file=sys.stderr)
         if res.error:
             errors.append(res.error)
+            skipped.append(res.path)
             continue
         if res.new_text is None or res.new_text == res.old_text:
             continue
@@ -204,9 +206,11 @@ def cmd_fix(ns) -> int:
         if ns.diff and res.diff is not None:
             sys.stdout.write(res.diff)
         elif ns.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
-                fromfile=f"a/{res.path}", tofile=f"b/{res.path}"))
+            for line in difflib.unified_diff(
+                    res.old_text.splitlines(keepends=True), res.new_text.splitlines(keepends=True),
+                    fromfile=f"a/{res.path}", tofile=f"b/{res.path}"):
+                # A file's last line without a line break: say so, as diff does (and start the next file on its own line).
+                sys.stdout.write(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
         else:
             try:
                 with open(res.path, "w", encoding="utf-8", newline="") as f:
@@ -217,8 +221,11 @@ def cmd_fix(ns) -> int:
         print(e, file=sys.stderr)
     if not ns.diff:
         print(f"fixed {changed} file{'s' if changed != 1 else ''}", file=sys.stderr)
-    if any("cannot write" in e or "no such file" in e for e in errors):
-        return 2
+    if skipped:
+        print(f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} (not read, or not parsed): "
+              f"{', '.join(skipped)}", file=sys.stderr)
+    if errors:
+        return 2        # a hook or CI job must not pass on files it never fixed
     return 1 if ns.diff and changed else 0
 
 

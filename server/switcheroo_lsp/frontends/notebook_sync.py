@@ -17,7 +17,7 @@ import asyncio
 import difflib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from lsprotocol import types as t
@@ -28,8 +28,29 @@ from ..notebooks.program import Cell, FixError, Program, Slot, analyze_cells
 from .config import visible
 from .hover import hover as explain
 
-if TYPE_CHECKING:
-    from .lsp import SwitcherooServer
+
+
+class SwitcherooServer(Protocol):
+    """What this module asks of the language server: lsp.py's SwitcherooServer, which imports
+    this module and registers its handlers (so this module does not import lsp.py)."""
+    workspace: Any                      # pygls's: the notebooks and their cells
+    client_capabilities: Any
+    notebooks: "Notebooks"
+    encoding: str
+    debounce: float
+    pulls: bool
+    resolves_edits: bool
+    versioned_edits: bool
+    _pyproject: dict
+
+    def feature(self, name: str, options: Any = None) -> Any: ...
+    def settings_for(self, uri: str) -> Any: ...
+    def excluded(self, uri: str) -> bool: ...
+    def to_diagnostic(self, analysis: Analysis, finding: Any) -> t.Diagnostic: ...
+    def to_range(self, analysis: Analysis, span: Span) -> t.Range: ...
+    def text_document_publish_diagnostics(self, params: t.PublishDiagnosticsParams) -> None: ...
+    def workspace_diagnostic_refresh(self, params: None) -> Any: ...
+    def _settle_gc(self) -> None: ...
 
 NOTEBOOK_FIX_ALL = "notebook.source.fixAll.switcheroo"
 SYNC = t.NotebookDocumentSyncOptions(

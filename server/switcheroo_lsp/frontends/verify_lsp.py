@@ -91,8 +91,10 @@ async def run(ls, arg) -> dict:
         return _done(ls, "error", "switcheroo.verify needs {uri, position}", t.MessageType.Error)
     uri = arg["uri"]
     entry = ls.entry(uri)
-    if entry is None or entry.analysis.syntax_error:
-        return _done(ls, "error", f"{uri} is not open, or does not parse", t.MessageType.Error)
+    if entry is None:
+        return _done(ls, "error", f"{uri} is not open", t.MessageType.Error)
+    if entry.analysis.syntax_error:
+        return _done(ls, "error", f"{uri} does not parse: {entry.analysis.syntax_error.message}", t.MessageType.Error)
     analysis = entry.analysis
     pos = ls.from_position(analysis, t.Position(int(arg["position"].get("line", 0)), int(arg["position"].get("character", 0))))
     construction = next((f for f in analysis.finding_at(pos) if f.code == "OPX101" and f.fixable), None)

@@ -1,8 +1,10 @@
 """torch.optim.lr_scheduler -> Optax schedules, as data (spec/optax-mapping.md, table 2).
 
 A schedule is passed as the optimizer's `learning_rate` and called with the update count, from
-0. Templates: `{lr}` is the optimizer's learning rate, `{count}` the count the schedule sees
-(`count`, or `count // steps_per_epoch` when torch steps the scheduler once per epoch), other
+0. Templates: `{lr}` is the optimizer's learning rate (parenthesized where it is an expression;
+`{lr_arg}` as it is, for a keyword's value), `{count}` the count the schedule sees
+(`count`, or `(count // steps_per_epoch)` when torch steps the scheduler once per epoch; `{count_arg}`
+without those parentheses, as a call's only argument), other
 `{name}`s are the scheduler's arguments (the user's expressions, or torch's defaults).
 ReduceLROnPlateau is not a schedule but a separate state (`kind="plateau"`).
 """
@@ -50,14 +52,14 @@ def _row(row: SchedulerRow) -> None:
 
 
 _row(SchedulerRow("StepLR", (("step_size", REQUIRED), ("gamma", 0.1), ("last_epoch", -1)), (
-    Variant("optax.exponential_decay(init_value={lr}, transition_steps={step_size}, decay_rate={gamma}, "
+    Variant("optax.exponential_decay(init_value={lr_arg}, transition_steps={step_size}, decay_rate={gamma}, "
             "staircase=True)"),)))
 _row(SchedulerRow("MultiStepLR", (("milestones", REQUIRED), ("gamma", 0.1), ("last_epoch", -1)), (
-    Variant("optax.piecewise_constant_schedule(init_value={lr}, "
+    Variant("optax.piecewise_constant_schedule(init_value={lr_arg}, "
             "boundaries_and_scales={{m: {gamma} for m in {milestones}}})"),),
     notes=("torch multiplies by gamma once per repeated milestone; list each milestone once",)))
 _row(SchedulerRow("ExponentialLR", (("gamma", REQUIRED), ("last_epoch", -1)), (
-    Variant("optax.exponential_decay(init_value={lr}, transition_steps=1, decay_rate={gamma})"),)))
+    Variant("optax.exponential_decay(init_value={lr_arg}, transition_steps=1, decay_rate={gamma})"),)))
 _row(SchedulerRow("CosineAnnealingLR", (("T_max", REQUIRED), ("eta_min", 0.0), ("last_epoch", -1)), (
     # The closed form, not cosine_decay_schedule: past T_max torch's cosine climbs back up,
     # optax's stays at the floor.
@@ -72,10 +74,10 @@ _row(SchedulerRow("ConstantLR", (("factor", 1.0 / 3), ("total_iters", 5), ("last
     Variant("optax.piecewise_constant_schedule(init_value={lr} * {factor}, "
             "boundaries_and_scales={{{total_iters}: 1 / {factor}}})"),)))
 _row(SchedulerRow("PolynomialLR", (("total_iters", 5), ("power", 1.0), ("last_epoch", -1)), (
-    Variant("optax.polynomial_schedule(init_value={lr}, end_value=0.0, power={power}, "
+    Variant("optax.polynomial_schedule(init_value={lr_arg}, end_value=0.0, power={power}, "
             "transition_steps={total_iters})"),)))
 _row(SchedulerRow("LambdaLR", (("lr_lambda", REQUIRED), ("last_epoch", -1)), (
-    Variant("lambda count: {lr} * {lr_lambda}({count})", callable_template=True),),
+    Variant("lambda count: {lr} * {lr_lambda}({count_arg})", callable_template=True),),
     notes=("lr_lambda is called on the update count inside JAX: it must be traceable (jnp, not math)",)))
 _row(SchedulerRow("CosineAnnealingWarmRestarts", (("T_0", REQUIRED), ("T_mult", 1), ("eta_min", 0.0),
                                                   ("last_epoch", -1)), (
@@ -193,7 +195,8 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
         out.notes.append("eps (torch skips reductions smaller than eps) has no Optax equivalent and is dropped")
     if out.problems:
         return out
-    values = {"lr": lr, "count": count}
+    # As a call's only argument the count needs no parentheses of its own: `f(count // n)`.
+    values = {"lr": lr, "count": count, "count_arg": count[1:-1] if count.startswith("(") else count}
     for name, _ in row.signature:
         values[name] = _text(row, args, name)
     if row.torch == "OneCycleLR":
@@ -214,7 +217,7 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
         if tm is UNKNOWN or tm not in ("rel", "abs"):
             out.problems.append("threshold_mode must be 'rel' or 'abs' as a literal")
             return out
-    values["lr"] = _wrap(lr)
+    values["lr"], values["lr_arg"] = _wrap(lr), lr      # `{lr} * x`, but `init_value={lr_arg}`
     variant = next(v for v in row.variants if all(_value(row, args, n) == want for n, want in v.when))
     text = variant.template.format(**values)
     if not variant.callable_template and count != "count" and row.kind == "schedule":

@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Mapping
 
 from ..engine import Analysis, ParsedDocument, Pos, Span, analyze
+from ..transforms.import_sections import place, section
 from .ipython import MARK, Masked, is_continuation_placeholder, is_placeholder, mask, split_lines
 
 BOUNDARY = f"# {MARK}_cell"
@@ -283,22 +284,38 @@ def _place_imports(slots: list[Slot], pieces: list[str], imports: list[str]) -> 
 
 
 def _after_leading_imports(tree: ast.Module | None, lines: list[tuple[str, str]]) -> int:
-    """The line index right after the cell's leading imports (or after its leading magics and
-    docstring when it starts with no import)."""
+    """The line index where the imports go in the cell: with its leading imports' third-party
+    section (import_sections.py), or after its leading magics and docstring when it starts
+    with no import."""
     if tree is None:
         return 0
-    after, after_import = 0, None
+    after = 0
+    imports: list[tuple[ast.stmt, str]] = []
     for i, stmt in enumerate(tree.body):
         first = lines[stmt.lineno - 1][0] if stmt.lineno - 1 < len(lines) else ""
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)) or (
-                isinstance(stmt, ast.Try) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in stmt.body)):
-            after = after_import = stmt.end_lineno
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            imports.append((stmt, _section(stmt)))
+        elif isinstance(stmt, ast.Try) and stmt.body and all(isinstance(s, (ast.Import, ast.ImportFrom))
+                                                              for s in stmt.body):
+            imports.append((stmt, _section(stmt.body[0])))
         elif is_placeholder(first) or (i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
                                        and isinstance(stmt.value.value, str)):
+            if imports:
+                continue
             after = stmt.end_lineno
             # A masked magic's backslash continuation lines belong to it.
             while after < len(lines) and is_continuation_placeholder(lines[after][0]):
                 after += 1
         else:
             break
-    return after_import if after_import is not None else after
+    if not imports:
+        return after
+    at, where = place([s for _, s in imports])
+    stmt = imports[at][0]
+    return stmt.end_lineno if where == "after" else stmt.lineno - 1
+
+
+def _section(stmt: ast.stmt) -> str:
+    if isinstance(stmt, ast.ImportFrom):
+        return section(stmt.module, stmt.level)
+    return section(stmt.names[0].name)

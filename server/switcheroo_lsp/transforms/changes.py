@@ -37,6 +37,7 @@ class Plan:
     changes: dict[int, Change] = field(default_factory=dict)
 
     has_hash: object = None           # ctx -> does the statement's text hold a `#` (None: assume so)
+    per_step: set[str] = field(default_factory=set)    # names each step needs anew (its grads): todos.py
 
     def change(self, ctx: StmtContext) -> Change:
         c = self.changes.get(id(ctx.stmt))

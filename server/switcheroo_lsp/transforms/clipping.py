@@ -9,6 +9,8 @@ from .changes import Folded, Plan
 
 
 def plan_clip(p, site: Site, plan: Plan, folded: dict[Identity, Folded]) -> None:
-    folded.setdefault(site.identity, Folded()).prefix.append(site.clip)
+    prefix = folded.setdefault(site.identity, Folded()).prefix
+    if site.clip not in prefix:      # the same clipping before two steps of one optimizer: once in its chain
+        prefix.append(site.clip)
     keep = [f"{site.norm_target} = {p.optax_name}.global_norm({site.norm_grads})"] if site.norm_target else []
     plan.replace(site.ctx, keep)

@@ -3,7 +3,7 @@
 Lossless: every keyword that is one of the user's arguments reuses the user's node (its text,
 quoting, inner comments), and keeps the user's spacing around `=`. A call written over several
 lines stays over several lines: each output keyword goes on the line of the argument it came
-from, with that argument's trailing comment and the comment lines above it (`betas=(0.9, 0.95),
+from (arguments written on one line stay on one line), with that argument's trailing comment and the comment lines above it (`betas=(0.9, 0.95),
 # GPT-2` -> `b1=0.9, b2=0.95,  # GPT-2`); comments of arguments that Optax does not take
 (`model.parameters()`, `foreach=`) stay where they were, as comment lines. A chain puts each
 transform on its own line, and a transform whose arguments carry comments is itself spread over
@@ -30,6 +30,7 @@ class _Source:
     arg: cst.Arg
     lead: list = field(default_factory=list)          # EmptyLines
     trail: cst.TrailingWhitespace | None = None       # with a comment
+    line: int = 0                                     # which of the call's lines it starts on
 
 
 @dataclass
@@ -60,27 +61,42 @@ class _Layout:
 
 
 def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_name: str, indent: str,
-          default_indent: str = "    ") -> cst.BaseExpression:
+          default_indent: str = "    ", columns: tuple[int, int] | None = None) -> cst.BaseExpression:
     """The Optax expression replacing `call`. `named` maps torch's argument names to the call's
-    Args; `indent` is the statement's indentation (for a long chain broken over lines)."""
+    Args; `indent` is the statement's indentation (for a long chain broken over lines);
+    `columns`: where the torch call starts on its line and where the new expression will
+    (arguments aligned under the torch call's `(` follow the new one's)."""
     builder = _Builder(named, optax_name)
     layout, sources = _read_layout(call)
     transforms = emission.transforms
     if len(transforms) == 1 and not isinstance(transforms[0], TxCall):
         return builder.single_line(transforms[0])      # made up of text: comments go above the statement
+    if layout is not None and columns is not None:
+        head = rename_optax(transforms[0].func, optax_name) if len(transforms) == 1 else f"{optax_name}.chain"
+        layout = _realigned(layout, call, columns, head, indent)
     if layout is None:
-        nodes = [builder.single_line(t) for t in transforms]
-        if len(nodes) == 1:
-            return nodes[0]
-        chain = _call(f"{optax_name}.chain", [cst.Arg(n) for n in nodes])
-        one_line = cst.Module(body=()).code_for_node(chain)
-        if len(indent) + len(one_line) <= LINE_LIMIT or any(" if " in tx_text(t) for t in transforms):
-            return chain
         generated = _Layout(True, cst.SimpleWhitespace(default_indent),
                             cst.ParenthesizedWhitespace(indent=True, last_line=cst.SimpleWhitespace(default_indent)),
                             cst.ParenthesizedWhitespace(indent=True, last_line=_NONE), True)
+        nodes = [builder.single_line(t) for t in transforms]
+        if len(nodes) == 1:
+            # One call on one line, as the torch call was; spread when it grows past the limit
+            # (and past the torch call, whose length the file already lives with).
+            args = builder.args_of(transforms[0])
+            if columns is None or len(args) < 2 or columns[1] + len(_code(nodes[0])) <= max(
+                    LINE_LIMIT, columns[0] + len(_code(call))):
+                return nodes[0]
+            func = rename_optax(transforms[0].func, optax_name)
+            return builder.spread(func, [(a, None, []) for a, _ in args], generated, [])
+        chain = _call(f"{optax_name}.chain", [cst.Arg(n) for n in nodes])
+        if len(indent) + len(_code(chain)) <= LINE_LIMIT or any(" if " in tx_text(t) for t in transforms):
+            return chain
         return builder.spread(f"{optax_name}.chain", [(cst.Arg(n), None, []) for n in nodes], generated, [])
     return builder.multi_line(transforms, layout, sources, default_indent)
+
+
+def _code(node) -> str:
+    return cst.Module(body=()).code_for_node(node)
 
 
 class _Builder:
@@ -88,6 +104,7 @@ class _Builder:
         self.named = named
         self.optax_name = optax_name
         self.source_of = {id(a): name for name, a in named.items()}
+        self.line_of: dict[str, int] = {}       # torch argument -> the line of the call it is on
 
     # -- values -------------------------------------------------------------------------------
     def value(self, v: Value) -> cst.BaseExpression:
@@ -110,8 +127,13 @@ class _Builder:
     def args_of(self, tx: TxCall) -> list[tuple[cst.Arg, tuple[str, int | None] | None]]:
         """(Arg, the torch argument (and element) it comes from)."""
         out = [(cst.Arg(self.value(v)), self._ref(v)) for v in tx.args]
-        out += [(self.keyword(k, v), self._ref(v)) for k, v in tx.kws]
+        out += [(self.keyword(k, v), self._ref(v) or self._schedule_of(k)) for k, v in tx.kws]
         return out
+
+    def _schedule_of(self, keyword: str):
+        """A schedule folded into `learning_rate` is written where torch's `lr` was, with its
+        comment (its value is new text, not the user's node)."""
+        return ("lr", None) if keyword == "learning_rate" and "lr" in self.named else None
 
     def _ref(self, v: Value):
         return v.ref if v.ref is not None and v.ref[0] in self.named else None
@@ -152,6 +174,7 @@ class _Builder:
             else:
                 carry += lines + ([layout.comment_line(s.trail.comment)] if s.trail is not None else [])
         trails = {self.source_of[id(s.arg)]: s.trail for s in sources if id(s.arg) in self.source_of}
+        self.line_of = {self.source_of[id(s.arg)]: s.line for s in sources if id(s.arg) in self.source_of}
         if len(transforms) == 1 and isinstance(transforms[0], TxCall):
             tx = transforms[0]
             rows = self.rows(self.args_of(tx), leads, trails)
@@ -220,20 +243,30 @@ class _Builder:
         line per element where a tuple argument's elements carry comments)."""
         rows: list = []
         where: dict[str, int] = {}
+        last_line = None          # the call's line the last row's torch argument was on
         for arg, ref in args:
             if ref is None:
                 rows.append(([arg], None, []))
+                last_line = None
                 continue
             name = ref[0]
             element = self.element_trail(ref)
             if element is not None:
                 rows.append(([arg], element, leads.pop(name, [])))
+                last_line = None
                 continue
             if name in where:
                 rows[where[name]][0].append(arg)
                 continue
+            line = self.line_of.get(name)
+            if line is not None and line == last_line and not leads.get(name):
+                # Written on the line of the argument before it: it stays beside it.
+                where[name] = len(rows) - 1
+                rows[-1][0].append(arg)
+                continue
             where[name] = len(rows)
             rows.append(([arg], None, leads.pop(name, [])))
+            last_line = line
         # The argument's own trailing comment goes on the last line made from it.
         last = {}
         for i, (_, _, _) in enumerate(rows):
@@ -269,10 +302,13 @@ def _read_layout(call: cst.Call) -> tuple[_Layout | None, list[_Source]]:
     if not any(pws(b, cst.ParenthesizedWhitespace) for b in breaks):
         return None, []
     sources = [_Source(a) for a in args]
+    line = 0
     for i, a in enumerate(args):
         before = breaks[i]
         if isinstance(before, cst.ParenthesizedWhitespace) and i > 0:
             sources[i].lead = list(before.empty_lines)
+        line += isinstance(before, cst.ParenthesizedWhitespace)
+        sources[i].line = line
         after = breaks[i + 1]
         if isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None:
             sources[i].trail = after.first_line
@@ -297,6 +333,25 @@ def _read_layout(call: cst.Call) -> tuple[_Layout | None, list[_Source]]:
         open_ws = open_ws.with_changes(empty_lines=[])
     trailing_comma = bool(args) and isinstance(args[-1].comma, cst.Comma)
     return _Layout(indent, last_line, open_ws, close_ws, trailing_comma, tail), sources
+
+
+def _realigned(layout: _Layout, call: cst.Call, columns: tuple[int, int], func: str, indent: str) -> _Layout:
+    """Arguments aligned under the torch call's opening bracket (`torch.optim.Adam(lr=lr,` then
+    `betas=...` under `lr`) follow the new call's bracket; a hanging indent stays as it is."""
+    before = call.whitespace_before_args
+    if isinstance(before, cst.ParenthesizedWhitespace) or layout.last_line.value.strip(" "):
+        return layout           # arguments start on a line of their own, or tabs: not aligned
+    base = len(indent) if layout.indent else 0
+    codegen = cst.Module(body=()).code_for_node
+    old = columns[0] + len(codegen(call.func)) + len(codegen(call.whitespace_after_func)) + 1 + len(before.value)
+    new = columns[1] + len(func) + 1 + len(before.value)
+    if base + len(layout.last_line.value) != old or new < base or new == old:
+        return layout
+    last_line = cst.SimpleWhitespace(" " * (new - base))
+    close_ws = layout.close_ws
+    if close_ws is not None and close_ws.indent == layout.indent and close_ws.last_line.value == layout.last_line.value:
+        close_ws = close_ws.with_changes(last_line=last_line)
+    return _Layout(layout.indent, last_line, layout.open_ws, close_ws, layout.trailing_comma, layout.tail)
 
 
 def patch_optax(call: cst.Call, learning_rate: str | None, prefix: tuple[str, ...], optax_name: str

@@ -1,17 +1,20 @@
 """Imports: add what the new code uses (`import optax`, `jax.numpy as jnp`, `switcheroo_optax`,
-the target's, e.g. `from flax import nnx`) once, after the file's leading imports; drop the `torch.optim` imports the fixes left unused."""
+the target's, e.g. `from flax import nnx`) once, with the file's third-party imports
+(import_sections.py says where); drop the `torch.optim` imports the fixes left unused."""
 
 from __future__ import annotations
 
+import bisect
 import re
 
 import libcst as cst
 
 from ..analysis.arguments import code
-from ..analysis.facts import StmtContext
+from ..analysis.facts import StmtContext, dotted
 from ..analysis.program import chunk_facts
 from ..knowledge import catalog
 from .changes import Plan
+from .import_sections import place, section
 
 
 def _module_binds(p, name: str, qualified: str) -> bool:
@@ -31,19 +34,23 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
     for extra in p.target.imports:      # the target's own (`from flax import nnx`)
         if f"{extra.name}." in written and not _module_binds(p, extra.name, extra.qualified):
             needed.append(extra.statement)
+    changed = set(plan.changes)             # before the unused imports' removal: those may anchor
     _plan_unused_imports(p, plan, converted)
     if not needed:
         return
-    anchor, first, docstring = _import_anchor(p.program)
-    if anchor is not None:
-        plan.add_after(anchor, needed)
+    imports, first, docstring = _module_imports(p.program, changed)
+    if imports:
+        at, where = place([s for _, s in imports])
+        (plan.add_after if where == "after" else plan.add_before)(imports[at][0], needed)
     elif docstring is not None:
         plan.add_after(docstring, needed)
     elif first is not None:
         plan.add_before(first, needed)
 
 def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -> None:
-    """Drop `torch.optim` (and clipping) import aliases whose every use the fix converted."""
+    """Drop the `torch.optim` (and clipping) imports whose every use the fix converted: `from
+    torch import optim`, `import torch.optim as optim`, `from torch.optim import Adam as A`,
+    and `import torch.optim` itself where another import binds `torch`."""
     if not converted:
         return
     candidates: dict[str, tuple[StmtContext, cst.ImportAlias]] = {}
@@ -60,28 +67,33 @@ def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtCont
                 q, bound = f"{code(stmt.module)}.{name}", asname or name
             elif asname:
                 q, bound = name, asname
+            elif _binds_torch_elsewhere(p.program, ctx):
+                q, bound = name, name      # `import torch.optim`: the dotted name is what its uses spell
             else:
-                continue   # `import torch.optim` binds `torch`: never ours to drop
+                continue   # the file's only `import torch...`: it binds `torch` for the rest
             if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")):
                 candidates[bound] = (ctx, alias)
     if not candidates:
         return
-    # Count the name's occurrences in the text, not in a tree walk (that would cost a pass
-    # over the whole module per code action). Text counts every use and then some (comments,
-    # strings), so an alias is dropped only when every occurrence lies in converted code.
+    # The name's occurrences are found in the text, not in a tree walk (that would cost a pass
+    # over the whole module per code action); an occurrence outside converted code is then
+    # looked at in its own top-level statement's tree (a comment, a string, `optim=` as a
+    # keyword and `x.optim` are no uses).
     text = p.source.text
-    ranges = []
+    ranges, skip = [], set()
     for call, ctx in converted:
         span = p.program.span(call.func, ctx)
         ranges.append((p.source.offset(span.start), p.source.offset(span.end)))
+        skip.add(id(call.func))
     drop: dict[int, tuple[StmtContext, set[int]]] = {}
     for name, (ctx, alias) in candidates.items():
         span = p.program.span(ctx.stmt, ctx)
         own = (p.source.offset(span.start), p.source.offset(span.end))
         hits = [h for h in _name_uses(text, name) if not own[0] <= h < own[1]]
-        inside = [h for h in hits if any(a <= h < b for a, b in ranges)]
-        if inside and len(inside) == len(hits):
-            drop.setdefault(id(ctx.stmt), (ctx, set()))[1].add(id(alias))
+        outside = [h for h in hits if not any(a <= h < b for a, b in ranges)]
+        if len(outside) == len(hits) or _used(p.program.doc, outside, name, skip):
+            continue        # no use converted (not ours to drop), or a use left
+        drop.setdefault(id(ctx.stmt), (ctx, set()))[1].add(id(alias))
     for ctx, aliases in drop.values():
         stmt = ctx.stmt
         kept = [a for a in stmt.names if id(a) not in aliases]
@@ -90,6 +102,59 @@ def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtCont
         else:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             plan.replace(ctx, [stmt.with_changes(names=kept)])
+
+
+def _binds_torch_elsewhere(program, ctx: StmtContext) -> bool:
+    """Does another module-level import bind `torch` (`import torch`, `import torch.nn`)?"""
+    return any(b.kind == "import" and b.ctx is not None and b.ctx.stmt is not ctx.stmt
+               for b in program.module.bindings.get("torch", []))
+
+
+def _used(doc, offsets: list[int], name: str, skip: set[int]) -> bool:
+    """Is `name` (dotted or not) used as a name in the top-level statements holding these
+    offsets, outside the nodes in `skip` (the converted code)?"""
+    chunks = {bisect.bisect_right(doc.starts, h) - 1 for h in offsets}
+    for i in sorted(chunks):
+        module = doc.chunks[i].module if i >= 0 else None
+        if module is None:
+            return True
+        uses = _Uses(name.split("."), skip)
+        module.visit(uses)
+        if uses.found:
+            return True
+    return False
+
+
+class _Uses(cst.CSTVisitor):
+    """Finds `name` (`optim`, `torch.optim`) where it is read or written as a name; not as an
+    attribute (`x.optim`), a keyword (`f(optim=...)`), a parameter's name or in an import."""
+
+    def __init__(self, parts: list[str], skip: set[int]):
+        super().__init__()
+        self.parts, self.skip, self.found = parts, skip, False
+
+    def on_visit(self, node) -> bool:
+        if self.found or id(node) in self.skip or isinstance(node, (cst.Import, cst.ImportFrom)):
+            return False
+        if isinstance(node, cst.Attribute):
+            if dotted(node) == self.parts:
+                self.found = True
+                return False
+            node.value.visit(self)          # not its `.attr`
+            return False
+        if isinstance(node, cst.Name):
+            if self.parts == [node.value]:
+                self.found = True
+            return False
+        if isinstance(node, cst.Arg):
+            node.value.visit(self)          # not its keyword
+            return False
+        if isinstance(node, cst.Param):
+            for part in (node.annotation, node.default):
+                if part is not None:
+                    part.visit(self)
+            return False
+        return True
 
 
 def optax_name(program) -> str:
@@ -103,34 +168,54 @@ def optax_name(program) -> str:
     return "optax"
 
 
-def _import_anchor(program):
-    """(the statement new imports go after: the last of the leading import block (after a
-    docstring and `from __future__` imports), the first statement, the docstring)."""
-    last = first = docstring = None
-    for i, chunk in enumerate(program.doc.chunks):
+def _module_imports(program, changed: set[int]):
+    """(the module-level imports new ones may go among, with their isort sections; the first
+    statement; the docstring). Read from the top (after a docstring) down to the first `def`,
+    `class` or other compound statement, or the first statement a fix changes: code between
+    imports (`warnings.filterwarnings(...)`, `matplotlib.use("Agg")`) is stepped over."""
+    first_party = _first_party(program)
+    found, first, docstring = [], None, None
+    for chunk in program.doc.chunks:
         if chunk.module is None or not chunk.module.body:
             continue
         facts = chunk_facts(chunk)
-        top = chunk.module.body[0]
-        ctxs = [c for c in facts.statements if c.line is top or c.unit is top]
-        if not ctxs:
-            continue
-        if first is None:
-            first = ctxs[0]
-            if isinstance(top, cst.SimpleStatementLine) and len(top.body) == 1 and isinstance(
-                    top.body[0], cst.Expr) and isinstance(top.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
-                docstring = ctxs[0]
+        for top in chunk.module.body:
+            ctxs = [c for c in facts.statements if c.line is top or c.unit is top]
+            if not ctxs:
                 continue
-        if isinstance(top, cst.SimpleStatementLine) and all(isinstance(s, (cst.Import, cst.ImportFrom))
-                                                            for s in top.body):
-            last = ctxs[-1]
-        elif isinstance(top, cst.Try) and isinstance(top.body, cst.IndentedBlock) and all(
-                isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
-                for s in top.body.body):
-            last = next(c for c in ctxs if c.unit is top)
-        else:
-            break
-    return last, first, docstring
+            if first is None:
+                first = ctxs[0]
+                if isinstance(top, cst.SimpleStatementLine) and len(top.body) == 1 and isinstance(
+                        top.body[0], cst.Expr) and isinstance(top.body[0].value, (cst.SimpleString, cst.ConcatenatedString)):
+                    docstring = ctxs[0]
+                    continue
+            if isinstance(top, cst.SimpleStatementLine):
+                for ctx in ctxs:
+                    if isinstance(ctx.stmt, (cst.Import, cst.ImportFrom)):
+                        found.append((ctx, _section(ctx.stmt, first_party)))
+                    elif id(ctx.stmt) in changed:
+                        return found, first, docstring
+            elif isinstance(top, cst.Try) and isinstance(top.body, cst.IndentedBlock) and top.body.body and all(
+                    isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+                    for s in top.body.body):
+                found.append((next(c for c in ctxs if c.unit is top), _section(top.body.body[0].body[0], first_party)))
+            else:
+                return found, first, docstring
+    return found, first, docstring
+
+
+def _section(stmt, first_party: frozenset[str]) -> str:
+    if isinstance(stmt, cst.ImportFrom):
+        return section(code(stmt.module) if stmt.module is not None else None, len(stmt.relative), first_party)
+    return section(code(stmt.names[0].name), 0, first_party)
+
+
+def _first_party(program) -> frozenset[str]:
+    """The top-level names of the project's own modules, where the workspace knows them (the
+    document's package, the modules it is traced with)."""
+    names = {u.module_name for u in program.units if u.module_name}
+    names.update(program.modules)
+    return frozenset(n.split(".", 1)[0] for n in names)
 
 
 _NAME_CHAR = re.compile(r"[\w.]")

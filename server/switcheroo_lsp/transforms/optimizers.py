@@ -37,9 +37,14 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         row = catalog.OPTIMIZERS[ident.name]
 
         accumulate = folded.accumulate if folded else None
+        column = p.program.span(ident.call, ctx).start.col
 
-        def build(call: cst.Call) -> cst.BaseExpression:
-            tx = construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent)
+        def build(call: cst.Call, at: int | None = column) -> cst.BaseExpression:
+            """`at`: where the new expression starts on the call's line (None: on a line of its own)."""
+            if accumulate is not None and at is not None:
+                at = len(indent)        # on a line of its own inside MultiSteps(, shifted one step in
+            tx = construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent,
+                                    (column, at) if at is not None else None)
             return _multi_steps(tx, accumulate, p.optax_name, default_indent) if accumulate is not None else tx
 
         wrapper = p.target.wrapper
@@ -49,8 +54,8 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
             owner = p.builder.module_for(ident).node
             if owner is None:
                 return False        # no module to wrap: the construction's OPX202 says so
-            new = wrapping.wrap(ident.call, _params_arg(ident.call), build, wrapper, owner,
-                                p.program.span(ident.call, ctx).start.col, default_indent)
+            new = wrapping.wrap(ident.call, _params_arg(ident.call), build, wrapper, owner, column, default_indent,
+                                indent)
         p.rewritten[ident] = (emission, extras)
     elif ident.kind == "optax" and extras is not None:
         new = construction.patch_optax(ident.call, extras.learning_rate, extras.prefix, p.optax_name)

@@ -2,7 +2,8 @@
 
 Fixes compose through the plan: the optimizer's construction is rewritten once with everything
 folded into it (schedule, clipping), whichever fixes asked; imports follow from what the new
-code uses. One module per family: optimizers, steps, schedules, clipping, imports.
+code uses. One module per family: optimizers, steps, schedules, clipping, imports; todos.py
+keeps one TODO per scope and name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .imports import optax_name, plan_imports
 from .optimizers import plan_optimizer
 from .schedules import plan_schedule, plan_scheduler_step
 from .steps import plan_step, plan_zero_grad, step_target
+from .todos import one_per_scope
 
 
 class Planner:
@@ -71,6 +73,7 @@ class Planner:
                         converted.append((value, member))
             elif site.finding.kind == "clip":
                 converted.append((site.ctx.stmt.value, site.ctx))
+        one_per_scope(plan, self.program)
         plan_imports(self, plan, converted)
         return plan
 

@@ -8,7 +8,8 @@ lists are rebuilt where they change:
 - statements joined by `;` stay on their line, and a one-line body (`if c: opt.step()`) stays
   one line (its comments go above the compound statement);
 - a removed statement's comment lines move to the next statement (or the block's end); its
-  trailing comment too, except a removed `zero_grad()`'s; a block left empty gets `pass`;
+  trailing comment too, except a removed `zero_grad()`'s; a block left empty gets `pass`; the
+  blank lines around it do not add up (one run where two met; none at a block's start or end);
 - any comment inside a rewritten statement that the new code does not carry is put above it,
   so that no fix ever loses a comment.
 """
@@ -150,17 +151,22 @@ class _Rewriter(cst.CSTTransformer):
             return updated.with_changes(body=[cst.SimpleStatementLine(
                 body=[cst.Pass()], leading_lines=lines + list(last.leading) + list(last.hoisted),
                 trailing_whitespace=last.trailing)])
+        removed = False
         for x in items:
             if isinstance(x, _Removed):
                 carry.extend(x.lines())
+                removed = True
                 continue
-            if carry:
-                x = x.with_changes(leading_lines=carry + list(x.leading_lines))
-                carry = []
+            if removed:
+                lines = _joined(carry, list(x.leading_lines))
+                if not body and isinstance(original, cst.IndentedBlock):
+                    lines = _strip_blanks(lines)        # now the block's first statement
+                x = x.with_changes(leading_lines=lines)
+                carry, removed = [], False
             body.append(x)
         changes = {"body": body}
         if carry:
-            changes["footer"] = carry + list(updated.footer)
+            changes["footer"] = _strip_blanks(carry[::-1])[::-1] + list(updated.footer)
         return updated.with_changes(**changes)
 
     def _line(self, orig: cst.SimpleStatementLine, upd: cst.SimpleStatementLine) -> list:
@@ -291,6 +297,27 @@ class _Rewriter(cst.CSTTransformer):
         if above and hasattr(new, "leading_lines"):
             new = new.with_changes(leading_lines=list(new.leading_lines) + above)
         return new
+
+
+def _blank(line) -> bool:
+    return isinstance(line, cst.EmptyLine) and line.comment is None
+
+
+def _joined(above: list, own: list) -> list:
+    """The lines a removed statement leaves, above the next statement's own: where blank lines
+    meet blank lines, the longer run alone (a `zero_grad()` between two blank lines leaves one)."""
+    tail = len(above) - len(_strip_blanks(above[::-1]))
+    head = len(own) - len(_strip_blanks(own))
+    drop = min(tail, head)
+    return above[:len(above) - drop] + own
+
+
+def _strip_blanks(lines: list) -> list:
+    """Without the blank lines it starts with."""
+    i = 0
+    while i < len(lines) and _blank(lines[i]):
+        i += 1
+    return lines[i:]
 
 
 def _lines_of(texts: list) -> list[cst.SimpleStatementLine]:

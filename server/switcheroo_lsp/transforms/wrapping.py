@@ -23,28 +23,32 @@ _EQUAL = cst.AssignEqual(whitespace_before=_NONE, whitespace_after=_NONE)
 _CODEGEN = cst.Module(body=())
 
 
-def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[[cst.Call], cst.BaseExpression], wrapper,
-         module: cst.BaseExpression, line_start: int, default_indent: str) -> cst.Call:
+def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseExpression], wrapper,
+         module: cst.BaseExpression, line_start: int, default_indent: str, indent: str = "") -> cst.Call:
     """`wrapper.func(module, <transform>, kw=value...)` replacing the torch `call`. `build` turns
-    a torch call into the transform's nodes; `params` is the call's params argument;
-    `line_start` is how many characters precede the call on its line."""
+    a torch call into the transform's nodes (given the column it will start at); `params` is the
+    call's params argument; `line_start` is how many characters precede the call on its line;
+    `indent` is the statement's indentation."""
     func = cst.parse_expression(wrapper.func)
     keywords = [cst.Arg(cst.parse_expression(v), keyword=cst.Name(k), equal=_EQUAL) for k, v in wrapper.keywords]
     open_ws = call.whitespace_before_args
     if isinstance(open_ws, cst.ParenthesizedWhitespace) and params is not None and call.args and call.args[0] is params:
         # Spread from `(`: the comment after `(` and the params argument's go with the module.
         lead, trail, stripped = _params_comments(call, params)
-        transform = build(stripped)
+        transform = build(stripped, None)
         close = _closing(call)
         return _spread(func, module, transform, keywords, open_ws.last_line, open_ws.indent, lead, trail, close,
                        open_ws.first_line)
-    transform = build(call)
+    # Hugged, the transform starts after `wrapper(module, `: arguments aligned under its bracket follow it.
+    transform = build(call, line_start + len(wrapper.func) + 1 + len(_CODEGEN.code_for_node(module)) + 2)
     hugged = cst.Call(func=func, args=_commas([cst.Arg(module), cst.Arg(transform)] + keywords))
     text = _CODEGEN.code_for_node(hugged)
     if "\n" not in text and line_start + len(text) <= LINE_LIMIT:
         return hugged
     if "\n" in text and "\n" in _CODEGEN.code_for_node(call):
         return hugged           # the user's own layout (hanging from `(`) is kept as it is
+    # Spread: the transform on a line of its own, one step in.
+    transform = build(call, len(indent) + len(default_indent))
     return _spread(func, module, transform, keywords, cst.SimpleWhitespace(default_indent), True, [], None,
                    cst.ParenthesizedWhitespace(indent=True, last_line=_NONE))
 

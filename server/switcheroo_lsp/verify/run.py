@@ -10,7 +10,7 @@ import torch
 from . import compare as K
 from . import torch_runner
 from .cases import Resolved
-from .command import Outcome
+from .outcome import Outcome
 from .problems import problems
 from .targets import runner
 
