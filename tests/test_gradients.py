@@ -42,7 +42,7 @@ def test_the_optax_target_keeps_its_todo_naming_what_a_loss_function_would_hold(
     assert step.message.endswith("(e.g. grads = jax.grad(loss_fn)(params)); loss_fn(params, ...) would hold "
                                  "`output = model(data); loss = F.nll_loss(output, target)`")
     out = fixed(LOOP, "optax")
-    assert ("# TODO(switcheroo): define grads, params here (grads = jax.grad(loss_fn)(params)); loss_fn(params, ...) "
+    assert ("# TODO(switcheroo): define grads here (grads = jax.grad(loss_fn)(params)); loss_fn(params, ...) "
             "would hold `output = model(data); loss = F.nll_loss(output, target)`") in out
     assert "loss.backward()" in out and "value_and_grad" not in out      # the Optax target derives nothing
 

@@ -383,7 +383,7 @@ class RegionCutting:
         """`loss_fn`; `<module>_loss_fn` where the function steps several optimizers (a GAN);
         never a name the function already uses."""
         given = self._given.setdefault(id(scope), set())
-        several = sum(1 for u in self.step_uses().values() if u.ctx.scope is scope and u.member == "step") > 1
+        several = sum(1 for u in self.step_uses().values() if u.ctx.scope is scope and u.member in ("step", "update")) > 1
         options = ([f"{param}_loss_fn"] if several else []) + ["loss_fn", f"{param}_loss_fn", "compute_loss"]
         options += [f"loss_fn{n}" for n in range(2, 100)]
         name = next(o for o in options if o not in taken and o not in given)

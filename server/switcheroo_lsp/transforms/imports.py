@@ -31,7 +31,9 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
         needed.append("import jax.numpy as jnp")
     if f"{catalog.HELPERS}." in written and not _module_binds(p, catalog.HELPERS, catalog.HELPERS):
         needed.append(f"import {catalog.HELPERS}")
+    canonical = ["import optax", "import jax.numpy as jnp", f"import {catalog.HELPERS}"]
     for extra in p.target.imports:      # the target's own (`from flax import nnx`)
+        canonical.append(extra.statement)
         if f"{extra.name}." in written and not _module_binds(p, extra.name, extra.qualified):
             needed.append(extra.statement)
     changed = set(plan.changes)             # before the unused imports' removal: those may anchor
@@ -39,7 +41,12 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
     if not needed:
         return
     imports, first, docstring = _module_imports(p.program, changed)
-    if imports:
+    later = _ours_after(imports, canonical, needed)
+    if later is not None:
+        # One an earlier fix added that fix-all writes after these: before it, so that fixes
+        # taken one at a time order the imports as fix-all does.
+        plan.add_before(later, needed)
+    elif imports:
         at, where = place([s for _, s in imports])
         (plan.add_after if where == "after" else plan.add_before)(imports[at][0], needed)
     elif docstring is not None:
@@ -202,6 +209,18 @@ def _module_imports(program, changed: set[int]):
             else:
                 return found, first, docstring
     return found, first, docstring
+
+
+def _ours_after(imports, canonical: list[str], needed: list[str]):
+    """The first import line of the file that is one fix-all would write after `needed`."""
+    rank = max(canonical.index(n) for n in needed if n in canonical) if any(n in canonical for n in needed) else None
+    if rank is None:
+        return None
+    for ctx, _ in imports:
+        text = cst.Module([]).code_for_node(ctx.stmt)
+        if text in canonical and canonical.index(text) > rank:
+            return ctx
+    return None
 
 
 def _section(stmt, first_party: frozenset[str]) -> str:

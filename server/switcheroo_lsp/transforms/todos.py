@@ -29,10 +29,14 @@ def one_per_scope(plan: Plan, program) -> None:
     changes = sorted(plan.changes.values(), key=lambda c: program.order(c.ctx))
     source = program.doc.source
     asked: dict[tuple, list] = {}       # (scope, name) -> (block, where its statement ends) it was asked in
+    for ctx, names in _already_asked(program):
+        scope, block = _where(ctx)
+        end = source.offset(program.span(ctx.stmt, ctx).end)
+        for name in names:
+            asked.setdefault((scope, name), []).append((block, end))
     for change in changes:
         ctx = change.ctx
-        scope = "module" if ctx.scope.kind == "module" else id(ctx.scope)
-        block = _TOP if isinstance(ctx.body, cst.Module) else id(ctx.body)
+        scope, block = _where(ctx)
         around = {id(n) for n in ctx.path} | {block, _TOP if scope == "module" else None}
         span = program.span(ctx.stmt, ctx)
         start, end = source.offset(span.start), source.offset(span.end)
@@ -51,6 +55,30 @@ def one_per_scope(plan: Plan, program) -> None:
         if change.texts is not None:
             change.texts = _pruned(change.texts, covered, ask)
         change.after = _pruned(change.after, covered, ask)
+
+
+def _where(ctx) -> tuple:
+    """(scope, block) of a statement, as the asks are keyed."""
+    scope = "module" if ctx.scope.kind == "module" else id(ctx.scope)
+    return scope, _TOP if isinstance(ctx.body, cst.Module) else id(ctx.body)
+
+
+def _already_asked(program):
+    """(statement, names) of the TODO lines earlier fixes wrote above their init lines (`#
+    TODO(switcheroo): define params here` over `opt_state = opt.init(params)`): fixing one
+    finding at a time then asks no more than fix-all does. (Comments are not in the analysis's
+    statements; the init lines are, among the calls.)"""
+    source = program.doc.source
+    if "# TODO(switcheroo): define" not in source.text:
+        return
+    for site in program.calls:
+        func = site.call.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "init" and program.in_primary(site.ctx)):
+            continue
+        line = program.span(site.ctx.stmt, site.ctx).start.line
+        m = _DEFINE.match(source.line(line - 1).strip()) if line > 0 else None
+        if m is not None:
+            yield site.ctx, m.group("names").split(", ")
 
 
 def _pruned(texts: list, covered, ask) -> list:
