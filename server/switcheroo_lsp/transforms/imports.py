@@ -10,7 +10,7 @@ import libcst as cst
 from ..analysis.arguments import code
 from ..analysis.facts import StmtContext
 from ..analysis.program import chunk_facts
-from ..knowledge import catalog
+from ..knowledge import catalog, factories, libraries, schedules
 from .changes import Plan
 
 
@@ -43,7 +43,8 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
         plan.add_before(first, needed)
 
 def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -> None:
-    """Drop `torch.optim` (and clipping) import aliases whose every use the fix converted."""
+    """Drop `torch.optim` (and clipping) import aliases, and those of the libraries whose optimizers
+    the catalog knows (`import bitsandbytes as bnb`), whose every use the fix converted."""
     if not converted:
         return
     candidates: dict[str, tuple[StmtContext, cst.ImportAlias]] = {}
@@ -60,9 +61,14 @@ def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtCont
                 q, bound = f"{code(stmt.module)}.{name}", asname or name
             elif asname:
                 q, bound = name, asname
+            elif name.split(".")[0] in libraries.ROOTS:
+                q, bound = name, name.split(".")[0]   # `import lion_pytorch`: the library's own name
             else:
                 continue   # `import torch.optim` binds `torch`: never ours to drop
-            if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")):
+            if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")) or (
+                    q in catalog.CLASSES or q in libraries.UNMAPPED or q in libraries.MODULES
+                    or q in factories.TIMM_PATHS or q in factories.ZERO_PATHS or q in factories.SCHEDULE_FACTORIES
+                    or q in schedules.SCHEDULER_CLASSES):
                 candidates[bound] = (ctx, alias)
     if not candidates:
         return

@@ -34,10 +34,11 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         module = ctx.chunk.module
         indent = p.source.indent_of(p.program.span(ctx.stmt, ctx).start.line)
         default_indent = module.default_indent if module is not None else "    "
-        row = catalog.OPTIMIZERS[ident.name]
+        row = catalog.OPTIMIZERS.get(ident.name)
 
         def build(call: cst.Call) -> cst.BaseExpression:
-            return construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent)
+            named = factory_args(call) if ident.factory or row is None else named_args(row, call)
+            return construction.build(call, emission, named, p.optax_name, indent, default_indent)
 
         wrapper = p.target.wrapper
         if wrapper is None:
@@ -68,6 +69,12 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
 def _params_arg(call: cst.Call) -> cst.Arg | None:
     node = argument(call, 0, "params")
     return next((a for a in call.args if a.value is node), None)
+
+
+def factory_args(call: cst.Call) -> dict[str, cst.Arg]:
+    """A factory call's (create_optimizer_v2) or a chosen class's Args by keyword: the emission's
+    references name the class's arguments, which these keywords share; positional ones are left."""
+    return {arg.keyword.value: arg for arg in call.args if arg.keyword is not None and not arg.star}
 
 
 def named_args(row, call: cst.Call) -> dict[str, cst.Arg]:
