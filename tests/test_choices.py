@@ -124,6 +124,7 @@ def test_a_condition_rebound_before_the_call_is_not_trusted():
 
 
 def test_a_single_class_through_a_variable_is_a_plain_construction():
-    text = "import torch\n\n\ndef f(model):\n    cls = torch.optim.SGD\n    opt = cls(model.parameters(), lr=0.1)\n    return opt\n"
+    text = ("import torch\n\n\ndef f(model):\n    cls = torch.optim.SGD\n    opt = cls(model.parameters(), lr=0.1)\n"
+            "    return opt\n\n\nopt = f(model)\n")
     f = next(f for f in analyze(text).findings if f.kind == "construct")
     assert f.code == "OPX101" and f.message.startswith("torch.optim.SGD → optax.sgd(")
