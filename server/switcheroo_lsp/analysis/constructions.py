@@ -222,11 +222,6 @@ class Builder:
         where = self._where(ident)
         if ident.chosen_by:
             return f"its class is chosen at run time ({ident.chosen_by}, {where})"
-        for f in self.a.findings:        # a scheduler of its that cannot fold in would be left driving Optax
-            site = self._pending.get(f.key)
-            if (site is not None and site.sched is not None and site.identity is ident and not f.fixable
-                    and f.kind in ("unmapped", "manual") and f.code != "OPX203"):
-                return f"its scheduler (line {f.span.start.line + 1}) cannot fold into it"
         modes = [u for m in ("train", "eval") for u in self.uses(ident, m)]
         if ident.name.startswith("schedulefree.") and modes:
             line = self.program.span(modes[0].node, modes[0].ctx).start.line + 1

@@ -652,6 +652,8 @@ class Tracer:
             if q in SCHEDULE_FACTORIES:          # get_scheduler(name, optimizer, ...)
                 return "scheduler", SCHEDULE_FACTORIES[q].qualified, ""
         head, _, last = q.rpartition(".")
+        if head == HELPER_MODULE and "schedule" in last and "schedule_free" not in last:
+            return "optax_schedule", last, ""    # switcheroo_optax's schedules (transformers', diffusers')
         if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
             return "optax", last, ""
         if q in NNX_OPTIMIZERS:
