@@ -17,8 +17,9 @@ converted (same name, in its file or a file traced with it) whose line carries n
 the fixed project is checked again.
 
 Ground truth, by name: a construction is a call to `torch.optim.<Optimizer>(` / `optim.<Optimizer>(`
-(the torch 2.13 classes); a step or zero_grad is `<receiver>.step(` / `.zero_grad(` whose
-receiver's last name mentions "optim" or "opt" (`optimizer`, `opt_d`, `self.policy.optimizer`),
+(the torch 2.13 classes), or to a library's optimizer (`bnb.optim.AdamW8bit(`, `Prodigy(`,
+`create_optimizer_v2(`, `optimizer_class(`: LIBRARY below); a step or zero_grad is
+`<receiver>.step(` / `.zero_grad(` whose receiver's last name mentions "optim" or "opt" (`optimizer`, `opt_d`, `self.policy.optimizer`),
 plus `scaler.step(<such a receiver>)`. Found: a finding (OPX1xx/OPX2xx) on that line. A false
 positive: a step or zero_grad finding on a receiver whose name says scheduler, env, model or loss.
 """
@@ -50,10 +51,19 @@ CORPORA = [
     ("CompVis/taming-transformers", "3ba01b241669f5ade541ce990f7650a3b8f65318", [""]),
     ("eriklindernoren/PyTorch-GAN", "36d3c77e5ff20ebe0aeefd322326a134a279b93e", [""]),
     ("lucidrains/denoising-diffusion-pytorch", "faed4db28e724735323fa91c70aa9b28a6e1cbac", [""]),
+    # The libraries around torch (issue 20): diffusers' example trainers (bitsandbytes, prodigyopt,
+    # get_scheduler by name, classes chosen at run time) and timm's (create_optimizer_v2, its own optimizers).
+    ("huggingface/diffusers", "58eb52c0803ea9af3abec60841c2a093bdf1f951", ["examples"]),
+    ("huggingface/pytorch-image-models", "aa4b5850c1543fa488abf260f18390eda46cf85d", ["train.py", "timm"]),
 ]
 OPTIMIZERS = ("ASGD|Adadelta|Adafactor|Adagrad|Adam|AdamW|Adamax|LBFGS|Muon|NAdam|RAdam|RMSprop|Rprop|SGD|"
               "SparseAdam")
-CONSTRUCTION = re.compile(rf"\b(?:torch\.optim|optim)\.(?:{OPTIMIZERS})\(")
+# torch.optim's classes, and the libraries': bitsandbytes, prodigyopt, schedulefree, lion-pytorch, transformers'
+# Adafactor, apex / DeepSpeed, ZeRO, timm's factory, and a class held in a variable named for one.
+LIBRARY = (r"(?:bnb|bitsandbytes)\.optim\.\w+|prodigyopt\.Prodigy|Prodigy|schedulefree\.\w+ScheduleFree|"
+           r"\w+ScheduleFree|lion_pytorch\.Lion|Adafactor|FusedAdam|FusedLAMB|DeepSpeedCPUAdam|"
+           r"ZeroRedundancyOptimizer|create_optimizer_v2|optimizer_class|optimizer_cls")
+CONSTRUCTION = re.compile(rf"(?:\b(?:torch\.optim|optim)\.(?:{OPTIMIZERS})|(?<![\w.])(?:{LIBRARY}))\(")
 RECEIVER = r"[\w.\[\]'\"]*"
 STEP = re.compile(rf"(?<![\w.])({RECEIVER})\.(step|zero_grad)\(")
 SCALER_STEP = re.compile(rf"\b\w*scaler\w*\.step\(\s*({RECEIVER})")
@@ -84,8 +94,9 @@ def truth(text: str):
     constructions, steps = set(), set()
     for i, line in enumerate(text.splitlines(), 1):
         code = line.split("#", 1)[0]
-        if CONSTRUCTION.search(code):
-            constructions.add(i)
+        m = CONSTRUCTION.search(code)
+        if m and not re.match(r"\s*(?:def|class)\s", code) and not code.lstrip().startswith((">>>", "...")):
+            constructions.add(i)      # not the library's own `def create_optimizer_v2(`, nor a doctest
         for m in STEP.finditer(code):
             name = last_name(m.group(1))
             if OPTIMIZER_NAME.search(name) and not NOT_AN_OPTIMIZER.search(name):

@@ -20,6 +20,7 @@ from .analysis.workspace import Workspace
 from .document.parsed import ParsedDocument
 from .document.text import Pos, Source, Span, from_units, to_units
 from .edits import apply, chunk_edits
+from .knowledge import catalog
 from .targets import Target, target_named
 from .transforms.plan import Planner, title
 from .transforms.render import render
@@ -46,6 +47,7 @@ class Analysis:
     doc: ParsedDocument | None = None       # None: no torch in the text, nothing was parsed
     result: AnalysisResult | None = None
     _memo: dict = field(default_factory=dict)
+    _context: dict = field(default_factory=dict)    # how it was analysed (workspace, path): alternatives re-run it
 
     @property
     def findings(self) -> list[Finding]:
@@ -119,6 +121,42 @@ class Analysis:
             self._memo[memo] = self._edits(sites) if sites else []
         return self._memo[memo]
 
+    def candidates(self, key: int) -> list[dict]:
+        """For a construction whose class is chosen at run time: each class it may be, under which
+        condition, and what it becomes ([{key, label, condition, rewrite, why}]); [] otherwise."""
+        site = self.site(key)
+        ident = site.identity if site is not None else None
+        if ident is None or ident.choice is None or len(ident.choice.candidates) < 2:
+            return []
+        return self.result.builder.candidates(ident)
+
+    def alternatives(self, key: int) -> list[Fix]:
+        """For a construction whose class is chosen at run time and cannot convert as a whole: one
+        fix per candidate class with a rewrite ("Convert as torch.optim.AdamW, the default"),
+        converting the whole flow as if that class were the one chosen."""
+        findings = self.findings
+        finding = findings[key] if 0 <= key < len(findings) else None
+        if finding is None or not finding.data.get("candidates") or self.result is None:
+            return []
+        memo = ("alternatives", key)
+        if memo in self._memo:
+            return self._memo[memo]
+        site = self.site(key)
+        ident = site.identity
+        start = self.result.program.span(ident.call, ident.ctx).start
+        out = []
+        for candidate in finding.data["candidates"]:
+            forced = analyze(self.source.text, self.target, forced={(start.line, start.col): candidate["key"]},
+                             **self._context)
+            keys = {i for i, s in forced.result.sites.items()
+                    if s.finding.fixable and any(x.call is not None and forced.result.program.span(x.call, x.ctx).start
+                                                 == start for x in set(s.ids) | {s.identity} if x is not None)}
+            edits = forced.fix_all(keys) if keys else []
+            if edits:
+                out.append(Fix(f"Convert as {candidate['label']}", edits, preferred=False))
+        self._memo[memo] = out
+        return out
+
     def ignore_fix(self, key: int) -> Fix | None:
         """`# noqa: CODE` at the end of the line where the finding's statement starts."""
         findings = self.findings
@@ -183,7 +221,7 @@ class Analysis:
             transform = emission.one_line()
             module = planner.builder.module_for(ident).node if self.target.wrapper is not None else None
             out.append(ConstructionRewrite(
-                span=span, torch=f"torch.optim.{ident.name}", call=self.source.segment(span),
+                span=span, torch=catalog.qualified_name(ident.name), call=self.source.segment(span),
                 optax=transform, schedule=extras.learning_rate if extras else None,
                 clip=tuple(extras.prefix) if extras else (), exact=emission.exact,
                 written=self.target.construction_summary(transform, code(module) if module is not None else None),
@@ -192,7 +230,7 @@ class Analysis:
 
 
 def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None,
-            workspace: Workspace | None = None, path: str | None = None) -> Analysis:
+            workspace: Workspace | None = None, path: str | None = None, forced: dict | None = None) -> Analysis:
     """Analyse a document. `previous`: the parse of an earlier version of the same document,
     whose unchanged top-level statements are reused. `workspace` and `path`: the project the
     document is part of, whose files that import it or that it imports are traced with it."""
@@ -204,10 +242,10 @@ def analyze(text: str, target: str | Target | None = None, previous: ParsedDocum
     doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
     if workspace is not None and path is not None:
         module, is_package = workspace.describe(path)
-        result = _analyze(doc, chosen, units, module, str(path), is_package)
+        result = _analyze(doc, chosen, units, module, str(path), is_package, forced=forced)
     else:
-        result = _analyze(doc, chosen)
-    return Analysis(doc.source, chosen, doc, result)
+        result = _analyze(doc, chosen, forced=forced)
+    return Analysis(doc.source, chosen, doc, result, _context={"workspace": workspace, "path": path})
 
 
 def analyze_project(texts: dict[str, str], target: str | Target | None = None,

@@ -23,6 +23,16 @@ and is tested against torch 2.13.0 step by step (float64 trajectories agree to 1
 | `torch_adafactor` | `Adafactor` update (any number of dimensions) |
 | `torch_lbfgs` | `LBFGS(line_search_fn=None)`: one update = one `step(closure)` |
 | `torch_clip_grad_norm` | `torch.nn.utils.clip_grad_norm_` |
+| `hf_adafactor` | transformers' `Adafactor` update (relative step, parameter scale, clipping) |
+| `torch_schedule_free_adamw` | schedulefree's `AdamWScheduleFree` with a warmup |
+| `torch_schedule_free_sgd` | schedulefree's `SGDScheduleFree` with a warmup |
+
+The last three reproduce libraries built on torch (transformers, schedulefree), tested against
+the packages themselves, as are the learning-rate schedules of transformers and diffusers
+(`linear_schedule_with_warmup`, `cosine_schedule_with_warmup`, ..., and `transformers_schedule` /
+`diffusers_schedule`, their `get_scheduler(name, ...)`): Optax schedules, functions of the update
+count, to pass as `learning_rate`; and `timm_weight_decay_mask`, timm's weight-decay exclusion of
+biases and norm parameters as an Optax `mask`.
 """
 
 from ._adafactor import TorchAdafactorState, torch_adafactor
@@ -36,10 +46,27 @@ from ._adam import (
     scale_by_torch_sparse_adam,
 )
 from ._clip import torch_clip_grad_norm
+from ._hf_adafactor import HfAdafactorState, hf_adafactor
 from ._lbfgs import TorchLbfgsState, torch_lbfgs
+from ._masks import timm_weight_decay_mask
 from ._rprop import TorchRpropState, torch_rprop
+from ._schedule_free import torch_schedule_free_adamw, torch_schedule_free_sgd
+from ._schedules import (
+    constant_schedule_with_warmup,
+    cosine_schedule_with_warmup,
+    cosine_with_hard_restarts_schedule_with_warmup,
+    cosine_with_min_lr_schedule_with_warmup_lr_rate,
+    diffusers_schedule,
+    inverse_sqrt_schedule,
+    linear_schedule_with_warmup,
+    piecewise_constant_schedule,
+    polynomial_decay_schedule_with_warmup,
+    transformers_schedule,
+    wsd_schedule,
+)
 
 __all__ = [
+    "HfAdafactorState",
     "ScaleByTorchAdagradState",
     "ScaleByTorchAmsgradState",
     "ScaleByTorchNadamState",
@@ -47,6 +74,7 @@ __all__ = [
     "TorchAdafactorState",
     "TorchLbfgsState",
     "TorchRpropState",
+    "hf_adafactor",
     "scale_by_torch_adagrad",
     "scale_by_torch_amsgrad",
     "scale_by_torch_nadam",
@@ -55,4 +83,18 @@ __all__ = [
     "torch_clip_grad_norm",
     "torch_lbfgs",
     "torch_rprop",
+    "torch_schedule_free_adamw",
+    "torch_schedule_free_sgd",
+    "timm_weight_decay_mask",
+    "constant_schedule_with_warmup",
+    "cosine_schedule_with_warmup",
+    "cosine_with_hard_restarts_schedule_with_warmup",
+    "cosine_with_min_lr_schedule_with_warmup_lr_rate",
+    "diffusers_schedule",
+    "inverse_sqrt_schedule",
+    "linear_schedule_with_warmup",
+    "piecewise_constant_schedule",
+    "polynomial_decay_schedule_with_warmup",
+    "transformers_schedule",
+    "wsd_schedule",
 ]

@@ -315,3 +315,35 @@ async def test_fix_all_edit_is_built_on_resolve_where_the_client_can(client: Cli
     assert (FIX_ALL_TITLE.format("Optax") in client.unresolved) is lazy
     assert actions[0].title == FIX_ALL_TITLE.format("Optax")
     ast.parse(client.apply(doc, actions[0].edit))
+
+
+CHOSEN = """import argparse
+
+import torch
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--optimizer", default="AdamW")
+args = parser.parse_args()
+
+model = torch.nn.Linear(8, 2)
+optimizer = getattr(torch.optim, args.optimizer)(model.parameters(), lr=0.01)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss_fn(model(x), y).backward()
+    optimizer.step()
+"""
+
+
+async def test_a_class_chosen_at_run_time_offers_a_conversion_per_candidate(client: Client):
+    """OPX202 on `getattr(torch.optim, args.optimizer)(...)`: no preferred fix (the flow stays torch),
+    and "Convert as torch.optim.AdamW, the default" converting the whole flow as that class."""
+    doc, diagnostics = await open_with_diagnostics(client, CHOSEN)
+    diag = diagnostic(diagnostics, "OPX202")
+    actions = await client.actions(doc, diag.range, [diag])
+    assert not any(a.is_preferred for a in actions if a.kind == t.CodeActionKind.QuickFix)
+    convert = [a for a in actions if a.title.startswith("Convert as ")]
+    assert [a.title for a in convert] == ["Convert as torch.optim.AdamW, the default (argparse --optimizer)"]
+    result = client.apply(doc, convert[0].edit)
+    ast.parse(result)
+    assert "optimizer = optax.adamw(learning_rate=0.01, weight_decay=0.01)" in result
+    assert "optimizer.zero_grad()" not in result and "optimizer.step()" not in result

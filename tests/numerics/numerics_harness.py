@@ -25,6 +25,7 @@ import torch
 from switcheroo_lsp.knowledge import catalog
 from switcheroo_lsp.engine import analyze
 from switcheroo_lsp.engine import apply
+from ecosystem import imports_for
 
 STEPS = 50
 _rng = np.random.default_rng(0)
@@ -40,8 +41,27 @@ X0 = np.concatenate([W0, M0.ravel()])
 
 # `make` as a script would use it, so that the analysis sees every place the optimizer goes (a
 # function only an outside caller runs would keep its optimizer torch: whole flows or nothing).
-PROGRAM = ("import torch\n\n\ndef make(params, cfg=None):\n    opt = {call}\n    return opt\n\n\n"
+PROGRAM = ("import torch\n{imports}\n\ndef make(params, cfg=None):\n    opt = {call}\n    return opt\n\n\n"
            "if __name__ == \"__main__\":\n    optimizer = make(params)\n")
+
+
+def scheduler_namespace(scheduler: str) -> dict:
+    """The libraries a scheduler expression names (`transformers.get_scheduler(...)`), imported."""
+    import importlib
+
+    from ecosystem import require
+    out = {}
+    for root in ("transformers", "diffusers"):
+        if f"{root}." in scheduler:
+            require(root)
+            importlib.import_module(f"{root}.optimization")
+            out[root] = importlib.import_module(root)
+    return out
+
+
+def program_of(call: str, load: bool = True) -> str:
+    """The small program around a call (with the import its library needs: ecosystem.py)."""
+    return PROGRAM.format(call=call, imports=imports_for(call, load))
 
 
 @contextlib.contextmanager
@@ -76,17 +96,18 @@ class Built:
         return ast.get_source_segment(self.fixed, assign.value)
 
 
-def analyzed(call: str):
-    program = PROGRAM.format(call=call)
+def analyzed(call: str, load: bool = True):
+    program = program_of(call, load)
     analysis = analyze(program)
     found = [f for f in analysis.findings if f.kind in ("construct", "unmapped")]
     assert len(found) == 1, [f.message for f in analysis.findings]
     return program, analysis, found[0]
 
 
-def emitted(call: str) -> Built:
-    """The fix for `opt = <call>` through the real pipeline, executed."""
-    program, analysis, finding = analyzed(call)
+def emitted(call: str, load: bool = True) -> Built:
+    """The fix for `opt = <call>` through the real pipeline, executed (`load`: the call's package is
+    installed; the documented rows' are not, only their rewrites run)."""
+    program, analysis, finding = analyzed(call, load)
     assert finding.fixable, f"{finding.code}: {finding.message}"
     fixed = apply(program, analysis.fix_all())
     namespace: dict = {"__name__": "switcheroo_numerics"}
@@ -97,7 +118,7 @@ def emitted(call: str) -> Built:
 def torch_optimizer(call: str, params, cfg=None):
     """The torch optimizer, from the same program text (never imported from the call string)."""
     namespace: dict = {"__name__": "switcheroo_numerics_torch"}
-    exec(compile(PROGRAM.format(call=call), "<torch>", "exec"), namespace)
+    exec(compile(program_of(call), "<torch>", "exec"), namespace)
     return namespace["make"](params, cfg)
 
 
@@ -110,7 +131,9 @@ def run_torch(call: str, dtype, cfg=None, sign: float = 1.0, noise: float = 1.0,
     w = torch.tensor(W0, dtype=torch.get_default_dtype(), requires_grad=True)
     M = torch.tensor(M0, dtype=torch.get_default_dtype(), requires_grad=True)
     opt = torch_optimizer(call, [w, M], cfg)
-    sched = eval(scheduler, {"torch": torch, "opt": opt}) if scheduler else None
+    if type(opt).__module__.startswith("schedulefree"):
+        opt.train()            # schedulefree steps only in train mode
+    sched = eval(scheduler, {"torch": torch, "opt": opt, **scheduler_namespace(scheduler)}) if scheduler else None
     A_t, B_t = torch.tensor(A, dtype=w.dtype), torch.tensor(B, dtype=w.dtype)
     N_t = torch.tensor(noise * NOISE, dtype=w.dtype)
     lbfgs = isinstance(opt, torch.optim.LBFGS)
@@ -239,5 +262,10 @@ def config(**values):
 
 
 def row_of(call: str) -> catalog.OptimizerRow:
-    name = call.split("(", 1)[0].rsplit(".", 1)[-1]
-    return catalog.OPTIMIZERS[name]
+    head = call.split("(", 1)[0]
+    if head.startswith("torch.distributed."):         # ZeroRedundancyOptimizer: its optimizer_class's row
+        cls = call.split("optimizer_class=", 1)[1] if "optimizer_class=" in call else call.split(", ")[1]
+        head = cls.split(",", 1)[0].split(")", 1)[0]
+    if head.startswith("torch.optim."):
+        return catalog.OPTIMIZERS[head.rsplit(".", 1)[-1]]
+    return catalog.OPTIMIZERS[catalog.CLASSES[head]]

@@ -35,15 +35,17 @@ class AnalysisResult:
 
 
 def analyze(doc: ParsedDocument, target, units=(), module_name: str | None = None, path: str | None = None,
-            is_package: bool = False) -> AnalysisResult:
-    """The findings of `doc`; `units`: the project's documents it is traced with (workspace.py)."""
+            is_package: bool = False, forced: dict | None = None) -> AnalysisResult:
+    """The findings of `doc`; `units`: the project's documents it is traced with (workspace.py);
+    `forced`: constructions whose class is chosen at run time, taken as one candidate
+    ((line, column) -> catalog key: the "Convert as ..." code actions)."""
     result = AnalysisResult(doc, target)
     error = doc.syntax_error
     if error is not None:
         result.syntax_error = SyntaxProblem(f"syntax error: {error.message} (line {error.pos.line + 1})", error.pos)
         return result
     result.program = build(doc, units, module_name, path, is_package)
-    result.tracer = Tracer(result.program)
+    result.tracer = Tracer(result.program, forced)
     b = result.builder = Builder(result)
     b.constructions()
     scheduler_findings(b)

@@ -9,17 +9,19 @@ from __future__ import annotations
 import libcst as cst
 
 from ..document.text import Span
-from ..knowledge import catalog
+from ..knowledge import catalog, factories
 from ..knowledge.emit import Emission, Extras, bind, emit
+from ..knowledge.libraries import UNMAPPED
 from ..knowledge.param_groups import Groups, emit_groups
 from ..knowledge.wrappers import SCALER_NOTE
 from .arguments import arg_value, call_arguments, one_line, read_groups
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
+from . import choices as choosing
 from .gradients import Gradients
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
 from .reach import Reach
-from .tracing import Identity, argument
+from .tracing import Identity, argument, optimizer_key
 
 
 # Findings that belong to an optimizer's flow: fixed with it, or left torch with it.
@@ -53,7 +55,7 @@ class Builder:
         self.plateaus: dict[Identity, Site] = {}     # optimizer -> its ReduceLROnPlateau
         # Computed once: names_for runs for every construction and step (quadratic otherwise).
         self.single = len({o.var for o in self.optimizers}) <= 1
-        self.owners = {o: _nnx_module(o) if o.kind == "nnx" else _parameters_owner(self._named_params(o))
+        self.owners = {o: _nnx_module(o) if o.kind == "nnx" else _parameters_owner(self._named_params(o), bool(o.factory))
                        for o in self.tracer.identities if o.call is not None}
         self._owner_count = len({self.owners.get(o) for o in self.optimizers})
         self._uses: dict | None = None
@@ -223,6 +225,13 @@ class Builder:
         where = self._where(ident)
         if ident.chosen_by:
             return f"its class is chosen at run time ({ident.chosen_by}, {where})"
+        modes = [u for m in ("train", "eval") for u in self.uses(ident, m)]
+        if ident.name.startswith("schedulefree.") and modes:
+            line = self.program.span(modes[0].node, modes[0].ctx).start.line + 1
+            return (f"its train()/eval() mode switches (line {line}) swap the parameters, which the Optax rewrite "
+                    "does not: evaluate at optax.contrib.schedule_free_eval_params(opt_state, params) by hand")
+        if ident.choice is not None and len(ident.choice.candidates) > 1 and not self.emission(ident).ok:
+            return f"its class is chosen at run time ({ident.choice.expression}, {where}) and not every choice converts"
         no_form = self.no_target_form(ident)
         if no_form:
             return f"its construction ({where}) has no {self.target.label} form: {no_form}"
@@ -329,8 +338,42 @@ class Builder:
         node = self._params_node(ident.call, ident.ctx)
         known = ident.ctx.chunk.cache.setdefault("groups", {})
         if id(node) not in known:       # the list may be bound in another chunk: keyed by its node
-            known[id(node)] = (node, read_groups(node))
+            known[id(node)] = (node, self._read_groups(node, ident.ctx))
         return known[id(node)][1]
+
+    def _read_groups(self, node, ctx: StmtContext) -> Groups | None | str:
+        """read_groups, with the group dicts a list names (`[{"params": p, "lr": lr}]` written as
+        `[transformer_params_with_lr]`) looked up; a name bound to parameter groups in several
+        places cannot be read (each group's lr and weight decay would be guessed)."""
+        if isinstance(node, cst.Name):
+            bound = [b for b in self.tracer.lookup(node.value, ctx.scope) or [] if b.kind == "value"]
+            if len(bound) > 1 and any(self._dicts(b.node, ctx) for b in bound):
+                return f"{node.value} is bound to parameter groups in {len(bound)} places"
+            return None
+        if isinstance(node, (cst.List, cst.Tuple)) and self._dicts(node, ctx) and not any(
+                isinstance(e, cst.Element) and isinstance(e.value, cst.Dict) for e in node.elements):
+            elements = []
+            for e in node.elements:
+                value = self._dict_of(e.value, ctx) if isinstance(e, cst.Element) else None
+                if value is None:
+                    return "the groups mix dicts with other values"
+                elements.append(e.with_changes(value=value))
+            return read_groups(node.with_changes(elements=elements))
+        return read_groups(node)
+
+    def _dict_of(self, node, ctx: StmtContext):
+        if isinstance(node, cst.Dict):
+            return node
+        if isinstance(node, cst.Name):
+            bound = [b for b in self.tracer.lookup(node.value, ctx.scope) or [] if b.kind == "value"]
+            if len(bound) == 1 and isinstance(bound[0].node, cst.Dict):
+                return bound[0].node
+        return None
+
+    def _dicts(self, node, ctx: StmtContext) -> bool:
+        """Is `node` a list or tuple with a group dict among its elements?"""
+        return isinstance(node, (cst.List, cst.Tuple)) and any(
+            isinstance(e, cst.Element) and self._dict_of(e.value, ctx) is not None for e in node.elements)
 
     def emission(self, ident: Identity, extras: Extras | None = None) -> Emission | None:
         """The Optax expression for a torch construction (with a schedule and clipping folded in);
@@ -338,6 +381,12 @@ class Builder:
         key = (id(ident), extras)
         if key in self._emissions:
             return self._emissions[key]
+        if ident.choice is not None and len(ident.choice.candidates) > 1:
+            out = self._emissions[key] = self._choice_emission(ident, extras)
+            return out
+        if ident.factory:
+            out = self._emissions[key] = self._factory_emission(ident, extras)
+            return out
         row = catalog.OPTIMIZERS.get(ident.name)
         out = None
         if row is not None:
@@ -406,16 +455,103 @@ class Builder:
                 return self._dict_variants(b.node, b.ctx, depth + 1)
         return None
 
+    def factory_call(self, ident: Identity) -> factories.FactoryCall:
+        """timm's create_optimizer_v2(...) (or ZeroRedundancyOptimizer) read as the call of the
+        class it builds."""
+        positional, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
+        if ident.factory == factories.ZERO_FACTORY:
+            def class_key(value):
+                q = self.tracer.qualified(value.node, ident.ctx.scope) if value.node is not None else None
+                return optimizer_key(q) if q else None
+            return factories.read_zero(positional, keywords, class_key)
+        read = factories.read_timm(positional, keywords, lambda v: v.literal,
+                                   lambda v: isinstance(v.node, (cst.Name, cst.Attribute)))
+        if read.key is None and read.problems and "chosen at run time" in read.problems[0]:
+            opt = argument(ident.call, 1, "opt")
+            names = choosing.strings(opt, ident.ctx.scope, self.tracer, self.program)
+            if names.default:
+                read.problems[0] += f" ({names.origin}, default {names.default!r})"
+        return read
+
+    def _factory_emission(self, ident: Identity, extras: Extras | None) -> Emission:
+        read = self.factory_call(ident)
+        label = construction_label(ident)
+        row = catalog.OPTIMIZERS.get(read.key) if read.key else None
+        if read.problems or row is None:
+            return Emission(torch=label, problems=read.problems or [f"{read.key} is not in switcheroo's catalog"])
+        if read.decay_mask:
+            extras = Extras(extras.learning_rate, extras.momentum, extras.prefix, read.decay_mask) if extras else \
+                Extras(decay_mask=read.decay_mask)
+        args, params, problems = bind(row, read.positional, read.keywords)
+        out = emit(row, args, params, problems, extras, document=self.source.text)
+        out.torch = label
+        out.notes[:0] = [n for n in read.notes if n not in out.notes]
+        return out
+
+    def candidate_emission(self, ident: Identity, key: str | None, extras: Extras | None = None) -> Emission:
+        """The emission for one class a construction may be (its candidates are built with the
+        same arguments); one with problems when there is none."""
+        if key is None:
+            return Emission(torch="?", problems=["a class not known statically"])
+        row = catalog.OPTIMIZERS.get(key)
+        qualified = catalog.qualified_name(key)
+        if row is None:
+            return Emission(torch=qualified, problems=[UNMAPPED.get(key, "not in switcheroo's catalog")])
+        groups = self.groups_of(ident)
+        if isinstance(groups, str):
+            return Emission(torch=qualified, problems=[f"parameter groups: {groups}"])
+        positional, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
+        args, params, problems = bind(row, positional, self._spread(keywords, ident))
+        if isinstance(groups, Groups):
+            return Emission(torch=qualified, problems=problems) if problems else \
+                emit_groups(row, args, groups, extras, document=self.source.text)
+        return emit(row, args, params, problems, extras, document=self.source.text)
+
+    def _choice_emission(self, ident: Identity, extras: Extras | None) -> Emission:
+        """A class chosen at run time: each candidate's rewrite, chosen by the author's condition."""
+        choice = ident.choice
+        parts: dict[int, Emission] = {}
+        problems, seen = [], set()
+        for leaf, key in choice.candidates:
+            e = self.candidate_emission(ident, key, extras)
+            parts[id(leaf)] = e
+            name = catalog.qualified_name(key) if key else (leaf.why or "a value not known statically")
+            if not e.ok and name not in seen:
+                seen.add(name)
+                problems.append(f"{name}: {'; '.join(e.problems) or 'no rewrite'}")
+        out = Emission(torch=choice_label(ident))
+        if problems:
+            out.problems = [f"its class is chosen at run time ({choice.expression}) and "
+                            f"{'it' if len(problems) == 1 else 'these'} cannot be converted: " + "; ".join(problems)]
+            return out
+        text = choosing.render(choice.tree, lambda leaf: parts[id(leaf)].one_line())
+        out.transforms = [text]
+        emissions = list({id(e): e for e in parts.values()}.values())
+        out.exact = all(e.exact for e in emissions)
+        out.difference = "; ".join(dict.fromkeys(e.difference for e in emissions if e.difference))
+        out.needs_jnp = "jnp." in text
+        out.needs_helpers = f"{catalog.HELPERS}." in text
+        out.recipes = [r for e in emissions for r in e.recipes]
+        out.placeholders = tuple(dict.fromkeys(p for e in emissions for p in e.placeholders))
+        out.notes = [f"the class is chosen at run time ({choice.expression}): each candidate's rewrite, under the "
+                     "author's condition"]
+        for e in emissions:
+            out.notes.extend(n for n in e.notes if n not in out.notes)
+        return out
+
     # -- constructions -------------------------------------------------------------------------
     def _construction(self, ident: Identity) -> None:
         call, ctx = ident.call, ident.ctx
         span = self.span(call, ctx)
         noqa, ignore = self.lines(call, ctx)
         row = catalog.OPTIMIZERS.get(ident.name)
-        qualified = f"torch.optim.{ident.name}"
-        if row is None:
-            f = Finding("OPX201", span, f"{qualified} has no faithful Optax equivalent in switcheroo's catalog yet: "
-                        "port it by hand", "unmapped", noqa, ignore)
+        qualified = construction_label(ident)
+        if (ident.choice is not None and len(ident.choice.candidates) > 1) or ident.factory:
+            pass
+        elif row is None:
+            message = (f"{qualified}: {UNMAPPED[ident.name]}" if ident.name in UNMAPPED else
+                       f"{qualified} has no faithful Optax equivalent in switcheroo's catalog yet: port it by hand")
+            f = Finding("OPX201", span, message, "unmapped", noqa, ignore)
             self.add(f, Site(f, ctx, ident))
             return
         groups = self.groups_of(ident)
@@ -426,9 +562,13 @@ class Builder:
             return
         emission = self.emission(ident)
         site = Site(None, ctx, ident, emission, groups=groups)
+        if not emission.ok and ident.choice is not None and len(ident.choice.candidates) > 1:
+            self._choice_blocked(ident, span, noqa, ignore)
+            return
         if not emission.ok:
-            f = Finding("OPX201", span, f"{qualified}: {'; '.join(emission.problems)}", "unmapped", noqa, ignore,
-                        data={"torch": qualified})
+            chosen = ident.factory and any("chosen at run time" in p for p in emission.problems)
+            f = Finding("OPX202" if chosen else "OPX201", span, f"{qualified}: {'; '.join(emission.problems)}",
+                        "manual" if chosen else "unmapped", noqa, ignore, data={"torch": qualified})
             self.add(f, site)
             return
         site.names = self.names_for(ident, ident.target, scope=ctx.scope)
@@ -539,14 +679,49 @@ class Builder:
                 return f.message.split(": ", 1)[-1]
         return ""
 
+    def candidates(self, ident: Identity) -> list[dict]:
+        """What each class a construction may be becomes: [{key, label, condition, rewrite, why}]."""
+        choice = ident.choice
+        out = []
+        for leaf, key in choice.candidates:
+            e = self.candidate_emission(ident, key)
+            label = catalog.qualified_name(key) if key else (leaf.why or "a class not known statically")
+            if key is not None and key == choice.default:
+                label += f", the default ({choice.origin})" if choice.origin else ", the default"
+            conds = choosing.conditions(choice.tree, leaf) or ()
+            out.append({"key": key, "label": label, "condition": " and ".join(conds),
+                        "rewrite": e.one_line() if e.ok else "", "why": "; ".join(e.problems),
+                        "exact": e.ok and e.exact})
+        return out
+
+    def _choice_blocked(self, ident: Identity, span, noqa, ignore) -> None:
+        """A class chosen at run time where a candidate has no rewrite: the flow stays torch,
+        the candidates are named, and each that has a rewrite is offered as a code action."""
+        rows = self.candidates(ident)
+        said = []
+        for r in rows:
+            what = f"→ {r['rewrite']}" if r["rewrite"] else f"no rewrite ({r['why']})"
+            said.append(f"{r['label']} {what}" if r["key"] else f"{r['label']}: no rewrite")
+        convertible = [r for r in rows if r["rewrite"]]
+        message = (f"{choice_label(ident)}: its class is chosen at run time ({ident.choice.expression}) and not every "
+                   f"choice has an Optax rewrite, so its flow stays torch: " + "; ".join(dict.fromkeys(said)))
+        if convertible:
+            message += " (a code action converts it as one of them)"
+        f = Finding("OPX202", span, message, "manual", noqa, ignore,
+                    data={"torch": choice_label(ident),
+                          "candidates": [{"key": r["key"], "label": r["label"] + ("" if r["exact"] else " (approximate)")}
+                                         for r in convertible]})
+        self.add(f, Site(f, ident.ctx, ident))
+
     def _chosen_at_run_time(self, ident: Identity) -> None:
         """`self.optimizer_class(...)`: torch's class by default, but a caller may pick another."""
         span = self.span(ident.call, ident.ctx)
         noqa, ignore = self.lines(ident.call, ident.ctx)
-        f = Finding("OPX202", span, f"{ident.chosen_by}(...) builds torch.optim.{ident.name} unless a caller passes "
+        qualified = catalog.qualified_name(ident.name)
+        f = Finding("OPX202", span, f"{ident.chosen_by}(...) builds {qualified} unless a caller passes "
                     "another class: choose the Optax optimizer where the class is chosen, and build it here by "
                     "hand (docs/optimizers.md has each faithful rewrite)", "manual", noqa, ignore,
-                    data={"torch": f"torch.optim.{ident.name}"})
+                    data={"torch": qualified})
         self.add(f, Site(f, ident.ctx, ident))
 
     def _scaler_use(self, use: ReceiverUse) -> None:
@@ -607,7 +782,11 @@ class Builder:
         if ident is None or ident.kind != "torch" or ident.call is None:
             return ModuleOf(why="the optimizer is not built here")
         if ident not in self._modules:
-            self._modules[ident] = module_of(self._params_node(ident.call, ident.ctx), self.groups_of(ident))
+            node = self._params_node(ident.call, ident.ctx)
+            if ident.factory == factories.TIMM_FACTORY and isinstance(node, (cst.Name, cst.Attribute)):
+                self._modules[ident] = ModuleOf(node)       # create_optimizer_v2(model, ...) trains model
+            else:
+                self._modules[ident] = module_of(node, self.groups_of(ident))
         return self._modules[ident]
 
     def _made_by(self, receiver, scope: Scope) -> cst.Call | None:
@@ -653,6 +832,13 @@ class Builder:
             self.add(f, Site(f, ctx, receiver=recv, ids=ids))
         elif member in ("state", "state_dict", "load_state_dict", "add_param_group", "param_groups"):
             self._manual(span, noqa, ignore, ctx, self.target.manual_message(member, recv))
+        elif member in ("train", "eval") and all(i.kind == "torch" and i.name.startswith("schedulefree.") for i in ids):
+            names = self.names_for(next(iter(ids)) if len(ids) == 1 else None, use.receiver, receiver_ids=ids)
+            self._manual(span, noqa, ignore, ctx, (
+                f"{recv}.{member}(): schedulefree swaps the parameters between the train-mode sequence (y, what "
+                f"steps see) and the averaged one (x, what evaluation should see); the Optax rewrite keeps y: "
+                f"evaluate at optax.contrib.schedule_free_eval_params({names.state}, {names.params}) and drop "
+                f"{recv}.train() / {recv}.eval()"))
         else:
             return False
         return True
@@ -866,13 +1052,15 @@ def _nnx_module(ident: Identity) -> str | None:
     return parts[-1] if parts else None
 
 
-def _parameters_owner(first) -> str | None:
+def _parameters_owner(first, factory: bool = False) -> str | None:
     """The name of what an optimizer's parameters (its params argument, `first`) belong to:
     'gen' for `gen.parameters()`; for a union of several modules' (`list(self.encoder.parameters())
     + list(self.decoder.parameters())`) their common owner ('self'), else their names joined
     ('gen_disc'), else None (the optimizer's own name then says what it trains)."""
     if first is None or read_groups(first) is not None:
         return None     # parameter groups: the whole params pytree
+    if factory and isinstance(first, (cst.Name, cst.Attribute)):
+        return dotted(first)[-1] if dotted(first) else None    # create_optimizer_v2(model, ...) trains model
     paths: list[list[str]] = []
     stack = [first]
     while stack:
@@ -898,6 +1086,33 @@ def _parameters_owner(first) -> str | None:
 
 
 _JOINED = 3     # a union of more modules than this, without a common owner, is named after its optimizer
+
+
+def construction_label(ident: Identity) -> str:
+    """How messages name a construction: its class, the candidates of a choice, or the factory call."""
+    if ident.choice is not None and len(ident.choice.candidates) > 1:
+        return choice_label(ident)
+    if ident.factory == factories.ZERO_FACTORY:
+        built = f" ({catalog.qualified_name(ident.name)})" if ident.name != ident.factory else ""
+        return f"{ident.factory}{built}"
+    if ident.factory:
+        opt = argument(ident.call, 1, "opt")
+        text = cst.Module(body=()).code_for_node(opt) if opt is not None else "'sgd'"
+        built = f" ({catalog.qualified_name(ident.name)})" if ident.name != ident.factory else ""
+        return f"{ident.factory}(opt={text}){built}"
+    return catalog.qualified_name(ident.name)
+
+
+def choice_label(ident: Identity) -> str:
+    """`optimizer_class(...)`, chosen between torch.optim.AdamW and bitsandbytes.optim.AdamW8bit'."""
+    choice = ident.choice
+    names = []
+    for _, key in choice.candidates:
+        name = catalog.qualified_name(key) if key else "another class"
+        if name not in names:
+            names.append(name)
+    callee = cst.Module(body=()).code_for_node(ident.call.func)
+    return f"{callee}(...), one of {', '.join(names)}"
 
 
 def scope_label(ctx: StmtContext) -> str:

@@ -23,7 +23,8 @@ import libcst as cst
 OPTIMIZER_METHODS = {"step", "zero_grad", "state_dict", "load_state_dict", "add_param_group",
                      "update",   # an Optax optimizer's step: clipping before it is still ours to fold
                      "scale", "unscale_",   # a GradScaler's
-                     "get_last_lr", "get_lr"}   # a scheduler's
+                     "get_last_lr", "get_lr",   # a scheduler's
+                     "train", "eval"}       # schedulefree's mode switches (constructions.py looks at those only)
 OPTIMIZER_ATTRS = {"param_groups", "state"}
 
 

@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..knowledge.schedules import SCHEDULERS
+from ..knowledge import catalog
+from ..knowledge.factories import SCHEDULE_FACTORIES, TIMM_FACTORY, TIMM_PATHS, ZERO_FACTORY, ZERO_PATHS, timm_name
+from ..knowledge.libraries import UNMAPPED
+from ..knowledge.schedules import SCHEDULER_CLASSES, SCHEDULERS
 from ..knowledge.wrappers import FUNCTIONS, HOOK_METHODS, HOOKS, METHODS, SCALERS, Wrapper, result_argument
+from . import choices as choosing
 from .facts import Binding, CallSite, Scope, StmtContext, dotted, is_none
 from .program import Program
 
@@ -26,6 +30,10 @@ from .program import Program
 TORCH_OPTIMIZERS = {"ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS",
                     "Muon", "NAdam", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam"}
 TORCH_OPTIMIZER_BASE = {"torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"}
+# The class names of the optimizers from other libraries (catalog rows and known classes without
+# one): a variable assigned one may hold an optimizer class.
+LIBRARY_CLASS_NAMES = {q.rsplit(".", 1)[1] for q in list(catalog.CLASSES) + list(UNMAPPED)
+                       if not q.startswith("torch.optim.")}
 
 # Optax factories whose result is an optimizer (a converted one still gets `.step()` flagged).
 OPTAX_OPTIMIZERS = {
@@ -74,6 +82,8 @@ class Identity:
     chosen_by: str = ""            # a class picked at run time: the expression picking it (`self.optimizer_class`)
     wrappers: list = field(default_factory=list)   # the Wrappers it is handed through
     node: cst.CSTNode | None = None    # "untraced": the argument; "custom": the class's definition
+    choice: "Choice | None" = None  # a class chosen at run time between candidates (choices.py)
+    factory: str = ""              # built by a library factory (timm's create_optimizer_v2): its name
 
     @property
     def var(self) -> str:
@@ -86,6 +96,27 @@ class Identity:
         if isinstance(t, cst.Param):
             return t.name.value
         return "opt"
+
+
+@dataclass(eq=False)
+class Choice:
+    """The classes a construction's callee may be (`optimizer_class(...)` after an if/else, a dict
+    lookup, `getattr(torch.optim, name)`): the tree of the author's conditions, each leaf's catalog
+    key (None: not known statically), and what chooses (`args.optim`, for messages)."""
+    tree: object
+    keys: dict                      # id(leaf) -> key | None
+    expression: str
+    origin: str = ""                # where the candidates come from: "argparse --optim choices"
+    default: str | None = None      # the key argparse's default names, if any
+
+    @property
+    def candidates(self) -> list[tuple[object, str | None]]:
+        """(leaf, key) in the tree's order."""
+        return [(leaf, self.keys.get(id(leaf))) for leaf in choosing.leaves(self.tree)]
+
+    @property
+    def complete(self) -> bool:
+        return all(key is not None for _, key in self.candidates)
 
 
 def keyword(call: cst.Call, name: str):
@@ -113,8 +144,9 @@ def argument(call: cst.Call, index: int, name: str):
 
 
 class Tracer:
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, forced: dict | None = None):
         self.program = program
+        self.forced = forced or {}      # (line, column) of a construction -> the class it is taken to be
         self.identities: list[Identity] = []
         self._by_call: dict[int, Identity] = {}
         self._param_ids: dict[Binding, frozenset | str] = {}
@@ -137,6 +169,8 @@ class Tracer:
         self._cut = False
         self._receivers: dict | None = None
         self._bases: dict[int, list[Scope]] = {}
+        self._choices: dict[int, Choice] = {}
+        self._factories: dict[int, str] = {}
         self._collect_incoming()        # first: a class chosen by a parameter looks at its callers
         self._find_constructions()
         self._bind_targets()
@@ -181,7 +215,7 @@ class Tracer:
             for b in self._module_of(scope).bindings.get("*", []):
                 module = b.qualified[:-2]
                 candidate = f"{module}.{parts[0]}"
-                if normal_torch(candidate) or module.startswith("optax"):
+                if optimizer_key(candidate) or module.startswith("optax"):
                     return ".".join([candidate] + parts[1:])
             return None
         quals = {b.qualified for b in bindings if b.kind == "import"}
@@ -191,7 +225,7 @@ class Tracer:
 
     def torch_class(self, call: cst.Call, scope: Scope) -> str | None:
         q = self.qualified(call.func, scope)
-        return normal_torch(q) if q else None
+        return optimizer_key(q) if q else None
 
     # -- definitions across the program -----------------------------------------------------------
     def definition(self, expr, scope: Scope, seen=frozenset()):
@@ -420,12 +454,126 @@ class Tracer:
         return found.pop() if len(found) == 1 else None
 
     # -- constructions --------------------------------------------------------------------------
+    # -- classes chosen at run time ----------------------------------------------------------------
+    def choice_of(self, func, ctx: StmtContext) -> Choice | None:
+        """The candidates of a callee chosen at run time, when at least one is an optimizer class
+        and none is known to be anything else."""
+        if isinstance(func, cst.Name):
+            if func.value not in self.class_holders() and not self._dict_holder(func.value, ctx.scope):
+                return None
+            tree = choosing.value_at(func.value, ctx, self.program)
+            if isinstance(tree, choosing.Leaf) and tree.node is None:
+                if "rebound" not in tree.why and "loop" not in tree.why:
+                    return None      # a parameter or a global: the holders' single-class trace decides
+                # The scan gave up (a condition rebound, a loop): every value bound here, and more.
+                values = [b.node for b in self.lookup(func.value, ctx.scope) or [] if b.kind == "value"]
+                for value in reversed(values):
+                    tree = choosing.Branch("?", choosing.Leaf(value), tree)
+            origin = func.value
+        elif isinstance(func, cst.Subscript) or (isinstance(func, cst.Call) and isinstance(func.func, cst.Name)
+                                                 and func.func.value == "getattr"):
+            tree, origin = choosing.Leaf(func), cst.Module(body=()).code_for_node(func)
+        else:
+            return None
+        info: dict = {}
+        tree = self._expand(tree, ctx, 0, info)
+        if tree is None:
+            return None
+        keys = {}
+        for leaf in choosing.leaves(tree):
+            if leaf.node is None:
+                keys[id(leaf)] = None
+                continue
+            q = self.qualified(leaf.node, ctx.scope)
+            key = optimizer_key(q) if q else None
+            if key is None:
+                return None          # something other than an optimizer class may be called
+            keys[id(leaf)] = key
+        if not any(keys.values()):
+            return None
+        default = info.get("default")
+        return Choice(tree, keys, info.get("expression", origin), info.get("origin", ""),
+                      default if default in keys.values() else None)
+
+    def _dict_holder(self, name: str, scope: Scope) -> bool:
+        return any(b.kind == "value" and isinstance(b.node, cst.Dict) for b in self.lookup(name, scope) or [])
+
+    def _expand(self, tree, ctx: StmtContext, depth: int, info: dict):
+        """Leaves that are themselves choices (`a if c else b`, a dict lookup, getattr) as branches."""
+        if depth > 6:
+            return tree
+        if isinstance(tree, choosing.Branch):
+            then = self._expand(tree.then, ctx, depth + 1, info)
+            orelse = self._expand(tree.orelse, ctx, depth + 1, info)
+            return choosing.Branch(tree.test, then, orelse, tree.reads)
+        node = tree.node
+        if isinstance(node, cst.IfExp):
+            return choosing.Branch(one_line_text(node.test), self._expand(choosing.Leaf(node.body), ctx, depth + 1, info),
+                                   self._expand(choosing.Leaf(node.orelse), ctx, depth + 1, info))
+        if isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+            table = node.value
+            if isinstance(table, cst.Name):
+                bound = [b for b in self.lookup(table.value, ctx.scope) or [] if b.kind == "value"]
+                table = bound[0].node if len(bound) == 1 else table
+            if isinstance(table, cst.Dict):
+                return self._lookup(table, node.slice[0].slice.value, ctx, depth, info)
+            return choosing.Leaf(None, f"{one_line_text(node)} is not a dict written out here")
+        if (isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "getattr"
+                and len(node.args) in (2, 3) and all(a.keyword is None and not a.star for a in node.args)):
+            return self._getattr(node, ctx, info)
+        return tree
+
+    def _lookup(self, table: cst.Dict, key, ctx: StmtContext, depth: int, info: dict):
+        """`{"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[key]`: one branch per entry it may hit."""
+        entries = []
+        for element in table.elements:
+            if not isinstance(element, cst.DictElement):
+                return choosing.Leaf(None, "the dict is built with **")
+            k = choosing.literal_value(element.key)
+            if not isinstance(k, str):
+                return choosing.Leaf(None, "the dict's keys are not strings")
+            entries.append((k, element.value))
+        names = choosing.strings(key, ctx.scope, self, self.program)
+        info.update(strings=True, expression=one_line_text(key), origin=names.origin)
+        if names.complete:
+            entries = [(k, v) for k, v in entries if k in names.values] or entries
+        if isinstance(names.default, str):
+            info["default_name"] = names.default
+            match = [v for k, v in entries if k == names.default]
+            if match:
+                q = self.qualified(match[0], ctx.scope)
+                info["default"] = optimizer_key(q) if q else None
+        key_text = one_line_text(key)
+        tree = self._expand(choosing.Leaf(entries[-1][1]), ctx, depth + 1, info) if entries else choosing.Leaf(None)
+        for k, v in reversed(entries[:-1]):
+            tree = choosing.Branch(f"{key_text} == {k!r}", self._expand(choosing.Leaf(v), ctx, depth + 1, info), tree,
+                                   (key_text,))
+        return tree
+
+    def _getattr(self, node: cst.Call, ctx: StmtContext, info: dict):
+        """`getattr(torch.optim, name)`: the classes of that module the name may be."""
+        module, name = node.args[0].value, node.args[1].value
+        module_text, name_text = one_line_text(module), one_line_text(name)
+        names = choosing.strings(name, ctx.scope, self, self.program)
+        info.update(strings=True, expression=name_text, origin=names.origin)
+        values = list(names.values)
+        if isinstance(names.default, str):
+            q = self.qualified(module, ctx.scope)
+            info["default"] = optimizer_key(f"{q}.{names.default}") if q else None
+        leaves = [choosing.Leaf(cst.parse_expression(f"{module_text}.{v}")) for v in values if v.isidentifier()]
+        tree = leaves[-1] if names.complete and leaves else choosing.Leaf(
+            None, f"{name_text} may name any attribute of {module_text}")
+        for v, leaf in reversed(list(zip(values, leaves))[:len(leaves) - (1 if names.complete else 0)]):
+            tree = choosing.Branch(f"{name_text} == {v!r}", leaf, tree, (name_text,))
+        return tree
+
     def _find_constructions(self) -> None:
         for site in self.program.calls:
             kind, name, chosen_by = self._construction_kind(site)
             if kind:
                 node = self.class_ref(site.call.func, site.ctx.scope) if kind == "custom" else None
-                ident = Identity(kind, name, site.call, site.ctx, chosen_by=chosen_by, node=node)
+                ident = Identity(kind, name, site.call, site.ctx, chosen_by=chosen_by, node=node,
+                                 choice=self._choices.get(id(site.call)), factory=self._factories.get(id(site.call), ""))
                 self.identities.append(ident)
                 self._by_call[id(site.call)] = ident
 
@@ -448,6 +596,16 @@ class Tracer:
 
     def _construction_kind(self, site: CallSite) -> tuple[str | None, str, str]:
         func = site.call.func
+        choice = self.choice_of(func, site.ctx)
+        if choice is not None and self.forced:
+            start = self.program.span(site.call, site.ctx).start
+            key = self.forced.get((start.line, start.col))
+            if key is not None and key in [k for _, k in choice.candidates]:
+                return "torch", key, ""          # "Convert as <candidate>": the choice made by hand
+        if choice is not None:
+            self._choices[id(site.call)] = choice
+            known = [key for _, key in choice.candidates if key is not None]
+            return "torch", choice.default or known[0], ""
         if isinstance(func, cst.Call):   # optax.inject_hyperparams(optax.adam)(...)
             func = func.func
         parts = dotted(func) if func is site.call.func else None
@@ -464,9 +622,20 @@ class Tracer:
                     return "torch", chosen, cst.Module(body=()).code_for_node(func)
             return None, "", ""
         if func is site.call.func:
-            cls = normal_torch(q)
+            cls = optimizer_key(q)
             if cls:
                 return "torch", cls, ""
+            if q in ZERO_PATHS:                  # ZeroRedundancyOptimizer(params, optimizer_class=torch.optim.AdamW, ...)
+                self._factories[id(site.call)] = ZERO_FACTORY
+                cls = argument(site.call, 1, "optimizer_class")
+                q_cls = self.qualified(cls, site.ctx.scope) if cls is not None else None
+                return "torch", (optimizer_key(q_cls) if q_cls else None) or ZERO_FACTORY, ""
+            if q in TIMM_PATHS:                  # create_optimizer_v2(model, opt="adamw", ...)
+                self._factories[id(site.call)] = TIMM_FACTORY
+                opt = argument(site.call, 1, "opt")
+                value = choosing.literal_value(opt) if opt is not None else "sgd"
+                named = timm_name(value)[0] if isinstance(value, str) else None
+                return "torch", named.key if named is not None and named.key else TIMM_FACTORY, ""
             if q in SCALERS:
                 return "scaler", q.rsplit(".", 1)[-1], ""
             if q in DISTRIBUTED_OPTIMIZERS:
@@ -478,7 +647,13 @@ class Tracer:
                 if q in CLIP_FUNCTIONS:
                     self.clips.append((site, CLIP_FUNCTIONS[q]))
                 return None, "", ""
+            if q in SCHEDULER_CLASSES:           # transformers' / diffusers' schedule functions
+                return "scheduler", SCHEDULER_CLASSES[q], ""
+            if q in SCHEDULE_FACTORIES:          # get_scheduler(name, optimizer, ...)
+                return "scheduler", SCHEDULE_FACTORIES[q].qualified, ""
         head, _, last = q.rpartition(".")
+        if head == HELPER_MODULE and "schedule" in last and "schedule_free" not in last:
+            return "optax_schedule", last, ""    # switcheroo_optax's schedules (transformers', diffusers')
         if (head == "optax" and last in OPTAX_OPTIMIZERS) or head == HELPER_MODULE:
             return "optax", last, ""
         if q in NNX_OPTIMIZERS:
@@ -493,16 +668,17 @@ class Tracer:
         these can build an optimizer through a variable."""
         if self._class_holders is None:
             holders: set[str] = set()
+            classes = TORCH_OPTIMIZERS | LIBRARY_CLASS_NAMES
             for scope in self.program.scopes:
                 for name, bindings in scope.bindings.items():
                     for b in bindings:
                         value = b.node.default if b.kind == "param" else b.node if b.kind == "value" else None
-                        parts = dotted(value) if value is not None else None
-                        if parts and parts[-1] in TORCH_OPTIMIZERS:
+                        if value is not None and _names_a_class(value, classes):
                             holders.add(name)
             for scope in self.program.scopes:       # `self.x = x` of a holder holds it too
                 for attr, bindings in scope.attr_bindings.items():
                     if any(b.kind == "value" and (dotted(b.node) or [""])[-1] in holders | TORCH_OPTIMIZERS
+                           | LIBRARY_CLASS_NAMES
                            for b in bindings):
                         holders.add(attr)
             self._class_holders = holders
@@ -516,7 +692,7 @@ class Tracer:
         seen = seen | {id(expr)}
         q = self.qualified(expr, scope)
         if q is not None:
-            return normal_torch(q)
+            return optimizer_key(q)
         bindings = self.bindings_of(expr, scope)
         if bindings is None:
             return None
@@ -869,7 +1045,7 @@ class Tracer:
         if isinstance(ann, cst.BinaryOperation):  # Optimizer | None
             return any(self._is_optimizer_annotation(s, scope) for s in (ann.left, ann.right))
         q = self.qualified(ann, scope)
-        return q in TORCH_OPTIMIZER_BASE or (q is not None and normal_torch(q) is not None)
+        return q in TORCH_OPTIMIZER_BASE or (q is not None and optimizer_key(q) is not None)
 
     def _bind_call(self, site: CallSite):
         """(parameter binding, argument expression) pairs for a call to a function or class
@@ -959,6 +1135,18 @@ def _dominates(k: StmtContext, at: StmtContext) -> bool:
     return any(n is k.body for n in at.path)
 
 
+def _names_a_class(value, classes: set[str]) -> bool:
+    """`torch.optim.AdamW`, or `bnb.optim.AdamW8bit if flag else torch.optim.AdamW`."""
+    if isinstance(value, cst.IfExp):
+        return _names_a_class(value.body, classes) or _names_a_class(value.orelse, classes)
+    parts = dotted(value)
+    return bool(parts) and parts[-1] in classes
+
+
+def one_line_text(node) -> str:
+    return choosing.one_line(node)
+
+
 def _param_binding(scope: Scope, name: str) -> Binding | None:
     for b in scope.bindings.get(name, []):
         if b.kind == "param":
@@ -977,4 +1165,17 @@ def normal_torch(q: str) -> str | None:
     return None
 
 
-__all__ = ["Tracer", "Identity", "dotted", "is_none", "keyword", "positional", "argument", "normal_torch"]
+def optimizer_key(q: str) -> str | None:
+    """The catalog key of the optimizer class a qualified name stands for ('torch.optim.adam.Adam'
+    -> 'Adam', 'bitsandbytes.optim.AdamW8bit' -> itself), a known class without a row included
+    (libraries.UNMAPPED: its construction says why); anything else -> None."""
+    found = normal_torch(q)
+    if found:
+        return found
+    if q in catalog.CLASSES:
+        return catalog.CLASSES[q]
+    return q if q in UNMAPPED else None
+
+
+__all__ = ["Tracer", "Identity", "dotted", "is_none", "keyword", "positional", "argument", "normal_torch",
+           "optimizer_key"]

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from ..knowledge import catalog, schedules
-from ..knowledge.emit import Extras
+from ..knowledge import catalog, factories, schedules
+from ..knowledge.emit import STAR, Extras
 from .arguments import arg_value, call_arguments, one_line
+from .choices import strings
 from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import Finding, Site
 from .portable import portable, same_scope, visible_at
@@ -34,6 +35,15 @@ def scheduler_findings(b: "_Builder") -> None:
     for ident in b.tracer.identities:
         if ident.kind == "scheduler" and ident not in absorbed and b.program.in_primary(ident.ctx):
             _scheduler(b, ident, absorbed)
+
+
+def scheduler_name(key: str) -> str:
+    """How messages name a scheduler: 'torch.optim.lr_scheduler.StepLR', 'transformers.optimization.get_scheduler'."""
+    row = schedules.SCHEDULERS.get(key)
+    if row is not None:
+        return row.qualified
+    factory = factories.SCHEDULE_FACTORIES.get(key)
+    return factory.qualified if factory is not None else f"torch.optim.lr_scheduler.{key}"
 
 
 def _sequential_members(b: "_Builder") -> set[Identity]:
@@ -65,7 +75,8 @@ def _sub_schedulers(b: "_Builder", ident: Identity) -> list[Identity] | None:
 
 
 def _optimizer_of(b: "_Builder", ident: Identity) -> Identity | None:
-    node = argument(ident.call, 0, "optimizer")
+    # get_scheduler(name, optimizer, ...) takes it second
+    node = argument(ident.call, 1 if ident.name in factories.SCHEDULE_FACTORIES else 0, "optimizer")
     ids = b.tracer.value_ids(node, ident.ctx.scope, at=ident.ctx) if node is not None else None
     if isinstance(ids, frozenset) and len(ids) == 1:
         opt = next(iter(ids))
@@ -114,8 +125,9 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     call, ctx = ident.call, ident.ctx
     span = b.span(call, ctx)
     noqa, ignore = b.lines(call, ctx)
-    qualified = f"torch.optim.lr_scheduler.{ident.name}"
-    row = schedules.SCHEDULERS[ident.name]
+    qualified = scheduler_name(ident.name)
+    factory = factories.SCHEDULE_FACTORIES.get(ident.name)
+    row = schedules.SCHEDULERS.get(ident.name) or schedules.SchedulerRow(ident.name, (), kind="factory")
     opt = _optimizer_of(b, ident)
     site = Site(None, ctx, opt, sched=ident)
 
@@ -129,7 +141,11 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     if lr is None:
         return unmapped("the optimizer has no learning_rate to schedule")
     count, spe_missing = _counting(b, ident, opt)
-    if row.kind == "sequential":
+    if factory is not None:
+        schedule = _from_factory(b, ident, factory, lr, count)
+    elif row.kind == "proxy":
+        schedule = _proxy(b, ident, opt, lr)
+    elif row.kind == "sequential":
         schedule = _sequential(b, ident, lr, count)
     elif row.kind == "unsupported":
         schedule = schedules.build(row, {}, lr, count)
@@ -140,6 +156,12 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
     site.schedule = schedule
     if not schedule.ok:
         return unmapped("; ".join(schedule.problems))
+    late = _late_arguments(b, ident, opt) if row.kind != "plateau" and schedule.kind not in ("constant", "proxy") \
+        else []
+    if late:
+        line = b.span(opt.call, opt.ctx).start.line + 1
+        return unmapped(f"its arguments read {', '.join(late)}, not yet bound where the optimizer is built (line "
+                        f"{line}), where the schedule folds in: build the optimizer after them, or fold it by hand")
     steps = b.uses(ident)
     plateau_problem = b.target.steps_of(frozenset({opt.kind})).plateau_problem
     if row.kind == "plateau" and plateau_problem:
@@ -150,6 +172,9 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
         b.plateaus[opt] = site
         message = (f"{qualified} → {schedule.text}, a separate state that scales the updates "
                    f"({schedule.notes[0]})")
+    elif schedule.kind in ("constant", "proxy"):
+        # Nothing reaches the optimizer: its learning rate stays as it is.
+        message = f"{qualified} → removed: the optimizer's learning_rate stays {schedule.text} ({schedule.notes[0]})"
     else:
         extras = Extras(learning_rate=schedule.text, momentum=schedule.momentum or None)
         if opt.kind == "torch":
@@ -185,6 +210,190 @@ def _scheduler(b: "_Builder", ident: Identity, absorbed: set[Identity]) -> None:
                       plateau_state=site.plateau_state))
     for use in steps:
         _scheduler_step(b, use, ident, schedule, site)
+
+
+def _from_factory(b: "_Builder", ident: Identity, factory: factories.ScheduleFactory, lr: str,
+                  count: str) -> schedules.Schedule:
+    """`get_scheduler(name, optimizer, ...)`: the named function's schedule for a literal name; the
+    library's own choice in switcheroo_optax for a name chosen at run time."""
+    out = schedules.Schedule(factory.qualified, "schedule")
+    positional, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
+    names = [n for n, _ in factory.signature]
+    args = {}
+    for i, value in enumerate(positional):
+        if value is STAR or i >= len(names):
+            out.problems.append("arguments passed with * cannot be mapped statically")
+            return out
+        args[names[i]] = value
+    for name, value in keywords:
+        if name is None or name not in names:
+            out.problems.append("arguments passed with ** cannot be mapped statically" if name is None else
+                                f"unknown argument {name!r} for {factory.qualified}")
+            return out
+        args[name] = value
+    name_arg = args.pop("name", None)
+    args.pop("optimizer", None)
+    if name_arg is None:
+        out.problems.append("no scheduler name is passed")
+        return out
+    if isinstance(name_arg.literal, str):
+        return _named_schedule(factory, name_arg.literal, args, lr, count)
+    return _runtime_schedule(b, ident, factory, name_arg, args, lr, count)
+
+
+def _named_schedule(factory, name: str, args: dict, lr: str, count: str) -> schedules.Schedule:
+    out = schedules.Schedule(factory.qualified, "schedule")
+    named = factory.names.get(name)
+    if named is None:
+        out.problems.append(f"{name!r} is not a name {factory.qualified} accepts")
+        return out
+    if named.row is None:
+        out.problems.append(f"get_scheduler({name!r}): {named.why}")
+        return out
+    row = schedules.SCHEDULERS[named.row]
+    row_args = {dst: args[src] for src, dst in named.passes + factory.default_passes if src in args}
+    if factory.extra and factory.extra in args:
+        extra = args[factory.extra]
+        items = _dict_items(extra)
+        if items is None:
+            out.problems.append(f"{factory.extra} is not a dict written out here: its items cannot be read statically")
+            return out
+        allowed = {n for n, _ in row.signature}
+        for key, value in items:
+            if key not in allowed:
+                out.problems.append(f"{row.torch} takes no {key!r} (from {factory.extra})")
+                return out
+            row_args[key] = value
+    for arg, default in row.signature:
+        if default is schedules.REQUIRED and arg not in row_args:
+            out.problems.append(f"get_scheduler({name!r}) needs {arg}")
+            return out
+    schedule = schedules.build(row, row_args, lr, count)
+    schedule.notes.insert(0, f"get_scheduler({name!r}) builds {row.qualified}")
+    return schedule
+
+
+def _runtime_schedule(b: "_Builder", ident: Identity, factory, name_arg, args: dict, lr: str,
+                      count: str) -> schedules.Schedule:
+    """A name chosen at run time: every name it may hold must have a schedule; then the library's
+    choice is made in Optax too (switcheroo_optax.<library>_schedule(name, ...))."""
+    out = schedules.Schedule(factory.qualified, "schedule")
+    choices = strings(name_arg.node, ident.ctx.scope, b.tracer, b.program)
+    candidates = choices.values if choices.complete else sorted(factory.names)
+    where = f" ({choices.origin})" if choices.origin else ""
+    unknown = [n for n in candidates if n not in factory.names]
+    blocked = [n for n in candidates if n in factory.names and factory.names[n].row is None]
+    out.candidates = [(n, f"get_scheduler({n!r})" + ("" if n in factory.names and factory.names[n].row else
+                                                    " (no rewrite)")) for n in candidates]
+    if unknown or blocked:
+        why = "; ".join([f"{n!r} is not a name it accepts" for n in unknown] +
+                        [f"{n!r}: {factory.names[n].why}" for n in blocked])
+        scope = "may hold any name get_scheduler accepts" if not choices.complete else \
+            f"may be {', '.join(repr(n) for n in candidates)}{where}"
+        out.problems.append(f"the name {name_arg.source} is chosen at run time and {scope}; {why}")
+        return out
+    if "last_epoch" in args and args["last_epoch"].literal != -1:
+        out.problems.append("last_epoch resumes the schedule mid-way: start the Optax schedule at that count by hand")
+        return out
+    parts = [name_arg.source, f"learning_rate={schedules._wrap(lr)}"]
+    parts += [f"{n}={args[n].source}" for n, _ in factory.signature if n in args and n != "last_epoch"]
+    text = f"{factory.runtime}({', '.join(parts)})"
+    out.text = text if count == "count" else f"lambda count: {text}({count})"
+    out.notes.append(f"{name_arg.source} chooses the schedule at run time"
+                     + (f" among {', '.join(repr(n) for n in candidates)}{where}" if choices.complete else
+                        f" among every name {factory.qualified} accepts")
+                     + f": {factory.runtime} makes the same choice")
+    return out
+
+
+def _dict_items(value) -> list | None:
+    """The items of a `{"key": value, ...}` or `dict(key=value)` written out, as (key, ArgValue)."""
+    node = value.node
+    if node is None:
+        return None
+    if isinstance(node, cst.Dict):
+        items = []
+        for element in node.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+                return None
+            items.append((element.key.evaluated_value, arg_value(element.value)))
+        return items
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value == "dict":
+        if any(a.keyword is None for a in node.args):
+            return None
+        return [(a.keyword.value, arg_value(a.value)) for a in node.args]
+    if isinstance(node, cst.Name) and node.value == "None":
+        return []
+    return None
+
+
+def _proxy(b: "_Builder", ident: Identity, opt: Identity, lr: str) -> schedules.Schedule:
+    """transformers' AdafactorSchedule: it reports Adafactor's own step size, and sets nothing the
+    training uses while Adafactor computes its step (relative_step=True)."""
+    out = schedules.Schedule(ident.name, "proxy", text=lr, notes=list(schedules.SCHEDULERS[ident.name].notes))
+    if opt.kind != "torch" or opt.name != "transformers.optimization.Adafactor":
+        out.problems.append("it reports transformers' Adafactor's step size: its optimizer is not one")
+        return out
+    relative = keyword(opt.call, "relative_step")
+    if relative is not None and arg_value(relative).literal is not True:
+        out.problems.append("with relative_step=False, AdafactorSchedule writes Adafactor's step size into the "
+                            "learning rate it then uses: port it by hand")
+    return out
+
+
+def _late_arguments(b: "_Builder", sched: Identity, opt: Identity) -> list[str]:
+    """The scheduler's arguments that cannot be read where the optimizer is built (they are bound
+    after it, or only in the scheduler's scope): the folded schedule would read them there."""
+    if opt.ctx is None or opt.kind != "torch":
+        return []
+    optimizer = argument(sched.call, 1 if sched.name in factories.SCHEDULE_FACTORIES else 0, "optimizer")
+    members = argument(sched.call, 1, "schedulers") if sched.name == "SequentialLR" else None
+    late = []
+    for sub in (_sub_schedulers(b, sched) or []) if members is not None else []:
+        late.extend(n for n in _late_arguments(b, sub, opt) if n not in late)   # SequentialLR: its members'
+    for arg in sched.call.args:
+        if arg.value is optimizer or arg.value is members or arg.star:
+            continue
+        for name in _free_names(arg.value):
+            if not _same_value_at(b, name, sched.ctx, opt.ctx) and name.value not in late:
+                late.append(name.value)
+    return late
+
+
+def _same_value_at(b: "_Builder", name: cst.Name, used: StmtContext, built: StmtContext) -> bool:
+    """Does `name` read where the scheduler is built hold what it holds where the optimizer is built?"""
+    bindings = b.tracer.lookup(name.value, used.scope)
+    if not bindings:
+        return True                  # a builtin (max, len), or a name nothing here binds: the same there
+    if not same_scope(used.scope, built.scope):
+        return _visible_at(b, name, used.scope, built) == name.value
+    start, end = b.program.order(built), b.program.order(used)
+    before = between = False
+    for x in bindings:
+        if x.kind == "param" or x.ctx is None or x.ctx.chunk is None:
+            before = True
+            continue
+        at = b.program.order(x.ctx)
+        before = before or at < start
+        between = between or start <= at < end
+    return before and not between
+
+
+def _free_names(expr, bound: frozenset = frozenset()) -> list[cst.Name]:
+    """The names an expression reads (a lambda's parameters and attribute names excluded)."""
+    if isinstance(expr, cst.Name):
+        return [] if expr.value in bound else [expr]
+    if isinstance(expr, cst.Lambda):
+        params = {p.name.value for p in expr.params.params + expr.params.posonly_params + expr.params.kwonly_params}
+        return _free_names(expr.body, bound | params)
+    if isinstance(expr, cst.Attribute):
+        return _free_names(expr.value, bound)
+    if isinstance(expr, cst.Arg):
+        return _free_names(expr.value, bound)
+    out = []
+    for child in children(expr):
+        out.extend(_free_names(child, bound))
+    return out
 
 
 def _plateau_state(b: "_Builder", ident: Identity) -> str:

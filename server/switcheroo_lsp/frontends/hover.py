@@ -44,6 +44,14 @@ def hover(analysis: Analysis, pos: Pos, visible=None) -> tuple[str, Span] | None
 def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
     kind = finding.kind
     out = [_rewrite_block(analysis, finding.key)] if finding.fixable else []
+    candidates = analysis.candidates(finding.key)
+    if candidates:
+        rows = []
+        for c in candidates:
+            when = f"when `{c['condition']}`: " if c["condition"] else ""
+            becomes = f"`{c['rewrite']}`" if c["rewrite"] else f"no rewrite ({c['why']})" if c["key"] else "no rewrite"
+            rows.append(f"{when}{c['label']} → {becomes}")
+        out.append(_bullets("Chosen at run time: each class it may be", rows))
     if kind == "construct":
         notes = site.emission.notes if site.emission else []
         if notes:

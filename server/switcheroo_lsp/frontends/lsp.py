@@ -518,6 +518,11 @@ def code_action(ls: SwitcherooServer, params: t.CodeActionParams) -> list[t.Code
                     title=fix.title, kind=t.CodeActionKind.QuickFix, diagnostics=diags, is_preferred=True,
                     edit=ls.workspace_edit(uri, version, analysis, fix.edits)))
         for f in here:
+            for alternative in analysis.alternatives(f.key):    # "Convert as torch.optim.AdamW, the default"
+                actions.append(t.CodeAction(
+                    title=alternative.title, kind=t.CodeActionKind.QuickFix, diagnostics=[ls.to_diagnostic(analysis, f)],
+                    edit=ls.workspace_edit(uri, version, analysis, alternative.edits)))
+        for f in here:
             ignore = analysis.ignore_fix(f.key)
             if ignore is not None:
                 actions.append(t.CodeAction(

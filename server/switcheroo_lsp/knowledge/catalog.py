@@ -33,6 +33,7 @@ ZERO = object()       # `when` value: a literal 0 / 0.0 / False / None (given, o
 ANY = object()        # `when` value: given at all, whatever its value
 EXPR = object()       # `when` value: given as an expression (not a literal, not a schedule)
 KNOWN_NONZERO = object()  # `when` value: a literal other than 0 / False / None, or a schedule
+CHANGED = object()        # `when` value: given, and not a literal equal to the default (an expression counts)
 
 # The helper transforms module the rewrites import where plain Optax is not exact.
 HELPERS = "switcheroo_optax"
@@ -70,7 +71,8 @@ class Claim:
     the rewrite (the naive translation), in a reference setup of tests/numerics (float64,
     50 steps, max |p_torch - p_optax|). `setup`: "quadratic" (spec/verify_torch_optax.py's
     problem), "sparse_rows" (an embedding, 3 of 10 rows looked up per step), "lbfgs" (the
-    quadratic without noise, one `step(closure)` per step)."""
+    quadratic without noise, one `step(closure)` per step), "large" (10,240 parameters in
+    float32: bitsandbytes' 8-bit states, tests/numerics/numerics_large.py)."""
     torch: str
     optax: str
     diff: float
@@ -106,7 +108,7 @@ class Unsupported:
 
 @dataclass(frozen=True)
 class OptimizerRow:
-    torch: str
+    torch: str                                      # the class's name ('Adam', 'AdamW8bit')
     signature: tuple[tuple[str, Any], ...]          # after `params`, positional order
     keyword_only: tuple[tuple[str, Any], ...]
     variants: tuple[Variant, ...]
@@ -114,10 +116,30 @@ class OptimizerRow:
     notes: tuple[Note, ...] = ()
     arguments: tuple[tuple[str, str], ...] = ()     # torch argument -> what it becomes (docs, hover)
     unsupported: tuple[Unsupported, ...] = ()
+    # Rows beyond torch.optim (knowledge/libraries.py): where the class lives, the other paths it
+    # is imported by, the distribution the proof ran (docs), and how it was proven: "run" (the
+    # package against the rewrite), or "documented" (not installable on CPU: the rewrite follows
+    # the package's documented math, proven against torch's optimizer with that math).
+    module: str = "torch.optim"
+    aliases: tuple[str, ...] = ()
+    package: str = "torch"
+    proof: str = "run"
+    flags: tuple[str, ...] = ()                     # the row's own implementation-only arguments
+    precision: str = "float64"                      # "float32": the package computes in float32 whatever the dtype
 
     @property
     def qualified(self) -> str:
-        return f"torch.optim.{self.torch}"
+        return f"{self.module}.{self.torch}"
+
+    @property
+    def key(self) -> str:
+        """How OPTIMIZERS (and an Identity's `name`) know the row: torch's short class name, or a
+        library class's qualified name."""
+        return self.torch if self.module == "torch.optim" else self.qualified
+
+    @property
+    def implementation_flags(self) -> tuple[str, ...]:
+        return IMPLEMENTATION_FLAGS + self.flags
 
     def defaults(self) -> dict[str, Any]:
         return dict(self.signature + self.keyword_only)
@@ -152,10 +174,26 @@ _MAXIMIZE_ARG = ("maximize", "optax.scale(-1.0) first")
 _L2_ARG = ("weight_decay", "optax.add_decayed_weights(weight_decay) first (L2 on the gradient)")
 
 OPTIMIZERS: dict[str, OptimizerRow] = {}
+# Every path a catalog class is imported by -> its row's key (torch.optim's submodules included).
+CLASSES: dict[str, str] = {}
 
 
 def _row(row: OptimizerRow) -> None:
-    OPTIMIZERS[row.torch] = row
+    register(row)
+
+
+def register(row: OptimizerRow) -> None:
+    OPTIMIZERS[row.key] = row
+    for path in (row.qualified,) + row.aliases:
+        CLASSES[path] = row.key
+
+
+def qualified_name(key: str) -> str:
+    """The class an optimizer key names, as the messages print it ('torch.optim.Adam')."""
+    row = OPTIMIZERS.get(key)
+    if row is not None:
+        return row.qualified
+    return key if "." in key else f"torch.optim.{key}"
 
 
 # -- SGD ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .catalog import ANY, EXPR, KNOWN_NONZERO, NONZERO, REQUIRED, ZERO, OptimizerRow
+from .catalog import ANY, CHANGED, EXPR, KNOWN_NONZERO, NONZERO, REQUIRED, ZERO, OptimizerRow
 
 UNKNOWN = object()   # a value that is an expression, not a literal
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -65,6 +65,12 @@ class Extras:
     learning_rate: str | None = None
     momentum: str | None = None
     prefix: tuple[str, ...] = ()
+    decay_mask: str | None = None     # the leaves weight decay applies to (timm's exclusion of biases and norms)
+
+
+# Transforms whose weight decay takes a mask, and the keyword that does.
+DECAY_MASK_KW = {"optax.adamw": "mask", "optax.add_decayed_weights": "mask", "optax.lion": "mask",
+                 "optax.adadelta": "weight_decay_mask", "optax.nadamw": "mask", "optax.adamaxw": "mask"}
 
 
 # Names a momentum schedule replaces; the transform then takes it through inject_hyperparams.
@@ -151,7 +157,7 @@ def bind(row: OptimizerRow, positional: list, keywords: list[tuple[str | None, A
             problems.append("arguments passed with * cannot be mapped statically")
             continue
         if i >= len(names):
-            message = f"torch.optim.{row.torch} takes at most {len(names)} positional arguments"
+            message = f"{row.qualified} takes at most {len(names)} positional arguments"
             if message not in problems:
                 problems.append(message)
             continue
@@ -161,7 +167,7 @@ def bind(row: OptimizerRow, positional: list, keywords: list[tuple[str | None, A
             problems.append("arguments passed with ** cannot be mapped statically")
         elif name not in allowed:
             hint = _close_name(name, allowed)
-            problems.append(f"unknown argument {name!r} for torch.optim.{row.torch}"
+            problems.append(f"unknown argument {name!r} for {row.qualified}"
                             + (f" (did you mean {hint!r}?)" if hint else ""))
         elif name in args:
             problems.append(f"argument {name!r} given twice")
@@ -182,6 +188,14 @@ def _close_name(name: str, allowed: set[str]) -> str | None:
 def _effective(row: OptimizerRow, args: dict[str, ArgValue], name: str) -> Any:
     if name in args:
         return args[name].literal
+    if name in row.derived:                      # `b1`: element 0 of `betas`
+        base, index = _parse_derived(row, name)
+        if base in args:
+            value = args[base]
+            if value.elements is not None and index < len(value.elements):
+                return value.elements[index].literal
+            return UNKNOWN
+        return row.defaults()[base][index]
     return row.defaults().get(name)
 
 
@@ -202,6 +216,8 @@ def _holds(row: OptimizerRow, args: dict[str, ArgValue], cond: tuple, assume: di
             ok = value is UNKNOWN and not scheduled
         elif want is KNOWN_NONZERO:
             ok = scheduled or (value is not UNKNOWN and value not in _FALSY)
+        elif want is CHANGED:
+            ok = name in args and (value is UNKNOWN or value != row.defaults().get(name))
         else:
             ok = value is not UNKNOWN and value == want
         if not ok:
@@ -279,7 +295,7 @@ def _render_tx(row: OptimizerRow, tx: catalog.Tx, args: dict[str, ArgValue], pro
             if kw.schedule_template is not None:
                 template = kw.schedule_template
             elif template != "{lr}" or not kw.schedulable:
-                problems.append(f"torch.optim.{row.torch}'s learning rate is not a plain scale here "
+                problems.append(f"{row.qualified}'s learning rate is not a plain scale here "
                                 f"({tx.func.rsplit('.', 1)[-1]}: {kw.name}={kw.template}): fold the schedule in by hand")
         simple = re.fullmatch(r"\{(\w+)\}", template)
         if simple:
@@ -317,7 +333,27 @@ def _chain_for(row: OptimizerRow, args: dict[str, ArgValue], assume: dict[str, b
     for tx in variant.chain:
         if _holds(row, args, tx.when, assume):
             chain.append(_render_tx(row, tx, args, problems))
+    mask = args.get("@decay_mask")
+    if mask is not None:
+        chain = [_masked(t, mask.source, problems) for t in chain]
     return chain, variant
+
+
+def _masked(tx, mask: str, problems: list[str]):
+    """A transform whose weight decay applies only where `mask` says (timm's exclusion)."""
+    if not isinstance(tx, TxCall):
+        return tx
+    func = _func_name(tx.func + "(")
+    decays = func == "optax.add_decayed_weights" or any(
+        k == "weight_decay" and v.text not in ("0", "0.0") for k, v in tx.kws)
+    if not decays:
+        return tx
+    kw = DECAY_MASK_KW.get(func)
+    if kw is None:
+        problems.append(f"{func}'s weight decay takes no mask: timm's exclusion of biases and norm parameters "
+                        "cannot follow it; build the parameter groups by hand")
+        return tx
+    return TxCall(tx.func, tx.kws + ((kw, Value(mask)),), tx.args)
 
 
 def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, problems: list[str],
@@ -376,6 +412,8 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
     if extras.learning_rate is not None:
         args["lr"] = ArgValue(extras.learning_rate, atomic=not extras.learning_rate.startswith("lambda"))
         args["__schedule__"] = ArgValue("True", literal=True)
+    if extras.decay_mask is not None:
+        args["@decay_mask"] = ArgValue(extras.decay_mask)
     if extras.momentum is not None:
         if "momentum" in row.defaults():
             args["momentum"] = ArgValue(extras.momentum, atomic=False)
@@ -383,14 +421,15 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
         elif "b1" in row.derived:
             args["@b1"] = ArgValue(extras.momentum, atomic=False)
         else:
-            problems.append(f"torch.optim.{row.torch} has no momentum or beta1 for OneCycleLR to cycle")
+            problems.append(f"{row.qualified} has no momentum or beta1 for OneCycleLR to cycle")
     return problems
 
 
 def _conditional(flags, args, branches, prefix) -> str:
     if len(prefix) == len(flags):
         return branches[prefix]
-    cond = args[flags[len(prefix)]].source
+    flag = args[flags[len(prefix)]]
+    cond = flag.source if flag.atomic else f"({flag.source})"
     yes = _conditional(flags, args, branches, prefix + (True,))
     no = _conditional(flags, args, branches, prefix + (False,))
     if yes == no:
@@ -412,7 +451,7 @@ def _notes(row: OptimizerRow, args: dict[str, ArgValue], variants) -> list[str]:
         notes.append(catalog.L2_NOTE_GENERIC)
     for variant in variants:
         notes.extend(n for n in variant.notes if n not in notes)
-    dropped = [f for f in catalog.IMPLEMENTATION_FLAGS if f in args]
+    dropped = [f for f in row.implementation_flags if f in args]
     if dropped:
         notes.append(catalog.FLAG_NOTE.format(flags=", ".join(dropped)))
     return notes

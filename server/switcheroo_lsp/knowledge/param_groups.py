@@ -29,6 +29,12 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
                 document: str = "") -> Emission:
     """One Optax optimizer per group, joined by multi_transform (or adamw's mask). `outer`
     holds the optimizer's own arguments (params excluded)."""
+    if len(groups.groups) == 1:
+        # One group is no grouping: its keys are the optimizer's arguments.
+        group = groups.groups[0]
+        merged = {**outer, **{k: v for k, v in group.items() if k != "params"}}
+        args, params, problems = bind(row, [group["params"]], list(merged.items()))
+        return emit(row, args, params, problems, extras, document=document)
     per_group: list[Emission] = []
     for group in groups.groups:
         # A group's own value wins over the optimizer's.

@@ -30,13 +30,32 @@ class Variant:
 
 @dataclass(frozen=True)
 class SchedulerRow:
-    torch: str
+    torch: str                                  # the class's (or function's) name
     signature: tuple[tuple[str, Any], ...]      # after `optimizer`, in torch's order
     variants: tuple[Variant, ...] = ()
-    kind: str = "schedule"                      # "schedule" | "plateau" | "sequential" | "unsupported"
+    kind: str = "schedule"                      # "schedule" | "plateau" | "sequential" | "unsupported" |
+                                                # "constant" (the learning rate stays as it is)
     unsupported: tuple[tuple[str, Any, str], ...] = ()   # (argument, value, why): no faithful rewrite
     notes: tuple[str, ...] = ()
     momentum: str | None = None                 # OneCycleLR: the beta1 / momentum schedule
+    # The libraries' schedules (transformers, diffusers): where the function lives, its other paths,
+    # the switcheroo_optax function that is its Optax schedule (called with `learning_rate=` and
+    # the arguments the user gave, under the same names unless `renames` maps one to a template),
+    # and the package the proof ran.
+    module: str = "torch.optim.lr_scheduler"
+    aliases: tuple[str, ...] = ()
+    call: str | None = None
+    renames: tuple[tuple[str, str], ...] = ()
+    package: str = "torch"
+    why: str = ""                               # kind "unsupported": the reason, when not the generic one
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.module}.{self.torch}"
+
+    @property
+    def key(self) -> str:
+        return self.torch if self.module == "torch.optim.lr_scheduler" else self.qualified
 
     def defaults(self) -> dict[str, Any]:
         return dict(self.signature)
@@ -45,10 +64,14 @@ class SchedulerRow:
 _COS = "(1 + jnp.cos(jnp.pi * {count} / {T_max})) / 2"
 
 SCHEDULERS: dict[str, SchedulerRow] = {}
+SCHEDULER_CLASSES: dict[str, str] = {}       # every path a library schedule is imported by -> its key
 
 
 def _row(row: SchedulerRow) -> None:
-    SCHEDULERS[row.torch] = row
+    SCHEDULERS[row.key] = row
+    if row.module != "torch.optim.lr_scheduler":
+        for path in (row.qualified,) + row.aliases:
+            SCHEDULER_CLASSES[path] = row.key
 
 
 _row(SchedulerRow("StepLR", (("step_size", REQUIRED), ("gamma", 0.1), ("last_epoch", -1)), (
@@ -117,6 +140,72 @@ for _name in ("CyclicLR", "MultiplicativeLR", "ChainedScheduler", "LRScheduler")
     SCHEDULERS[_name] = SchedulerRow(_name, (), kind="unsupported")
 
 
+# -- transformers 5.25.0 and diffusers 0.42.1: LambdaLRs built by functions ----------------------------
+# Each is the library's factor times the optimizer's lr; switcheroo_optax has the same functions as
+# Optax schedules (proven against the libraries' own, tests/numerics/test_library_schedules.py).
+_H = "switcheroo_optax"
+_RESUME = (("last_epoch", "!-1", "last_epoch resumes the schedule mid-way: start the Optax schedule at that "
+                                 "count by hand (optax.join_schedules or a shifted count)"),)
+_W = ("num_warmup_steps", REQUIRED)
+_T = ("num_training_steps", REQUIRED)
+_LE = ("last_epoch", -1)
+_LIBRARY_SCHEDULES = (
+    ("get_constant_schedule", (_LE,), None, (), "constant"),
+    ("get_constant_schedule_with_warmup", (_W, _LE), "constant_schedule_with_warmup", (), "schedule"),
+    ("get_linear_schedule_with_warmup", (_W, _T, _LE), "linear_schedule_with_warmup", (), "schedule"),
+    ("get_cosine_schedule_with_warmup", (_W, _T, ("num_cycles", 0.5), _LE), "cosine_schedule_with_warmup", (),
+     "schedule"),
+    ("get_cosine_with_hard_restarts_schedule_with_warmup", (_W, _T, ("num_cycles", 1), _LE),
+     "cosine_with_hard_restarts_schedule_with_warmup", (), "schedule"),
+    ("get_polynomial_decay_schedule_with_warmup", (_W, _T, ("lr_end", 1e-7), ("power", 1.0), _LE),
+     "polynomial_decay_schedule_with_warmup", (), "schedule"),
+)
+_TRANSFORMERS_ONLY = (
+    ("get_inverse_sqrt_schedule", (_W, ("timescale", None), _LE), "inverse_sqrt_schedule", (), "schedule"),
+    ("get_cosine_with_min_lr_schedule_with_warmup",
+     (_W, _T, ("num_cycles", 0.5), _LE, ("min_lr", None), ("min_lr_rate", None)), "cosine_schedule_with_warmup",
+     (("min_lr", "min_lr_rate={min_lr} / {lr}"),), "schedule"),
+    ("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
+     (_W, _T, ("num_cycles", 0.5), _LE, ("min_lr", None), ("min_lr_rate", None), ("warmup_lr_rate", None)),
+     "cosine_with_min_lr_schedule_with_warmup_lr_rate", (("min_lr", "min_lr_rate={min_lr} / {lr}"),), "schedule"),
+    ("get_wsd_schedule", (_W, ("num_decay_steps", REQUIRED), ("num_training_steps", None), ("num_stable_steps", None),
+                          ("warmup_type", "linear"), ("decay_type", "cosine"), ("min_lr_ratio", 0),
+                          ("num_cycles", 0.5), _LE), "wsd_schedule", (), "schedule"),
+)
+_DIFFUSERS_ONLY = (
+    ("get_piecewise_constant_schedule", (("step_rules", REQUIRED), _LE), "piecewise_constant_schedule", (),
+     "schedule"),
+)
+
+
+def _library(module: str, aliases: tuple[str, ...], package: str, rows, overrides=None) -> None:
+    for name, signature, call, renames, kind in rows:
+        signature = (overrides or {}).get(name, signature)
+        _row(SchedulerRow(name, signature, (Variant("{lr}", callable_template=True),) if kind == "constant" else (),
+                          kind=kind, unsupported=_RESUME, module=module, aliases=tuple(f"{a}.{name}" for a in aliases),
+                          call=f"{_H}.{call}" if call else None, renames=renames, package=package,
+                          notes=("a constant factor of 1: the optimizer's learning rate stays as it is",)
+                          if kind == "constant" else ()))
+
+
+_library("transformers.optimization", ("transformers",), "transformers 5.25.0", _LIBRARY_SCHEDULES + _TRANSFORMERS_ONLY)
+_library("diffusers.optimization", (), "diffusers 0.42.1", _LIBRARY_SCHEDULES + _DIFFUSERS_ONLY, overrides={
+    "get_linear_schedule_with_warmup": (_W, _T, _LE, ("f_min", 0.0), ("f_max", 1.0))})
+_row(SchedulerRow("get_reduce_on_plateau_schedule", (), kind="unsupported", module="transformers.optimization",
+                  aliases=("transformers.get_reduce_on_plateau_schedule",), package="transformers 5.25.0",
+                  why="it builds a torch ReduceLROnPlateau from **kwargs: write "
+                      "torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, ...) to convert it"))
+# transformers' Adafactor keeps its own step size; AdafactorSchedule only reports it (for logging).
+_row(SchedulerRow("AdafactorSchedule", (("initial_lr", 0.0),), kind="proxy", module="transformers.optimization",
+                  aliases=("transformers.AdafactorSchedule",), package="transformers 5.25.0",
+                  notes=("AdafactorSchedule only reports the step size Adafactor computes itself (relative_step=True): "
+                         "nothing to fold, the rewrite's hf_adafactor computes it",)))
+_row(SchedulerRow("get_adafactor_schedule", (("initial_lr", 0.0),), kind="proxy", module="transformers.optimization",
+                  aliases=("transformers.get_adafactor_schedule",), package="transformers 5.25.0",
+                  notes=("get_adafactor_schedule only reports the step size Adafactor computes itself "
+                         "(relative_step=True): nothing to fold",)))
+
+
 @dataclass
 class Schedule:
     """A scheduler turned into Optax: the schedule text (or the plateau transform)."""
@@ -128,6 +217,7 @@ class Schedule:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     mode_max: bool = False               # ReduceLROnPlateau(mode='max'): negate the metric
+    candidates: list = field(default_factory=list)   # a name chosen at run time: (name, what it becomes)
 
     @property
     def ok(self) -> bool:
@@ -150,7 +240,7 @@ def bind(row: SchedulerRow, positional: list, keywords: list[tuple[str | None, A
         if name is None:
             problems.append("arguments passed with ** cannot be mapped statically")
         elif name not in names:
-            problems.append(f"unknown argument {name!r} for torch.optim.lr_scheduler.{row.torch}")
+            problems.append(f"unknown argument {name!r} for {row.qualified}")
         else:
             args[name] = value
     optimizer = args.pop("optimizer", None)
@@ -180,8 +270,8 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
     `count` is what the schedule counts: "count" (updates) or "(count // steps_per_epoch)"."""
     out = Schedule(row.torch, row.kind, notes=list(row.notes))
     if row.kind == "unsupported":
-        out.problems.append(f"torch.optim.lr_scheduler.{row.torch} has no faithful Optax schedule in switcheroo's "
-                            "table: port it by hand")
+        out.problems.append(row.why or f"{row.qualified} has no faithful Optax schedule in switcheroo's table: port "
+                                       "it by hand")
         return out
     for name, value, why in row.unsupported:
         actual = _value(row, args, name)
@@ -218,6 +308,12 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
             out.problems.append("threshold_mode must be 'rel' or 'abs' as a literal")
             return out
     values["lr"], values["lr_arg"] = _wrap(lr), lr      # `{lr} * x`, but `init_value={lr_arg}`
+    if row.call is not None:
+        out.text = _library_call(row, args, values, count)
+        return out
+    if row.kind == "proxy":
+        out.text = lr
+        return out
     variant = next(v for v in row.variants if all(_value(row, args, n) == want for n, want in v.when))
     text = variant.template.format(**values)
     if not variant.callable_template and count != "count" and row.kind == "schedule":
@@ -229,6 +325,18 @@ def build(row: SchedulerRow, args: dict[str, ArgValue], lr: str, count: str = "c
             out.momentum = f"lambda count: {out.momentum}{count}"
     out.needs_jnp = "jnp." in text
     return out
+
+
+def _library_call(row: SchedulerRow, args: dict[str, ArgValue], values: dict[str, str], count: str) -> str:
+    """`switcheroo_optax.<function>(learning_rate=lr, <the arguments given>)`, counting `count`."""
+    renames = dict(row.renames)
+    parts = [f"learning_rate={values['lr']}"]
+    for name, default in row.signature:
+        if name == "last_epoch" or (name not in args and default is not REQUIRED):
+            continue
+        parts.append(renames[name].format(**values) if name in renames else f"{name}={values[name]}")
+    text = f"{row.call}({', '.join(parts)})"
+    return text if count == "count" else f"lambda count: {text}({count})"
 
 
 def _wrap(text: str) -> str:

@@ -48,9 +48,16 @@ METHODS: dict[str, dict[str, Wrapper]] = {
     "lightning_fabric.Fabric": {"setup": Wrapper("fabric.setup", "same", _FABRIC),
                                 "setup_optimizers": Wrapper("fabric.setup_optimizers", "same", _FABRIC)},
 }
+_ORT = ("onnxruntime's FP16_Optimizer keeps float32 master weights for a float16 model: in JAX keep the "
+        "parameters in float32 and compute in float16/bfloat16 (or guard float16 updates with optax.apply_if_finite)")
+_IPEX = ("Intel Extension for PyTorch fuses the optimizer's kernels for the CPU and casts to bfloat16: in JAX the "
+         "update is jitted (XLA fuses it) and the dtype is the parameters'")
 FUNCTIONS: dict[str, Wrapper] = {
     "apex.amp.initialize": Wrapper("amp.initialize", "same", _AMP),
     "deepspeed.initialize": Wrapper("deepspeed.initialize", "keyword:optimizer@1", _DEEPSPEED, owns=True),
+    "onnxruntime.training.optim.fp16_optimizer.FP16_Optimizer": Wrapper("FP16_Optimizer", "same", _ORT),
+    "onnxruntime.training.optim.FP16_Optimizer": Wrapper("FP16_Optimizer", "same", _ORT),
+    "intel_extension_for_pytorch.optimize": Wrapper("ipex.optimize", "keyword:optimizer@1", _IPEX),
 }
 
 

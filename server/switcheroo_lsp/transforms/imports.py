@@ -12,7 +12,7 @@ import libcst as cst
 from ..analysis.arguments import code
 from ..analysis.facts import StmtContext, dotted
 from ..analysis.program import chunk_facts
-from ..knowledge import catalog
+from ..knowledge import catalog, factories, libraries, schedules
 from .changes import Plan
 from .import_sections import place, section
 
@@ -57,7 +57,8 @@ def plan_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -
 def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtContext]]) -> None:
     """Drop the `torch.optim` (and clipping) imports whose every use the fix converted: `from
     torch import optim`, `import torch.optim as optim`, `from torch.optim import Adam as A`,
-    and `import torch.optim` itself where another import binds `torch`."""
+    and `import torch.optim` itself where another import binds `torch`; and those of the
+    libraries whose optimizers the catalog knows (`import bitsandbytes as bnb`)."""
     if not converted:
         return
     candidates: dict[str, tuple[StmtContext, cst.ImportAlias]] = {}
@@ -74,11 +75,16 @@ def _plan_unused_imports(p, plan: Plan, converted: list[tuple[cst.Call, StmtCont
                 q, bound = f"{code(stmt.module)}.{name}", asname or name
             elif asname:
                 q, bound = name, asname
+            elif name.split(".")[0] in libraries.ROOTS:
+                q, bound = name, name.split(".")[0]   # `import lion_pytorch`: the library's own name
             elif _binds_torch_elsewhere(p.program, ctx):
                 q, bound = name, name      # `import torch.optim`: the dotted name is what its uses spell
             else:
                 continue   # the file's only `import torch...`: it binds `torch` for the rest
-            if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")):
+            if q == "torch.optim" or q.startswith(("torch.optim.", "torch.nn.utils.clip_grad")) or (
+                    q in catalog.CLASSES or q in libraries.UNMAPPED or q in libraries.MODULES
+                    or q in factories.TIMM_PATHS or q in factories.ZERO_PATHS or q in factories.SCHEDULE_FACTORIES
+                    or q in schedules.SCHEDULER_CLASSES):
                 candidates[bound] = (ctx, alias)
     if not candidates:
         return

@@ -34,7 +34,7 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         module = ctx.chunk.module
         indent = p.source.indent_of(p.program.span(ctx.stmt, ctx).start.line)
         default_indent = module.default_indent if module is not None else "    "
-        row = catalog.OPTIMIZERS[ident.name]
+        row = catalog.OPTIMIZERS.get(ident.name)
 
         accumulate = folded.accumulate if folded else None
         column = p.program.span(ident.call, ctx).start.col
@@ -43,7 +43,8 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
             """`at`: where the new expression starts on the call's line (None: on a line of its own)."""
             if accumulate is not None and at is not None:
                 at = len(indent)        # on a line of its own inside MultiSteps(, shifted one step in
-            tx = construction.build(call, emission, named_args(row, call), p.optax_name, indent, default_indent,
+            named = factory_args(call) if ident.factory or row is None else named_args(row, call)
+            tx = construction.build(call, emission, named, p.optax_name, indent, default_indent,
                                     (column, at) if at is not None else None)
             return _multi_steps(tx, accumulate, p.optax_name, default_indent) if accumulate is not None else tx
 
@@ -92,6 +93,12 @@ def _multi_steps(tx: cst.BaseExpression, accumulate, optax_name: str, default_in
 def _params_arg(call: cst.Call) -> cst.Arg | None:
     node = argument(call, 0, "params")
     return next((a for a in call.args if a.value is node), None)
+
+
+def factory_args(call: cst.Call) -> dict[str, cst.Arg]:
+    """A factory call's (create_optimizer_v2) or a chosen class's Args by keyword: the emission's
+    references name the class's arguments, which these keywords share; positional ones are left."""
+    return {arg.keyword.value: arg for arg in call.args if arg.keyword is not None and not arg.star}
 
 
 def named_args(row, call: cst.Call) -> dict[str, cst.Arg]:

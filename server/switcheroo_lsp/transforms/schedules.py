@@ -30,6 +30,8 @@ def plan_schedule(p, site: Site, plan: Plan, folded: dict[Identity, Folded]) -> 
         plan.remove(ctx)
     for member in site.absorbed:        # SequentialLR's members go with it
         plan.remove(member)
+    if schedule.kind in ("constant", "proxy"):
+        return          # a factor of 1, or a report: the optimizer's learning rate stays as it is
     f = folded.setdefault(site.identity, Folded())
     f.learning_rate, f.momentum = schedule.text, schedule.momentum or None
     if site.steps_per_epoch_missing:

@@ -81,6 +81,8 @@ def find_cases(path: str, analysis: Analysis, doc: Document) -> list[Case]:
     clips = [f for f in analysis.findings if "transform" in f.data]
     cases = []
     for r in analysis.construction_rewrites():
+        if not verifiable(analysis, r):
+            continue
         case = Case(path, r.span.start.line + 1, r.span.start.col + 1, r,
                     TorchCall("optimizer", r.torch, _node(doc, source.segment(r.span), r.span)))
         if r.schedule is not None:
@@ -95,6 +97,16 @@ def find_cases(path: str, analysis: Analysis, doc: Document) -> list[Case]:
                 case.clips.append(TorchCall("clip", _clip_name(text, f.message), _node(doc, text, f.span)))
         cases.append(case)
     return cases
+
+
+def verifiable(analysis: Analysis, r) -> bool:
+    """Does verify run this construction rewrite? torch's own optimizers and schedulers only: the
+    libraries' (bitsandbytes, get_scheduler, create_optimizer_v2, a class chosen at run time) run
+    in their own packages, and tests/numerics/test_libraries.py proves those rows."""
+    if not r.torch.startswith("torch.optim."):
+        return False
+    return r.schedule is None or any(f.code == "OPX104" and f.data.get("schedule") == r.schedule
+                                     and f.data.get("torch", "").startswith("torch.optim.") for f in analysis.findings)
 
 
 def _node(doc: Document, text: str, span) -> cst.Call:
