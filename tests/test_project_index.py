@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from switcheroo_lsp.analysis.index import scan
 from switcheroo_lsp.engine import Workspace
 
 
@@ -30,15 +31,17 @@ def test_a_file_is_traced_with_its_imports_and_its_importers(tmp_path):
 def test_typing_keeps_the_index_until_the_imports_change(tmp_path):
     root = project(tmp_path)
     ws = Workspace([root], background=True)
-    ws.build_index()
+    # In the background (the server), until the index has arrived only imports are followed.
+    assert not ws.knows_importers
+    assert names(ws.units_for(root / "pkg" / "loop.py")) == set()
+    ws.apply_scan(scan([root]))
+    assert ws.knows_importers
+    assert names(ws.units_for(root / "pkg" / "loop.py")) == {"__init__.py", "main.py"}
     other = root / "other.py"
     ws.set_open(other, "import os\nx = 1\n")
-    assert ws.indexed                      # same imports: the index stands
+    assert ws.indexed                      # same imports: who imports whom stands
     ws.set_open(other, "import os\nfrom pkg.loop import fit\n")
-    assert not ws.indexed                  # a new import: index again
-    # In the background, until the index is rebuilt only imports are followed.
-    assert names(ws.units_for(root / "pkg" / "loop.py")) == set()
-    ws.build_index()
+    assert not ws.indexed                  # a new import: worked out again when asked
     assert "other.py" in names(ws.units_for(root / "pkg" / "loop.py"))
 
 
