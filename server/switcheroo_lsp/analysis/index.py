@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache",
              "build", "dist", ".eggs"}
@@ -28,9 +29,10 @@ MAX_FILES = 20000       # files a workspace indexes, at most
 
 # An import statement starts at `from` or `import` not preceded by a name character or a dot.
 _START = re.compile(r"(?<![\w.])(?:from|import)(?=[ \t\\])")
-_CONT = r"(?:[^\n\r;#\\]|\\\r?\n|\\\r)*"       # the rest of a logical line (backslashes continue it)
-_FROM = re.compile(r"from[ \t\\]+(\.+[\w.]*|[\w.]+)[ \t\\\r\n]+import[ \t\\]*(\([^)]*\)|" + _CONT + ")")
-_PLAIN = re.compile(r"import[ \t\\]+(" + _CONT + ")")
+_WS = r"(?:[ \t]|\\\r?\n|\\\r)"               # blanks, and backslashes that continue the line
+_CONT = r"(?:[^\n\r;#\\]|\\\r?\n|\\\r)*"       # the rest of a logical line
+_FROM = re.compile(r"from" + _WS + r"+(\.+[\w.]*|[\w.]+)" + _WS + r"+import" + _WS + r"*(\((?:[^)#]|#[^\n\r]*)*\)|" + _CONT + ")")
+_PLAIN = re.compile(r"import" + _WS + r"+(" + _CONT + ")")
 _COMMENT = re.compile(r"#[^\n\r]*")
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\Z")
@@ -130,8 +132,9 @@ def decode(data: bytes) -> str:
 def scan(roots, cached: Snapshot | None = None) -> Snapshot:
     """Every file of the workspace with its imports, reusing what `cached` knows of files whose
     size and mtime did not change (and of contents already seen, by digest)."""
+    roots = [str(Path(r).resolve()) for r in roots]
     listed, truncated = list_files(roots)
-    out = Snapshot([str(r) for r in roots], truncated=truncated)
+    out = Snapshot(roots, truncated=truncated)
     known = cached or Snapshot([])
     for path in listed:
         found = read_record(path, known.files.get(path))

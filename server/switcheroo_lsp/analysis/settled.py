@@ -54,10 +54,12 @@ class _Item:
 def _refs(node: ast.AST, out: set) -> None:
     """Names used anywhere inside (with the attribute read off them), including those of string
     annotations, `global` and `nonlocal`."""
+    bases = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
             out.add((sub.value.id, sub.attr))
-        elif isinstance(sub, ast.Name):
+            bases.add(id(sub.value))
+        elif isinstance(sub, ast.Name) and id(sub) not in bases:
             out.add((sub.id, None))
         elif isinstance(sub, (ast.Global, ast.Nonlocal)):
             out.update((n, None) for n in sub.names)

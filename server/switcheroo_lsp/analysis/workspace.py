@@ -109,7 +109,12 @@ class Workspace:
             if str(p) not in self._known:
                 self._known.add(str(p))
                 self._exists.clear()
-        if text is None or self._files.get(p) is None or self._files[p].text != text:
+        if text is None:
+            # Closed: other documents see the disk's text again (its parse kept if it is the same).
+            kept = self._files.pop(p, None)
+            if kept is not None and self.text(p) == kept.text:
+                self._files[p] = kept
+        elif self._files.get(p) is None or self._files[p].text != text:
             self._files.pop(p, None)
         if before is not None and before != self._imports_of(p):
             self._importers = None
