@@ -98,6 +98,7 @@ class Snapshot:
     torch: dict[str, bool] = field(default_factory=dict)         # digest -> "torch" in the text
     facts: dict[str, dict] = field(default_factory=dict)         # digest -> file_facts
     truncated: bool = False                                      # more than MAX_FILES files
+    read: set = field(default_factory=set)                       # files whose bytes this scan read
 
 
 def list_files(roots) -> tuple[list[str], bool]:
@@ -142,6 +143,8 @@ def scan(roots, cached: Snapshot | None = None) -> Snapshot:
             continue
         record, data = found
         out.files[path] = record
+        if data is not None:
+            out.read.add(path)
         key = record.digest
         if key in out.imports:
             continue
@@ -155,6 +158,7 @@ def scan(roots, cached: Snapshot | None = None) -> Snapshot:
                 continue
             record, data = found
             out.files[path] = record
+            out.read.add(path)
             key = record.digest
         text = decode(data)
         out.imports[key] = imports_of(text)

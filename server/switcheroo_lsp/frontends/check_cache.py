@@ -18,6 +18,7 @@ from ..analysis import cache, index
 from ..engine import Workspace
 
 KIND = "results"
+KEEP = 5000          # entries kept from earlier runs, at least
 
 
 class Results:
@@ -65,9 +66,15 @@ class Results:
         self.new[key] = {"rows": rows, "error": error, "related": related}
 
     def save(self) -> None:
-        """Keep what this run used or found (entries of files no longer there go)."""
-        if self.new != self.old:
-            cache.write(cache.path_for(self.roots, KIND), KIND, self.roots, {"entries": self.new})
+        """Keep what this run used or found (newest last) and, from earlier runs (another target,
+        another version of a file), as many as fit in KEEP or four times this run's: the oldest
+        go first."""
+        stale = [k for k in self.old if k not in self.new]
+        room = max(KEEP, 4 * len(self.new)) - len(self.new)
+        entries = {k: self.old[k] for k in stale[max(0, len(stale) - room):]}
+        entries.update(self.new)
+        if entries != self.old:
+            cache.write(cache.path_for(self.roots, KIND), KIND, self.roots, {"entries": entries})
 
 
 _ROW = {"path": str, "line": int, "column": int, "end_line": int, "end_column": int, "code": str,

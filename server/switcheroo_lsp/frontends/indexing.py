@@ -88,7 +88,8 @@ class Indexer:
             if missing:
                 self.ls.on_facts()
                 await loop.run_in_executor(self._pool(), save, snap)
-            progress.end(f"{len(snap.files)} files indexed")
+            cached = len(set(snap.files) - set(missing) - snap.read)
+            progress.end(f"{len(snap.files)} files indexed, {cached} from the cache")
         except asyncio.CancelledError:
             progress.end("cancelled")
             raise
@@ -104,6 +105,9 @@ class Indexer:
         if self.task is not None:
             self.task.cancel()
         if self.executor is not None:
+            # A worker busy reading a file must not hold up the server's exit.
+            for process in list(getattr(self.executor, "_processes", {}).values()):
+                process.terminate()
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
 
