@@ -130,6 +130,7 @@ def test_names_other_files_import_wait_with_what_they_reach():
     assert withheld(text, exported={"fit"}) == [1, 4]
     assert withheld(text, exported=set()) == []
     assert withheld(text, exported=None) == [1, 4, 7]          # any file may import any name
+    # (the engine does not ask then: until the importers are known it withholds everything)
 
 
 def test_local_and_star_imports_of_the_project_are_links_too():

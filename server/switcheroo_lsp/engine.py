@@ -226,15 +226,16 @@ def analyze(text: str, target: str | Target | None = None, previous: ParsedDocum
 
 
 def _withheld(result: AnalysisResult, workspace: Workspace, path: str, text: str) -> frozenset:
-    """The keys of the findings other files could change (every one when the document builds no
-    optimizer itself: then its rewrites name things after the optimizers of other files)."""
-    if result.program is None:
+    """The keys of the findings other files could change: every one until the workspace knows
+    who imports the document (any file may import any of its names), or when it builds no
+    optimizer itself (its rewrites are then named after the optimizers of other files)."""
+    if result.program is None or not result.findings:
         return frozenset()
     keys = frozenset(f.key for f in result.findings)
     own = any(i.ctx is not None and result.program.in_primary(i.ctx)
               and (i.kind == "torch" or (i.kind == "optax" and i.target is not None))
               for i in result.tracer.identities)
-    lines = workspace.withheld_lines(path, text) if own else None
+    lines = workspace.withheld_lines(path, text) if own and workspace.knows_importers else None
     if lines is None:
         return keys
     starts = sorted(lines)

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .index import Record, Snapshot
+from .index import Record, Snapshot, scan
 
 FORMAT = 1
 ENV = "SWITCHEROO_CACHE_DIR"
@@ -174,3 +174,13 @@ def save_index(snap: Snapshot) -> bool:
         "facts": {k: v for k, v in snap.facts.items() if k in used},
     }
     return write(path_for(snap.roots, "index"), "index", snap.roots, body)
+
+
+def refresh(roots) -> Snapshot:
+    """The cached index, brought up to date with the files (imports; facts are added by
+    `with_facts`); written back when files changed."""
+    cached = load_index(roots)
+    snap = scan(roots, cached)
+    if cached is None or cached.files != snap.files:
+        save_index(snap)
+    return snap

@@ -210,67 +210,113 @@ def _targets(target: ast.AST) -> list[str]:
     return []
 
 
-def top_level_bindings(body: list[ast.stmt]) -> dict[str, list[tuple[str, ast.AST | None]]]:
-    """name -> [(kind, value)] for what module-level code binds: kind is 'def', 'class',
-    'import', 'value' (with the assigned value when it is a single name's) or 'other'.
-    Includes `global` names assigned inside functions and names bound in top-level blocks."""
-    out: dict[str, list] = {}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_SIMPLE = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.FunctionDef,
+           ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass
+class StatementNames:
+    """What one top-level statement binds at module level (name -> [(kind, value)], kind one of
+    'def', 'class', 'import', 'value' (with the value of a single name's assignment) or
+    'other'), the names it uses (with the attribute read off each: `m.SCALE` -> ('m', 'SCALE')),
+    and its import statements, each with whether it is local (in a function, class or lambda)."""
+    binds: dict = field(default_factory=dict)
+    refs: set = field(default_factory=set)
+    imports: list = field(default_factory=list)
+
+
+def statement_names(stmt: ast.stmt) -> StatementNames:
+    """One walk over a top-level statement (module-level `global`s and blocks included)."""
+    out = StatementNames()
+    binds, refs = out.binds, out.refs
 
     def bind(name, kind, value=None):
-        out.setdefault(name, []).append((kind, value))
+        binds.setdefault(name, []).append((kind, value))
 
-    def block(stmts):
-        for s in stmts:
-            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                bind(s.name, "def")
-                _globals(s)
-            elif isinstance(s, ast.ClassDef):
-                bind(s.name, "class")
-                _globals(s)
-            elif isinstance(s, ast.Import):
-                for a in s.names:
-                    bind(a.asname or a.name.split(".")[0], "import")
-            elif isinstance(s, ast.ImportFrom):
-                for a in s.names:
-                    bind(a.asname or a.name, "import")
-            elif isinstance(s, ast.Assign):
-                single = len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
-                for t in s.targets:
-                    for n in _targets(t):
-                        bind(n, "value", s.value if single else None)
-            elif isinstance(s, ast.AnnAssign):
-                for n in _targets(s.target):
-                    bind(n, "value", s.value)
-            elif isinstance(s, ast.AugAssign):
-                for n in _targets(s.target):
-                    bind(n, "other")
-            else:
-                for sub in ast.walk(s):       # for/with/try/if/match bodies at module level
-                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                        bind(sub.id, "other")
-                    elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                        bind(sub.name, "other")
-                    elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-                        for a in sub.names:
-                            bind(a.asname or a.name.split(".")[0], "import")
-                    elif isinstance(sub, ast.alias):
-                        pass
-                    elif isinstance(sub, ast.ExceptHandler) and sub.name:
-                        bind(sub.name, "other")
-                    elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
-                        bind(sub.name, "other")
-                    elif isinstance(sub, ast.MatchMapping) and sub.rest:
-                        bind(sub.rest, "other")
-
-    def _globals(node):
-        declared = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
-        for n in declared:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        bind(stmt.name, "def")
+    elif isinstance(stmt, ast.ClassDef):
+        bind(stmt.name, "class")
+    elif isinstance(stmt, ast.Assign):
+        single = len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+        for t in stmt.targets:
+            for n in _targets(t):
+                bind(n, "value", stmt.value if single else None)
+    elif isinstance(stmt, ast.AnnAssign):
+        for n in _targets(stmt.target):
+            bind(n, "value", stmt.value)
+    elif isinstance(stmt, ast.AugAssign):
+        for n in _targets(stmt.target):
             bind(n, "other")
+    compound = not isinstance(stmt, _SIMPLE)
+    bases: set[int] = set()
+    stack: list = [(stmt, False)]
+    while stack:
+        node, local = stack.pop()
+        kind = type(node)
+        if kind is ast.Attribute:
+            if type(node.value) is ast.Name:
+                refs.add((node.value.id, node.attr))
+                bases.add(id(node.value))
+        elif kind is ast.Name:
+            if id(node) not in bases:
+                refs.add((node.id, None))
+            if compound and not local and type(node.ctx) is not ast.Load:
+                bind(node.id, "other")
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            out.imports.append((node, local))
+            if not local:
+                for a in node.names:
+                    bind(a.asname or (a.name.split(".")[0] if kind is ast.Import else a.name), "import")
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            refs.update((n, None) for n in node.names)
+            if kind is ast.Global:
+                for n in node.names:
+                    bind(n, "other")
+        elif kind is ast.NamedExpr:
+            if not local and type(node.target) is ast.Name:
+                bind(node.target.id, "other")
+        elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+            if node.name and not local and compound:
+                bind(node.name, "other")
+        elif kind is ast.MatchMapping:
+            if node.rest and not local and compound:
+                bind(node.rest, "other")
+        elif kind is ast.arg or kind is ast.AnnAssign:
+            _string_annotation(node.annotation, refs)
+        if isinstance(node, _SCOPES):
+            if node is not stmt and not local and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                   ast.ClassDef)):
+                bind(node.name, "other")
+            if not isinstance(node, ast.Lambda):
+                _string_annotation(getattr(node, "returns", None), refs)
+            # Decorators, defaults, annotations and bases run where the definition is; the body
+            # (and a lambda's) is its own scope.
+            body = node.body if isinstance(node.body, list) else [node.body]
+            inner = set(map(id, body))
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, local or id(child) in inner))
+            continue
+        stack.extend((child, local) for child in ast.iter_child_nodes(node))
+    return out
 
-    block(body)
-    for sub in ast.walk(ast.Module(body=body, type_ignores=[])):     # walrus at module level
-        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-            bind(sub.target.id, "other")
+
+def _string_annotation(ann, refs: set) -> None:
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            tree = ast.parse(ann.value, mode="eval")
+        except (SyntaxError, ValueError, RecursionError):
+            return
+        refs.update(statement_names(ast.Expr(tree.body)).refs)
+
+
+def top_level_bindings(body: list[ast.stmt]) -> dict[str, list[tuple[str, ast.AST | None]]]:
+    """name -> [(kind, value)] for what module-level code binds (statement_names, merged)."""
+    out: dict[str, list] = {}
+    for stmt in body:
+        for name, bs in statement_names(stmt).binds.items():
+            out.setdefault(name, []).extend(bs)
     return out
 
 

@@ -31,7 +31,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .index import binding_kinds, top_level_bindings
+from .index import binding_kinds, statement_names
 
 # What an import binding stands for, as the workspace answers for (module as written, name):
 EXTERNAL = "external"   # not a file of the project
@@ -51,28 +51,6 @@ class _Item:
     meets: bool = False        # reaches another file of the project by itself
 
 
-def _refs(node: ast.AST, out: set) -> None:
-    """Names used anywhere inside (with the attribute read off them), including those of string
-    annotations, `global` and `nonlocal`."""
-    bases = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
-            out.add((sub.value.id, sub.attr))
-            bases.add(id(sub.value))
-        elif isinstance(sub, ast.Name) and id(sub) not in bases:
-            out.add((sub.id, None))
-        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
-            out.update((n, None) for n in sub.names)
-        elif isinstance(sub, (ast.arg, ast.AnnAssign, ast.FunctionDef, ast.AsyncFunctionDef)):
-            ann = getattr(sub, "annotation", None) if not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) \
-                else sub.returns
-            if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-                try:
-                    _refs(ast.parse(ann.value, mode="eval"), out)
-                except (SyntaxError, ValueError, RecursionError):
-                    pass
-
-
 def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
                    exported: set[str] | None) -> list[tuple[int, int]] | None:
     """The (first, last) line ranges, 0-based, of the top-level statements whose findings wait
@@ -84,18 +62,21 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    bindings = top_level_bindings(tree.body)
-    kinds = binding_kinds(bindings)
+    kind_of = _memo(kind_of)
     imports: dict[str, tuple[str, str | None, bool]] = {}    # name -> (module, name, plain `import a.b`)
+    bindings: dict[str, list] = {}
     star_open = False
     items: list[_Item] = []
     for stmt in tree.body:
         first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
         item = _Item(first, (stmt.end_lineno or stmt.lineno) - 1)
+        names = statement_names(stmt)
+        for name, bs in names.binds.items():
+            bindings.setdefault(name, []).extend(bs)
         # What the statement binds other than imports (an import links to its module, not here).
-        item.binds = {n for n, bs in top_level_bindings([stmt]).items() if any(k != "import" for k, _ in bs)}
-        _refs(stmt, item.refs)
-        for sub, nested in _imports_in(stmt):
+        item.binds = {n for n, bs in names.binds.items() if any(k != "import" for k, _ in bs)}
+        item.refs = names.refs
+        for sub, nested in names.imports:
             for alias in sub.names:
                 if isinstance(sub, ast.Import):
                     module, name, plain = alias.name, None, alias.asname is None
@@ -111,6 +92,7 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
                 else:
                     imports[bound] = (module, name, plain)
         items.append(item)
+    kinds = binding_kinds(bindings)
 
     def meets(name: str, attr: str | None) -> bool:
         if name in imports:
@@ -157,14 +139,12 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
     return [(item.first, item.last) for i, item in enumerate(items) if find(i) in reached]
 
 
-def _imports_in(stmt: ast.stmt):
-    """The import statements inside a top-level statement, each with whether it is inside a
-    function, class or lambda (a local import) rather than at module level."""
-    stack = [(stmt, False)]
-    while stack:
-        node, nested = stack.pop()
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node, nested
-            continue
-        inner = nested or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
-        stack.extend((child, inner) for child in ast.iter_child_nodes(node))
+def _memo(kind_of):
+    known: dict = {}
+
+    def kind(module: str, name: str | None) -> str:
+        key = (module, name)
+        if key not in known:
+            known[key] = kind_of(module, name)
+        return known[key]
+    return kind

@@ -41,6 +41,7 @@ class _File:
 class Workspace:
     def __init__(self, roots=(), files=None, background: bool = False):
         self.roots = [Path(r).resolve() for r in roots]
+        self._root_prefixes = tuple(os.path.join(str(r), "") for r in self.roots)
         self.background = background              # the index comes from someone else (the server's worker)
         self._files: dict[Path, _File] = {}
         self._open: dict[Path, str] = {}          # open documents: the editor's text wins
@@ -255,7 +256,7 @@ class Workspace:
         """Is there such a file (in the listing or open; on disk outside the listed roots)?"""
         if str(path) in self._known or path in self._open or path in self._files:
             return True
-        if self._walked and any(path.is_relative_to(r) for r in self.roots):
+        if self._walked and str(path).startswith(self._root_prefixes):
             return False
         found = self._exists.get(path)
         if found is None:

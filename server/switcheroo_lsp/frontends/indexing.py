@@ -1,8 +1,9 @@
 """The server's project index and the neighbours of open documents, off the event loop.
 
-`Indexer` builds the workspace index (analysis/index.py) in a worker process, from the disk
-cache (analysis/cache.py) where files did not change: first what every file imports (who
-imports whom: a document's importers are known from then on), then each file's facts. It
+`Indexer` builds the workspace index (analysis/index.py) from the disk cache (analysis/cache.py)
+where files did not change: first what every file imports, in a thread (who imports whom: a
+document's importers are known from then on), then each file's facts, in a worker process
+(analysis/index_worker.py) that writes the cache. It
 shows LSP work-done progress while it runs, and hands each result to the workspace on the event
 loop. `Loader` parses the files an open document is traced with, one top-level statement per
 event-loop turn, so that typing, hovers and code actions are answered in between; when a
@@ -13,46 +14,41 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
+import sys
 from pathlib import Path
 
 from lsprotocol import types as t
 
-from ..analysis import cache, index
+from ..analysis import cache
 
 log = logging.getLogger("switcheroo")
-BATCH = 48              # files per facts job: progress every batch
 _tokens = itertools.count(1)
 
 
-def refresh(roots: list[str]) -> index.Snapshot:
-    """In the worker: the cached index, brought up to date with the files (imports only)."""
-    cached = cache.load_index(roots)
-    snap = index.scan(roots, cached)
-    if cached is None or cached.files != snap.files:
-        cache.save_index(snap)
-    return snap
-
-
-def save(snap: index.Snapshot) -> bool:
-    return cache.save_index(snap)
+# The worker is started with `-c`, not `-m`: its working directory (the user's project, where the
+# server runs) must not come first on sys.path (a `json.py` there would be imported in place of
+# the standard library's), and nothing else of the server is imported.
+_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+         "from switcheroo_lsp.analysis.index_worker import main; raise SystemExit(main())")
 
 
 class Indexer:
     def __init__(self, ls):
         self.ls = ls
-        self.executor: ProcessPoolExecutor | None = None
         self.task: asyncio.Task | None = None
+        self.worker: asyncio.subprocess.Process | None = None
         self.again = False
+        self.client_ready: asyncio.Event | None = None     # `initialized`: progress may be shown
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self.executor is None:
-            workers = max(1, min(2, (os.cpu_count() or 2) - 1))   # leave a core to the event loop
-            self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        return self.executor
+    def initialized(self) -> None:
+        self._ready().set()
+
+    def _ready(self) -> asyncio.Event:
+        if self.client_ready is None:
+            self.client_ready = asyncio.Event()
+        return self.client_ready
 
     def start(self) -> None:
         """Build (or bring up to date) the index; once more after the current build when asked
@@ -68,35 +64,57 @@ class Indexer:
         loop = asyncio.get_running_loop()
         roots = [str(r) for r in self.ls.codebase.roots]
         progress = _Progress(self.ls, "switcheroo: indexing the workspace")
-        await progress.begin("reading imports")
+        ready = self._ready()
+
+        async def begin():
+            await ready.wait()
+            await progress.begin("reading imports")
+        begun = loop.create_task(begin())
         try:
-            snap = await loop.run_in_executor(self._pool(), refresh, roots)
+            # Who imports whom first, in a thread (files and the cache are read, mostly without
+            # the GIL): a few milliseconds per hundred cached files. From then on a document's
+            # first analysis knows its importers.
+            snap = await loop.run_in_executor(None, cache.refresh, roots)
             self.ls.codebase.apply_scan(snap)
             self.ls.on_index()
-            missing = sorted(p for p, r in snap.files.items() if r.digest not in snap.facts)
-            done = len(snap.files) - len(missing)
-            progress.report(f"{done}/{len(snap.files)} files", done, len(snap.files))
-            for k in range(0, len(missing), BATCH):
-                found = await loop.run_in_executor(self._pool(), index.facts_of_files, missing[k:k + BATCH])
-                for path, (key, facts) in found.items():
-                    record = snap.files.get(path)
-                    if record is not None and record.digest == key:
-                        snap.facts[key] = facts
-                self.ls.codebase.apply_facts(found)
-                done += len(missing[k:k + BATCH])
-                progress.report(f"{done}/{len(snap.files)} files", done, len(snap.files))
-            if missing:
+            await begun
+            # Then each file's facts (what it binds...), in a worker process, cached.
+            cached = len(snap.files)
+            package = str(Path(__file__).resolve().parents[2])
+            self.worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _BOOT, *roots, cwd=package, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, limit=1 << 26)
+            total, done = len(snap.files), 0
+            while True:
+                line = await self.worker.stdout.readline()
+                if not line:
+                    break
+                message = json.loads(line)
+                if "missing" in message:
+                    total, cached = message["files"], message["files"] - message["missing"]
+                    done = cached
+                elif "facts" in message:
+                    found = {p: (v[0], v[1]) for p, v in message["facts"].items()}
+                    self.ls.codebase.apply_facts(found)
+                    done += len(found)
+                elif message.get("done"):
+                    break
+                progress.report(f"{done}/{total} files", done, total)
+            await self.worker.wait()
+            if cached < total:
                 self.ls.on_facts()
-                await loop.run_in_executor(self._pool(), save, snap)
-            cached = len(set(snap.files) - set(missing) - snap.read)
-            progress.end(f"{len(snap.files)} files indexed, {cached} from the cache")
+            progress.end(f"{total} files indexed, {min(cached, total - len(snap.read))} from the cache")
         except asyncio.CancelledError:
+            begun.cancel()
             progress.end("cancelled")
             raise
         except Exception:
             log.exception("indexing the workspace failed")
+            if ready.is_set():
+                await begun
             progress.end("failed")
         finally:
+            self.worker = None
             if self.again:
                 self.again = False
                 self.task = loop.create_task(self._build())
@@ -104,12 +122,8 @@ class Indexer:
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-        if self.executor is not None:
-            # A worker busy reading a file must not hold up the server's exit.
-            for process in list(getattr(self.executor, "_processes", {}).values()):
-                process.terminate()
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = None
+        if self.worker is not None and self.worker.returncode is None:
+            self.worker.kill()
 
 
 class _Progress:
@@ -120,6 +134,7 @@ class _Progress:
         caps = ls.client_capabilities
         self.enabled = bool(caps and caps.window and caps.window.work_done_progress)
         self.token = f"switcheroo-index-{next(_tokens)}"
+        self.begun = False
 
     async def begin(self, message: str) -> None:
         if not self.enabled:
@@ -132,14 +147,15 @@ class _Progress:
             return
         self.ls.work_done_progress.begin(self.token, t.WorkDoneProgressBegin(
             title=self.title, message=message, percentage=0, cancellable=False))
+        self.begun = True
 
     def report(self, message: str, done: int, total: int) -> None:
-        if self.enabled:
+        if self.enabled and self.begun:
             self.ls.work_done_progress.report(self.token, t.WorkDoneProgressReport(
                 message=message, percentage=int(100 * done / total) if total else 100))
 
     def end(self, message: str) -> None:
-        if self.enabled:
+        if self.enabled and self.begun:
             self.ls.work_done_progress.end(self.token, t.WorkDoneProgressEnd(message=message))
             self.ls.work_done_progress.tokens.pop(self.token, None)
             self.enabled = False

@@ -395,6 +395,7 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
     folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
     roots = [p for p in (to_fs_path(u) for u in folders) if p]
     ls.codebase = Project(roots, background=True)
+    ls.indexer.start()          # who imports whom is read at once (a thread); progress once initialized
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
     if isinstance(opts, dict) and "debounce_ms" in opts:
@@ -403,13 +404,13 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
 
 @server.feature(t.INITIALIZED)
 async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> None:
+    ls.indexer.initialized()
     ls.warn(ls.init_settings.problems)
     before = ls.editor_settings
     await refresh_configuration(ls)
     if ls.editor_settings != before:
         ls.republish_all()     # documents opened while the configuration was on its way
     await watch_python_files(ls)
-    ls.indexer.start()
 
 
 async def watch_python_files(ls: SwitcherooServer) -> None:
