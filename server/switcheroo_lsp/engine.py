@@ -225,6 +225,21 @@ def analyze(text: str, target: str | Target | None = None, previous: ParsedDocum
                     withheld=_withheld(result, workspace, path, text))
 
 
+def reconsider(analysis: Analysis, workspace: Workspace, path: str) -> Analysis:
+    """A first analysis again, now that the workspace knows more (who imports the document):
+    the same parse and findings with what is withheld and what to read worked out anew, or the
+    complete analysis if every file it is traced with is at hand."""
+    if analysis.complete:
+        return analysis
+    text = analysis.source.text
+    paths = workspace.unit_paths(path)
+    if analysis.result is None or (workspace.knows_importers and all(workspace.loaded(p) for p in paths)):
+        return analyze(text, analysis.target, previous=analysis.doc, workspace=workspace, path=path, wait=False)
+    return Analysis(analysis.source, analysis.target, analysis.doc, analysis.result, complete=False,
+                    pending=tuple(p for p in paths if not workspace.loaded(p)),
+                    withheld=_withheld(analysis.result, workspace, path, text))
+
+
 def _withheld(result: AnalysisResult, workspace: Workspace, path: str, text: str) -> frozenset:
     """The keys of the findings other files could change: every one until the workspace knows
     who imports the document (any file may import any of its names), or when it builds no
@@ -256,5 +271,5 @@ def analyze_project(texts: dict[str, str], target: str | Target | None = None,
     return {path: analyze(text, target, workspace=workspace, path=path) for path, text in texts.items()}
 
 
-__all__ = ["Analysis", "analyze_project", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
+__all__ = ["Analysis", "analyze_project", "reconsider", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
            "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument", "Workspace"]

@@ -13,6 +13,7 @@ document's files are all read its analysis is completed and published again if i
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import json
 import logging
@@ -41,6 +42,20 @@ class Indexer:
         self.worker: asyncio.subprocess.Process | None = None
         self.again = False
         self.client_ready: asyncio.Event | None = None     # `initialized`: progress may be shown
+        self.scan: concurrent.futures.Future | None = None   # the import scan's thread
+        self._threads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="switcheroo-index")
+
+    def take_scan(self) -> bool:
+        """The import scan, if its thread finished while the event loop was busy (analysing a
+        document): handed to the workspace now, so that the document's first publish knows
+        who imports it. True when it was."""
+        scan = self.scan
+        if scan is None or not scan.done() or scan.cancelled() or scan.exception() is not None:
+            return False
+        if self.ls.codebase.knows_importers:
+            return False
+        self.ls.codebase.apply_scan(scan.result())
+        return True
 
     def initialized(self) -> None:
         self._ready().set()
@@ -74,7 +89,8 @@ class Indexer:
             # Who imports whom first, in a thread (files and the cache are read, mostly without
             # the GIL): a few milliseconds per hundred cached files. From then on a document's
             # first analysis knows its importers.
-            snap = await loop.run_in_executor(None, cache.refresh, roots)
+            self.scan = self._threads.submit(cache.refresh, roots)
+            snap = await asyncio.wrap_future(self.scan)
             self.ls.codebase.apply_scan(snap)
             self.ls.on_index()
             await begun
@@ -122,6 +138,7 @@ class Indexer:
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+        self._threads.shutdown(wait=False, cancel_futures=True)
         if self.worker is not None and self.worker.returncode is None:
             self.worker.kill()
 

@@ -27,7 +27,7 @@ from pygls.workspace import TextDocument, Workspace
 
 from .. import __version__
 from ..engine import Workspace as Project
-from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
+from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, reconsider, to_units
 from ..targets import target_named
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
@@ -220,6 +220,8 @@ class SwitcherooServer(LanguageServer):
         # read them (analyze(wait=False), analysis/settled.py), then published if it changed.
         analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None,
                            path=path, wait=False)
+        if path and not analysis.complete and self.indexer.take_scan():
+            analysis = reconsider(analysis, self.codebase, path)    # the index came in meanwhile
         if path:
             if analysis.doc is not None:
                 self.codebase.remember(path, analysis.doc)
