@@ -53,7 +53,11 @@ class Workspace:
         self._facts: dict[Path, dict] = {}
         self._importers: dict[Path, set[Path]] | None = None
         self._scanned = False                     # the index's listing and imports have arrived
-        self._exists: dict[Path, bool] = {}
+        self._exists: dict[str, bool] = {}      # files outside the listing: does it exist?
+        self._resolved: dict[tuple[str, str], tuple[Path, str] | None] = {}   # (folder, module) -> resolve()
+        self._roots_of: dict[str, str] = {}     # folder -> its package root
+        self._names: dict[Path, tuple[str, bool]] = {}
+        self._forwards: dict[Path, tuple[list, dict[Path, str]]] = {}   # file -> (its imports, _forward)
         self._unreadable: set[Path] = set()
 
     @classmethod
@@ -73,7 +77,7 @@ class Workspace:
         self._indexed_imports = {Path(p): snap.imports.get(r.digest, []) for p, r in snap.files.items()}
         self._torch = {Path(p): snap.torch.get(r.digest, True) for p, r in snap.files.items()}
         self._facts = {Path(p): snap.facts[r.digest] for p, r in snap.files.items() if r.digest in snap.facts}
-        self._exists.clear()
+        self._forget_names()
         self._importers = None
         self._scanned = True
 
@@ -109,7 +113,7 @@ class Workspace:
             self._open[p] = text
             if str(p) not in self._known:
                 self._known.add(str(p))
-                self._exists.clear()
+                self._forget_names()
         if text is None:
             # Closed: other documents see the disk's text again (its parse kept if it is the same).
             kept = self._files.pop(p, None)
@@ -137,7 +141,7 @@ class Workspace:
         self._torch.pop(p, None)
         self._facts.pop(p, None)
         self._importers = None                  # its imports may have changed: index again when asked
-        self._exists.pop(p, None)
+        self._forget_names()
         if p.suffix == ".py":
             exists = p.exists()
             if exists and str(p) not in self._known:
@@ -154,7 +158,7 @@ class Workspace:
         if self.roots and not self.background:
             self._listed = None
             self._walked = False
-        self._exists.clear()
+        self._forget_names()
         self._importers = None
 
     # -- files --------------------------------------------------------------------------------------
@@ -252,16 +256,29 @@ class Workspace:
         return f.imports
 
     # -- module names -------------------------------------------------------------------------------
-    def exists(self, path: Path) -> bool:
-        """Is there such a file (in the listing or open; on disk outside the listed roots)?"""
-        if str(path) in self._known or path in self._open or path in self._files:
+    def _forget_names(self) -> None:
+        """Files appeared or went: module names resolve anew."""
+        self._exists = {}
+        self._resolved = {}
+        self._roots_of = {}
+        self._names = {}
+        self._forwards = {}
+
+    def _has(self, path: str) -> bool:
+        """Is there such a file (listed or open; on disk, outside the listed roots)? `path` is
+        absolute and normalised."""
+        if path in self._known:
             return True
-        if self._walked and str(path).startswith(self._root_prefixes):
+        if self._walked and path.startswith(self._root_prefixes):
             return False
         found = self._exists.get(path)
         if found is None:
-            found = self._exists[path] = path.exists()
+            p = Path(path)
+            found = self._exists[path] = p in self._open or p in self._files or os.path.isfile(path)
         return found
+
+    def exists(self, path: Path) -> bool:
+        return path in self._open or path in self._files or self._has(str(path))
 
     @staticmethod
     def package_root(path: Path) -> Path:
@@ -271,43 +288,59 @@ class Workspace:
             folder = folder.parent
         return folder
 
-    def _package_root(self, path: Path) -> Path:
-        folder = path.parent
-        while self.exists(folder / "__init__.py") and folder.parent != folder:
-            folder = folder.parent
-        return folder
+    def _package_root(self, folder: str) -> str:
+        found = self._roots_of.get(folder)
+        if found is None:
+            found = folder
+            while self._has(os.path.join(found, "__init__.py")) and os.path.dirname(found) != found:
+                found = os.path.dirname(found)
+            self._roots_of[folder] = found
+        return found
 
     def module_name(self, path: Path) -> tuple[str, bool]:
         """(dotted name, is a package's __init__)."""
-        rel = path.relative_to(self._package_root(path)).with_suffix("")
-        parts = list(rel.parts)
-        is_package = parts[-1] == "__init__"
-        if is_package:
-            parts = parts[:-1]
-        return ".".join(parts), is_package
+        found = self._names.get(path)
+        if found is None:
+            rel = os.path.relpath(os.path.splitext(str(path))[0], self._package_root(str(path.parent)))
+            parts = rel.split(os.sep)
+            is_package = parts[-1] == "__init__"
+            if is_package:
+                parts = parts[:-1]
+            found = self._names[path] = (".".join(p for p in parts if p != "."), is_package)
+        return found
 
     def resolve(self, module: str, importer: Path) -> tuple[Path, str] | None:
         """The file `import module` (or `from module import ...`) reads from `importer`, and the
         dotted name it has there; relative names start with dots."""
+        folder = str(importer.parent)
+        key = (folder, module)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(module, folder)
+        return self._resolved[key]
+
+    def _resolve(self, module: str, folder: str) -> tuple[Path, str] | None:
         if module.startswith("."):
             level = len(module) - len(module.lstrip("."))
-            base = importer.parent
+            base = folder
             for _ in range(level - 1):
-                base = base.parent
+                base = os.path.dirname(base)
             rest = module.lstrip(".")
-            found = self._find(base, rest) if rest else (base / "__init__.py" if self.exists(base / "__init__.py")
-                                                         else None)
-            return (found, self.module_name(found)[0]) if found is not None else None
-        for base in dict.fromkeys([importer.parent, self._package_root(importer), *self.roots]):
+            init = os.path.join(base, "__init__.py")
+            found = self._find(base, rest) if rest else (init if self._has(init) else None)
+            if found is None:
+                return None
+            path = Path(found)
+            return path, self.module_name(path)[0]
+        for base in dict.fromkeys([folder, self._package_root(folder), *map(str, self.roots)]):
             found = self._find(base, module)
             if found is not None:
-                return found, module
+                return Path(found), module
         return None
 
-    def _find(self, base: Path, module: str) -> Path | None:
-        candidate = base.joinpath(*module.split("."))
-        for path in (candidate.parent / (candidate.name + ".py"), candidate / "__init__.py"):
-            if self.exists(path):
+    def _find(self, base: str, module: str) -> str | None:
+        candidate = os.path.join(base, *module.split("."))
+        for path in (candidate + ".py", os.path.join(candidate, "__init__.py")):
+            if self._has(path):
                 return path
         return None
 
@@ -336,12 +369,32 @@ class Workspace:
                     break
 
     def _forward(self, path: Path) -> dict[Path, str]:
-        """The files a file imports: path -> the name it imports them by."""
+        """The files a file imports: path -> the name it imports them by (kept while its imports
+        and the listing stay the same)."""
+        imports = self._imports_of(path)
+        known = self._forwards.get(path)
+        if known is not None and known[0] is imports:
+            return known[1]
         out: dict[Path, str] = {}
-        for imp in self._imports_of(path):
+        for imp in imports:
             for target, name, _ in self._reached(imp, path):
                 out.setdefault(target, name)
+        self._forwards[path] = (imports, out)
         return out
+
+    def link(self) -> "Workspace":
+        """Who imports whom, worked out for every file (the server does it in the thread that
+        scanned the workspace, on a workspace of its own: then `adopt` it)."""
+        self.build_index()
+        return self
+
+    def adopt(self, linked: "Workspace") -> None:
+        """The module names and import links another workspace worked out on the same scan."""
+        self._resolved, self._roots_of, self._names = linked._resolved, linked._roots_of, linked._names
+        self._exists = linked._exists
+        self._forwards = dict(linked._forwards)
+        # Open documents' texts (the editor's) may import otherwise than the disk: link anew.
+        self._importers = None if self._open else linked._importers
 
     @property
     def indexed(self) -> bool:
@@ -355,7 +408,7 @@ class Workspace:
             for target in self._forward(f):
                 index.setdefault(target, set()).add(f)
         for f in self._open:
-            if str(f) not in self._known or f not in self.files():
+            if str(f) not in self._known:
                 for target in self._forward(f):
                     index.setdefault(target, set()).add(f)
         self._importers = index

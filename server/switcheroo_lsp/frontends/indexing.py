@@ -23,6 +23,7 @@ from pathlib import Path
 from lsprotocol import types as t
 
 from ..analysis import cache
+from ..engine import Workspace as Project
 
 log = logging.getLogger("switcheroo")
 _tokens = itertools.count(1)
@@ -33,6 +34,15 @@ _tokens = itertools.count(1)
 # the standard library's), and nothing else of the server is imported.
 _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
          "from switcheroo_lsp.analysis.index_worker import main; raise SystemExit(main())")
+
+
+def _scan_and_link(roots: list[str]):
+    """In the index's thread: the scan, and who imports whom worked out on a workspace of its
+    own (nothing the event loop touches)."""
+    snap = cache.refresh(roots)
+    linked = Project(roots, background=True)
+    linked.apply_scan(snap)
+    return snap, linked.link()
 
 
 class Indexer:
@@ -54,8 +64,12 @@ class Indexer:
             return False
         if self.ls.codebase.knows_importers:
             return False
-        self.ls.codebase.apply_scan(scan.result())
+        self._apply(*scan.result())
         return True
+
+    def _apply(self, snap, linked) -> None:
+        self.ls.codebase.apply_scan(snap)
+        self.ls.codebase.adopt(linked)
 
     def initialized(self) -> None:
         self._ready().set()
@@ -89,9 +103,9 @@ class Indexer:
             # Who imports whom first, in a thread (files and the cache are read, mostly without
             # the GIL): a few milliseconds per hundred cached files. From then on a document's
             # first analysis knows its importers.
-            self.scan = self._threads.submit(cache.refresh, roots)
-            snap = await asyncio.wrap_future(self.scan)
-            self.ls.codebase.apply_scan(snap)
+            self.scan = self._threads.submit(_scan_and_link, roots)
+            snap, linked = await asyncio.wrap_future(self.scan)
+            self._apply(snap, linked)
             self.ls.on_index()
             await begun
             # Then each file's facts (what it binds...), in a worker process, cached.
