@@ -98,3 +98,37 @@ def test_a_results_entry_of_the_wrong_shape_is_not_trusted(project, analysed, ca
     analysed.clear()
     assert check(capsys, str(project)) == first
     assert sorted(analysed) == ["helpers.py", "train.py"]      # other.py has no rows to damage
+
+
+def test_a_long_check_shows_its_progress_on_a_terminal_only(tmp_path, monkeypatch):
+    import os
+    import pty
+    import subprocess
+    import sys
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    root = tmp_path / "tree"
+    root.mkdir()
+    for k in range(cli.PARALLEL_THRESHOLD + 2):
+        (root / f"m{k}.py").write_text(f"import torch\nopt = torch.optim.SGD([], lr=0.{k + 1})\n")
+    command = [sys.executable, "-m", "switcheroo_lsp", "check", str(root)]
+    main, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=terminal, timeout=300)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    total = cli.PARALLEL_THRESHOLD + 2
+    assert f"switcheroo-lsp: {total}/{total} files".encode() in shown and shown.endswith(b"\r\x1b[K")
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "another cache"))      # analysed again, into a pipe
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == proc.returncode == 1 and piped.stdout == proc.stdout.decode()
+    assert "files" not in piped.stderr

@@ -140,18 +140,21 @@ class Workspace:
         self._indexed_imports.pop(p, None)
         self._torch.pop(p, None)
         self._facts.pop(p, None)
-        self._importers = None                  # its imports may have changed: index again when asked
-        self._forget_names()
+        self._forwards.pop(p, None)
+        self._importers = None                  # its imports may have changed: linked again when asked
         if p.suffix == ".py":
             exists = p.exists()
             if exists and str(p) not in self._known:
                 self._known.add(str(p))
                 if self._listed is not None:
                     self._listed.append(p)
+                self._forget_names()            # a new module: names may resolve to it now
             elif not exists and p not in self._open and str(p) in self._known:
                 self._known.discard(str(p))
                 if self._listed is not None and p in self._listed:
                     self._listed.remove(p)
+                self._forget_names()
+            self._exists.pop(str(p), None)
 
     def forget_listing(self) -> None:
         """Files were created or deleted: list the folders again (the index does, in the server)."""

@@ -79,17 +79,18 @@ class Indexer:
             self.client_ready = asyncio.Event()
         return self.client_ready
 
-    def start(self) -> None:
-        """Build (or bring up to date) the index; once more after the current build when asked
-        during one."""
+    def start(self, scan: bool = True) -> None:
+        """Build the index (`scan`: list and link the workspace anew; else, after files changed
+        that the workspace was told about, bring their facts and the cache up to date); once
+        more after the current build when asked during one."""
         if not self.ls.codebase.roots:
             return
         if self.task is not None and not self.task.done():
             self.again = True
             return
-        self.task = asyncio.get_running_loop().create_task(self._build())
+        self.task = asyncio.get_running_loop().create_task(self._build(scan))
 
-    async def _build(self) -> None:
+    async def _build(self, scan: bool = True) -> None:
         loop = asyncio.get_running_loop()
         roots = [str(r) for r in self.ls.codebase.roots]
         progress = _Progress(self.ls, "switcheroo: indexing the workspace")
@@ -97,24 +98,26 @@ class Indexer:
 
         async def begin():
             await ready.wait()
-            await progress.begin("reading imports")
+            await progress.begin("reading imports" if scan else "reading changed files")
         begun = loop.create_task(begin())
         try:
-            # Who imports whom first, in a thread (files and the cache are read, mostly without
-            # the GIL): a few milliseconds per hundred cached files. From then on a document's
-            # first analysis knows its importers.
-            self.scan = self._threads.submit(_scan_and_link, roots)
-            snap, linked = await asyncio.wrap_future(self.scan)
-            self._apply(snap, linked)
-            self.ls.on_index()
+            read = 0
+            if scan:
+                # Who imports whom first, in a thread (files and the cache are read, mostly
+                # without the GIL). From then on a document's first analysis knows its importers.
+                self.scan = self._threads.submit(_scan_and_link, roots)
+                snap, linked = await asyncio.wrap_future(self.scan)
+                self._apply(snap, linked)
+                self.ls.on_index()
+                read = len(snap.read)
             await begun
-            # Then each file's facts (what it binds...), in a worker process, cached.
-            cached = len(snap.files)
+            # Then each file's facts (what it binds...), in a worker process that writes the cache.
+            total = cached = 0
             package = str(Path(__file__).resolve().parents[2])
             self.worker = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", _BOOT, *roots, cwd=package, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, limit=1 << 26)
-            total, done = len(snap.files), 0
+            done = 0
             while True:
                 line = await self.worker.stdout.readline()
                 if not line:
@@ -133,7 +136,7 @@ class Indexer:
             await self.worker.wait()
             if cached < total:
                 self.ls.on_facts()
-            progress.end(f"{total} files indexed, {min(cached, total - len(snap.read))} from the cache")
+            progress.end(f"{total} files indexed, {min(cached, total - read)} from the cache")
         except asyncio.CancelledError:
             begun.cancel()
             progress.end("cancelled")
@@ -147,7 +150,7 @@ class Indexer:
             self.worker = None
             if self.again:
                 self.again = False
-                self.task = loop.create_task(self._build())
+                self.task = loop.create_task(self._build(False))
 
     def stop(self) -> None:
         if self.task is not None:

@@ -486,7 +486,7 @@ def did_change_watched_files(ls: SwitcherooServer, params: t.DidChangeWatchedFil
             continue
         ls.codebase.changed(path)        # a file that appeared or went joins or leaves the listing
         ls.file_changed(change.uri)
-    ls.indexer.start()                   # its facts (and the cache) brought up to date in the worker
+    ls.indexer.start(scan=False)         # their facts (and the cache) brought up to date in the worker
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
