@@ -123,10 +123,10 @@ def _facts_ok(facts) -> bool:
         return False
     if "error" in facts:
         return isinstance(facts["error"], str)
-    binds, defines, constructs = facts.get("binds"), facts.get("defines"), facts.get("constructs")
+    binds, defines = facts.get("binds"), facts.get("defines")
     return (isinstance(binds, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in binds.items())
             and isinstance(defines, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in defines.items())
-            and _is_str_list(constructs))
+            and all(_is_str_list(facts.get(k)) for k in ("constructs", "attrs", "returning")))
 
 
 def load_index(roots) -> Snapshot | None:

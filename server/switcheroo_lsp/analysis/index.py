@@ -220,10 +220,17 @@ class StatementNames:
     """What one top-level statement binds at module level (name -> [(kind, value)], kind one of
     'def', 'class', 'import', 'value' (with the value of a single name's assignment) or
     'other'), the names it uses (with the attribute read off each: `m.SCALE` -> ('m', 'SCALE')),
-    and its import statements, each with whether it is local (in a function, class or lambda)."""
+    and its import statements, each with whether it is local (in a function, class or lambda).
+    And attributes by name, which the closed-world check follows across files (reach.py):
+    `stores`, the attribute names it assigns (`self.opt = ...`) or defines in a class body (its
+    methods, class attributes); `loads`, those it reads (`x.opt`, `x.step()`); `used_calls`,
+    the methods it calls keeping the result (`opt = model.configure_optimizers()`)."""
     binds: dict = field(default_factory=dict)
     refs: set = field(default_factory=set)
     imports: list = field(default_factory=list)
+    stores: set = field(default_factory=set)
+    loads: set = field(default_factory=set)
+    used_calls: set = field(default_factory=set)
 
 
 def statement_names(stmt: ast.stmt) -> StatementNames:
@@ -251,6 +258,7 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             bind(n, "other")
     compound = not isinstance(stmt, _SIMPLE)
     bases: set[int] = set()
+    discarded: set[int] = set()          # calls whose result an expression statement drops
     stack: list = [(stmt, False)]
     while stack:
         node, local = stack.pop()
@@ -259,6 +267,20 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             if type(node.value) is ast.Name:
                 refs.add((node.value.id, node.attr))
                 bases.add(id(node.value))
+            (out.loads if type(node.ctx) is ast.Load else out.stores).add(node.attr)
+        elif kind is ast.Call:
+            if type(node.func) is ast.Attribute and id(node) not in discarded:
+                out.used_calls.add(node.func.attr)
+        elif kind is ast.Expr:
+            if type(node.value) is ast.Call:
+                discarded.add(id(node.value))
+        elif kind is ast.ClassDef:
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    out.stores.add(item.name)
+                elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                    for t in (item.targets if isinstance(item, ast.Assign) else [item.target]):
+                        out.stores.update(_targets(t))
         elif kind is ast.Name:
             if id(node) not in bases:
                 refs.add((node.id, None))
@@ -353,7 +375,9 @@ def _dotted(node) -> str | None:
 
 def file_facts(data: bytes) -> dict:
     """What one file binds at module level (and the kind of each binding), the functions and
-    classes it defines, and the torch.optim, lr_scheduler and optax constructions it calls."""
+    classes it defines, the torch.optim, lr_scheduler and optax constructions it calls, the
+    attribute names it reads (`attrs`) and the methods of its classes that return a value
+    (`returning`): what the closed-world check can match by name from another file."""
     try:
         tree = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
@@ -376,6 +400,15 @@ def file_facts(data: bytes) -> dict:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             for a in node.names:
                 imported[a.asname or a.name] = f"{node.module}.{a.name}"
+    attrs, returning = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            attrs.add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                        isinstance(sub, ast.Return) and sub.value is not None for sub in ast.walk(item)):
+                    returning.add(item.name)
     constructs = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -387,4 +420,5 @@ def file_facts(data: bytes) -> dict:
                 q = imported[head] + ("." + rest if rest else "")
                 if q.startswith(("torch.optim.", "optax.")):
                     constructs.add(q)
-    return {"binds": binding_kinds(bindings), "defines": defines, "constructs": sorted(constructs)}
+    return {"binds": binding_kinds(bindings), "defines": defines, "constructs": sorted(constructs),
+            "attrs": sorted(attrs), "returning": sorted(returning)}

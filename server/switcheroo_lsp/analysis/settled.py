@@ -48,16 +48,28 @@ class _Item:
     last: int
     binds: set[str] = field(default_factory=set)
     refs: set[tuple[str, str | None]] = field(default_factory=set)   # (name, first attribute)
+    stores: set[str] = field(default_factory=set)      # attribute names assigned or defined
+    loads: set[str] = field(default_factory=set)       # attribute names read
+    used_calls: set[str] = field(default_factory=set)  # methods called, the result kept
     meets: bool = False        # reaches another file of the project by itself
 
 
-def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
-                   exported: set[str] | None) -> list[tuple[int, int]] | None:
+@dataclass(frozen=True)
+class Neighbours:
+    """What the files a document is traced with do with attributes, by name (index facts):
+    `attrs`, the attribute names they read; `returning`, their classes' methods that return a
+    value. None: not known for every one of them yet."""
+    attrs: frozenset | None = frozenset()
+    returning: frozenset | None = frozenset()
+
+
+def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exported: set[str] | None,
+                   neighbours: Neighbours = Neighbours()) -> list[tuple[int, int]] | None:
     """The (first, last) line ranges, 0-based, of the top-level statements whose findings wait
     for other files. `kind_of(module as written, name)` says what an import binds (EXTERNAL,
     MODULE, CONST, OPEN; name None: the module itself); `exported` the names files of the
-    project import from this one (None: any name). None: everything waits (the text does not
-    parse as Python)."""
+    project import from this one (None: any name); `neighbours` what the files it is traced
+    with do with attributes. None: everything waits (the text does not parse as Python)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -76,6 +88,7 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
         # What the statement binds other than imports (an import links to its module, not here).
         item.binds = {n for n, bs in names.binds.items() if any(k != "import" for k, _ in bs)}
         item.refs = names.refs
+        item.stores, item.loads, item.used_calls = names.stores, names.loads, names.used_calls
         for sub, nested in names.imports:
             for alias in sub.names:
                 if isinstance(sub, ast.Import):
@@ -112,12 +125,16 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
             return star_open                # from a `*` import of the project, perhaps
         return False
 
-    # Which items bind each name (plain constants bind nothing that links).
+    # Which items bind each name (plain constants bind nothing that links), and which assign or
+    # define each attribute name (the closed-world check matches reads to those by name).
     binders: dict[str, list[int]] = {}
+    holders: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         for name in item.binds:
             if kinds.get(name) != "const":
                 binders.setdefault(name, []).append(i)
+        for name in item.stores:
+            holders.setdefault(name, []).append(i)
     parent = list(range(len(items)))
 
     def find(i: int) -> int:
@@ -132,8 +149,17 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str],
         shared = item.binds if exported is None else item.binds & exported
         if any(kinds.get(n) != "const" for n in shared):
             item.meets = True
+        # Another file reading an attribute it assigns, or defining the method whose result it keeps.
+        if neighbours.attrs is None or neighbours.returning is None:
+            if item.stores or item.used_calls:
+                item.meets = True
+        elif item.stores & neighbours.attrs or item.used_calls & neighbours.returning:
+            item.meets = True
         for name, _ in item.refs:
             for j in binders.get(name, ()):
+                parent[find(i)] = find(j)
+        for name in item.loads:
+            for j in holders.get(name, ()):
                 parent[find(i)] = find(j)
     reached = {find(i) for i, item in enumerate(items) if item.meets}
     return [(item.first, item.last) for i, item in enumerate(items) if find(i) in reached]

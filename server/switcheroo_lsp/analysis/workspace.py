@@ -24,7 +24,7 @@ from ..document.chunks import scan as scan_chunks
 from ..document.parsed import ParsedDocument, parse_chunk
 from ..document.text import Source
 from . import settled
-from .index import MAX_FILES, SKIP_DIRS, Snapshot, imports_of
+from .index import MAX_FILES, SKIP_DIRS, Snapshot, file_facts, imports_of
 from .program import Unit
 
 MAX_UNITS = 40          # neighbours traced with a document, at most (the cost of every keystroke)
@@ -36,6 +36,7 @@ class _File:
     text: str
     doc: ParsedDocument | None = None
     imports: list | None = None      # index.imports_of(text)
+    facts: dict | None = None        # index.file_facts(text), for an open document traced with another
 
 
 class Workspace:
@@ -506,7 +507,30 @@ class Workspace:
             return settled.CONST if binds is not None and binds.get(name) == "const" else settled.OPEN
         return kind
 
+    def neighbours(self, path) -> settled.Neighbours:
+        """What the files `path` is traced with do with attributes, from their index facts."""
+        attrs, returning = set(), set()
+        for unit in self.unit_paths(path):
+            facts = self.facts(unit)
+            if facts is None and unit in self._open:        # the editor's text: its own facts
+                facts = self._open_facts(unit)
+            if facts is None or "attrs" not in facts:
+                if unit in self._unreadable or self.text(unit) is None:
+                    continue
+                return settled.Neighbours(None, None)
+            attrs.update(facts["attrs"])
+            returning.update(facts["returning"])
+        return settled.Neighbours(frozenset(attrs), frozenset(returning))
+
+    def _open_facts(self, path: Path) -> dict | None:
+        f = self._file(path)
+        if f is None:
+            return None
+        if getattr(f, "facts", None) is None:
+            f.facts = file_facts(f.text.encode("utf-8", errors="replace"))
+        return f.facts
+
     def withheld_lines(self, path, text: str) -> list[tuple[int, int]] | None:
         """The lines of `path` (its text `text`) whose findings other files could change."""
         p = Path(path).resolve()
-        return settled.withheld_lines(text, self.kind_of(p), self.exported(p))
+        return settled.withheld_lines(text, self.kind_of(p), self.exported(p), self.neighbours(p))
