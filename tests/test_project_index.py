@@ -161,3 +161,31 @@ def test_the_cache_directory_follows_the_environment(tmp_path, monkeypatch):
 def test_the_cache_is_plain_json():
     source = Path(cache.__file__).read_text() + Path(cache.__file__).with_name("index.py").read_text()
     assert "pickle" not in source.replace("never pickle", "") and "marshal" not in source
+
+
+def test_who_imports_whom_is_cached_while_the_files_and_their_texts_stay(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    root = project(tmp_path / "p")
+    snap = scan([root])
+    ws = Workspace([root], background=True)
+    ws.apply_scan(snap)
+    ws.link(snap)
+    main = str(root / "main.py")
+    assert {Path(t).name for t, _ in snap.links[main]} == {"__init__.py", "loop.py"}
+    cache.save_index(snap)
+    # The next scan takes the links as they were (planted here: proof they are not worked out again)...
+    cached = cache.load_index([str(root)])
+    cached.links[main] = [[str(root / "other.py"), "other"]]
+    again = scan([root], cached)
+    ws = Workspace([root], background=True)
+    ws.apply_scan(again)
+    ws.link(again)
+    assert names(ws.units_for(root / "main.py")) == {"other.py"}
+    # ...unless a file appeared: the listing changed, everything is linked anew.
+    (root / "new.py").write_text("import os\n")
+    fresh = scan([root], cached)
+    assert fresh.links == {}
+    ws = Workspace([root], background=True)
+    ws.apply_scan(fresh)
+    ws.link(fresh)
+    assert names(ws.units_for(root / "main.py")) == {"__init__.py", "loop.py"}

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .index import Record, Snapshot, scan
+from .index import Record, Snapshot
 
 FORMAT = 1
 ENV = "SWITCHEROO_CACHE_DIR"
@@ -158,6 +158,14 @@ def load_index(roots) -> Snapshot | None:
             if not _facts_ok(value):
                 raise ValueError(f"bad facts for {key!r}")
             snap.facts[key] = value
+        listing, links = data.get("listing", ""), data.get("links", {})
+        if not isinstance(listing, str) or not isinstance(links, dict):
+            raise ValueError("bad links")
+        for p, targets in links.items():
+            if not (isinstance(targets, list) and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
+                                                      and isinstance(t[1], str) for t in targets)):
+                raise ValueError(f"bad links for {p!r}")
+        snap.listing, snap.links = listing, links
     except (KeyError, ValueError, TypeError):
         _discard(path)
         return None
@@ -172,15 +180,8 @@ def save_index(snap: Snapshot) -> bool:
                     for k, v in snap.imports.items() if k in used},
         "torch": {k: v for k, v in snap.torch.items() if k in used},
         "facts": {k: v for k, v in snap.facts.items() if k in used},
+        "listing": snap.listing,
+        "links": {p: v for p, v in snap.links.items() if p in snap.files},
     }
     return write(path_for(snap.roots, "index"), "index", snap.roots, body)
 
-
-def refresh(roots) -> Snapshot:
-    """The cached index, brought up to date with the files (imports; facts are added by
-    `with_facts`); written back when files changed."""
-    cached = load_index(roots)
-    snap = scan(roots, cached)
-    if cached is None or cached.files != snap.files:
-        save_index(snap)
-    return snap

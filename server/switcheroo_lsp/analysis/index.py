@@ -99,6 +99,8 @@ class Snapshot:
     facts: dict[str, dict] = field(default_factory=dict)         # digest -> file_facts
     truncated: bool = False                                      # more than MAX_FILES files
     read: set = field(default_factory=set)                       # files whose bytes this scan read
+    listing: str = ""                                            # digest of the listed paths
+    links: dict[str, list] = field(default_factory=dict)         # path -> [[file it imports, by name]]
 
 
 def list_files(roots) -> tuple[list[str], bool]:
@@ -135,7 +137,7 @@ def scan(roots, cached: Snapshot | None = None) -> Snapshot:
     size and mtime did not change (and of contents already seen, by digest)."""
     roots = [str(Path(r).resolve()) for r in roots]
     listed, truncated = list_files(roots)
-    out = Snapshot(roots, truncated=truncated)
+    out = Snapshot(roots, truncated=truncated, listing=digest("\n".join(listed).encode()))
     known = cached or Snapshot([])
     for path in listed:
         found = read_record(path, known.files.get(path))
@@ -166,6 +168,11 @@ def scan(roots, cached: Snapshot | None = None) -> Snapshot:
     for key in out.imports:
         if key in known.facts:
             out.facts[key] = known.facts[key]
+    if known.listing == out.listing:       # the same files: a file whose text is the same links the same
+        for path, record in out.files.items():
+            old = known.files.get(path)
+            if old is not None and old.digest == record.digest and path in known.links:
+                out.links[path] = known.links[path]
     return out
 
 

@@ -386,10 +386,21 @@ class Workspace:
         self._forwards[path] = (imports, out)
         return out
 
-    def link(self) -> "Workspace":
+    def link(self, snap: Snapshot | None = None) -> "Workspace":
         """Who imports whom, worked out for every file (the server does it in the thread that
-        scanned the workspace, on a workspace of its own: then `adopt` it)."""
+        scanned the workspace, on a workspace of its own: then `adopt` it). `snap`: the scan,
+        whose links (from the cache: same files, same texts) are taken as they are and into
+        which the links worked out are written."""
+        if snap is not None:
+            for p, targets in snap.links.items():
+                path = Path(p)
+                if path in self._indexed_imports:
+                    self._forwards[path] = (self._indexed_imports[path], {Path(t): n for t, n in targets})
         self.build_index()
+        if snap is not None:
+            for path, (_, out) in self._forwards.items():
+                if str(path) in snap.files and str(path) not in snap.links:
+                    snap.links[str(path)] = [[str(t), n] for t, n in out.items()]
         return self
 
     def adopt(self, linked: "Workspace") -> None:

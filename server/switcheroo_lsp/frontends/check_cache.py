@@ -27,6 +27,7 @@ class Results:
         self.snap = snap
         self.workspace = Workspace(roots)
         self.workspace.apply_scan(snap)
+        self.workspace.link(snap)          # who imports whom: from the cache where nothing moved
         data = cache.read(cache.path_for(self.roots, KIND), KIND, self.roots)
         entries = data.get("entries") if data else None
         self.old: dict = entries if isinstance(entries, dict) else {}

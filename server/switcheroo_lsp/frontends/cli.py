@@ -156,11 +156,11 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
     keys: dict[int, str] = {}
     store = None
     if snap is not None:
-        if cached is None or cached.files != snap.files:
-            cache.save_index(snap)
         _INDEX[roots] = snap
         _WORKSPACES.pop(roots, None)
         store = Results(roots, snap)
+        if cached is None or cached.files != snap.files or cached.links != snap.links:
+            cache.save_index(snap)
         for i, (path, settings) in enumerate(files):
             if path.endswith(".ipynb"):
                 continue

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lsprotocol import types as t
 
-from ..analysis import cache
+from ..analysis import cache, index
 from ..engine import Workspace as Project
 
 log = logging.getLogger("switcheroo")
@@ -38,11 +38,15 @@ _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')];
 
 def _scan_and_link(roots: list[str]):
     """In the index's thread: the scan, and who imports whom worked out on a workspace of its
-    own (nothing the event loop touches)."""
-    snap = cache.refresh(roots)
+    own (nothing the event loop touches); both cached."""
+    cached = cache.load_index(roots)
+    snap = index.scan(roots, cached)
     linked = Project(roots, background=True)
     linked.apply_scan(snap)
-    return snap, linked.link()
+    linked.link(snap)
+    if cached is None or cached.files != snap.files or cached.links != snap.links:
+        cache.save_index(snap)
+    return snap, linked
 
 
 class Indexer:
@@ -111,6 +115,9 @@ class Indexer:
                 self.ls.on_index()
                 read = len(snap.read)
             await begun
+            if scan and all(r.digest in snap.facts for r in snap.files.values()):
+                progress.end(f"{len(snap.files)} files indexed, {len(snap.files) - read} from the cache")
+                return
             # Then each file's facts (what it binds...), in a worker process that writes the cache.
             total = cached = 0
             package = str(Path(__file__).resolve().parents[2])
