@@ -7,7 +7,8 @@ models, data and utilities training code has, and beside it a training script `t
 700 lines) that imports 20 of them. The optimizer is built in one module (`proj/optim_setup.py`,
 a factory with its scheduler) and stepped in another (`proj/engine.py`'s `train_one_epoch`); the
 script wires them together and also has optimizers of its own (a probe fitted in a function, a
-fine-tuning class). Deterministic: the same `n` gives the same files.
+fine-tuning class); `finetune.py` is a second script like it. Deterministic: the same `n` gives
+the same files.
 
     .venv/bin/python bench/project.py 300 /tmp/proj300    # writes the project there
 """
@@ -288,6 +289,8 @@ def project(root: Path, n: int, seed: int = 0) -> Path:
         (pkg / f"m{k:04d}.py").write_text(module_text(k, n, rnd), encoding="utf-8")
     script = root / "train.py"
     script.write_text(script_text(n, rnd), encoding="utf-8")
+    # A second script like it (other modules, the same optimizer): what a user opens next.
+    (root / "finetune.py").write_text(script_text(n, random.Random(seed + 1)), encoding="utf-8")
     return script
 
 

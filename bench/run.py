@@ -446,10 +446,11 @@ def _expected(root: Path, script: Path, env: dict) -> int:
 
 
 def _session(root: Path, script: Path, text: str, env: dict, expected: int, s_first: Samples, s_done: Samples,
-             facts: dict, reopen: Samples | None = None) -> None:
+             facts: dict, reopen: Samples | None = None, nxt: tuple | None = None) -> None:
     """One fresh server on the project: initialize, open the script at once, time its first
     publish and its complete one (against libcst's parse of the script, measured just before),
-    the index's end, memory; with `reopen`, close the script and open it again."""
+    the index's end, memory; with `reopen`, close the script and open it again; with `nxt`
+    (path, expected findings, first Samples, complete Samples), then open another script."""
     s_first.baseline(text)
     s_done.base_wall.append(s_first.base_wall[-1])
     s_done.base_cpu.append(s_first.base_cpu[-1])
@@ -489,6 +490,25 @@ def _session(root: Path, script: Path, text: str, env: dict, expected: int, s_fi
             again = rpc.published(uri, 1, since=mark, timeout=600)
             reopen.add(again.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
             facts.setdefault("reopen_counts", []).append(len(again.body["params"]["diagnostics"]))
+        if nxt is not None:
+            other, other_expected, n_first, n_done = nxt
+            other_text = other.read_text(encoding="utf-8")
+            time.sleep(0.3)
+            n_first.baseline(other_text)
+            n_done.base_wall.append(n_first.base_wall[-1])
+            n_done.base_cpu.append(n_first.base_cpu[-1])
+            uri = other.as_uri()
+            mark = rpc.mark()
+            c0 = cpu_ns(rpc.pid)
+            t0 = time.perf_counter()
+            rpc.open(uri, other_text)
+            first = rpc.published(uri, 1, since=mark, timeout=600)
+            n_first.add(first.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+            facts.setdefault("next_counts", []).append(len(first.body["params"]["diagnostics"]))
+            done = rpc.wait(lambda b: b.get("method") == "textDocument/publishDiagnostics"
+                            and b["params"]["uri"] == uri and len(b["params"]["diagnostics"]) == other_expected,
+                            600, mark)
+            n_done.add(done.at - t0, 0.0)
     finally:
         peak.running = False
         rpc.shutdown()
@@ -505,6 +525,8 @@ def bench_project(counts, repeat):
             cache_dir = Path(tmp) / "cache"
             env = {**os.environ, "SWITCHEROO_CACHE_DIR": str(cache_dir), "SWITCHEROO_DEBOUNCE_MS": "0"}
             expected = _expected(root, script, env)
+            other = root / "finetune.py"
+            other_expected = _expected(root, other, env)
             shutil.rmtree(cache_dir, ignore_errors=True)
             files = sum(1 for _ in root.rglob("*.py"))
             print(f"  N = {n}: {files} files, train.py {text.count(chr(10))} lines, {expected} findings", flush=True)
@@ -512,11 +534,13 @@ def bench_project(counts, repeat):
             out = RESULTS.setdefault("project", {}).setdefault(n, {"files": files, "findings": expected})
             for mode in ("cold", "warm cache"):
                 first, done, reopen, facts = Samples(), Samples(), Samples(), {}
+                n_first, n_done = Samples(), Samples()
                 for _ in range(reps):
                     if mode == "cold":
                         shutil.rmtree(cache_dir, ignore_errors=True)
                     _session(root, script, text, env, expected, first, done, facts,
-                             reopen if mode == "warm cache" else None)
+                             reopen if mode == "warm cache" else None,
+                             (other, other_expected, n_first, n_done) if mode == "warm cache" else None)
                 label = "no cache" if mode == "cold" else "cache from a previous start"
                 out[mode] = {
                     "first": first.report(f"{label}: open -> first publish", "goal <=1.5x" if mode == "cold" else "",
@@ -536,6 +560,11 @@ def bench_project(counts, repeat):
                 if mode == "warm cache":
                     out["reopen"] = reopen.report("reopened (its files parsed): open -> publish", "goal <=1.1x",
                                                   f"({statistics.median(facts['reopen_counts']):.0f} findings)")
+                    out["next"] = {
+                        "first": n_first.report("then finetune.py: open -> first publish", "goal <=1.1x",
+                                                f"({statistics.median(facts['next_counts']):.0f} findings)"),
+                        "complete": n_done.report(f"then finetune.py: open -> all {other_expected}", "",
+                                                  "(wall only)")}
 
 
 def bench_check_twice(repeat, files=500, lines=300):

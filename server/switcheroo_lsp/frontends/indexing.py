@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import itertools
 import json
 import logging
@@ -228,6 +229,9 @@ class Loader:
                         await asyncio.sleep(0)
                 except Exception:
                     log.exception("reading %s failed", todo[0])
+                # Kept for as long as the file does not change: out of the cyclic GC's sight, or its
+                # full collections walk every neighbour's tree during the next analysis (lsp.py).
+                gc.freeze()
                 if not codebase.loaded(todo[0]):        # unreadable, or changed meanwhile
                     for uri, paths in list(self.wanted.items()):
                         if todo[0] in paths:
