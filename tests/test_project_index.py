@@ -140,11 +140,22 @@ def test_a_cache_with_fields_of_the_wrong_type_or_written_by_other_code_is_disca
     path = cache.path_for([str(root)], "index")
     good = json.loads(path.read_text())
     for bad in ({**good, "files": {"x.py": [1, "two", "d"]}}, {**good, "imports": {"d": [["m", [[1, None]]]]}},
-                {**good, "facts": {"d": {"binds": []}}}, {**good, "code": "another build"},
+                {**good, "links": {"x.py": [["y.py"]]}}, {**good, "code": "another build"},
                 {**good, "roots": ["/somewhere/else"]}, {**good, "format": 0}):
         path.write_text(json.dumps(bad))
         assert cache.load_index([str(root)]) is None
         assert not path.exists()
+    # The facts are a file of their own, checked alike.
+    snap = scan([root])
+    snap.facts = {r.digest: file_facts(Path(p).read_bytes()) for p, r in snap.files.items()}
+    cache.save_index(snap)
+    facts = cache.path_for([str(root)], "facts")
+    assert cache.load_index([str(root)]).facts == snap.facts
+    good = json.loads(facts.read_text())
+    for bad in ({**good, "facts": {"d": {"binds": []}}}, {**good, "facts": {"d": {**file_facts(b"x = 1"), "attrs": "x"}}},
+                {**good, "code": "another build"}):
+        facts.write_text(json.dumps(bad))
+        assert cache.load_index([str(root)]).facts == {} and not facts.exists()
 
 
 def test_the_cache_directory_follows_the_environment(tmp_path, monkeypatch):

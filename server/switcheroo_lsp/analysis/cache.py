@@ -129,16 +129,19 @@ def _facts_ok(facts) -> bool:
             and all(_is_str_list(facts.get(k)) for k in ("constructs", "attrs", "returning")))
 
 
-def load_index(roots) -> Snapshot | None:
-    """The cached index of a project, or None (absent, or discarded as corrupt or foreign)."""
+def load_index(roots, facts: bool = True) -> Snapshot | None:
+    """The cached index of a project, or None (absent, or discarded as corrupt or foreign).
+    The facts are a file of their own (`facts=False`: what the import graph needs only, the
+    part the server reads at once)."""
     path = path_for(roots, "index")
     data = read(path, "index", roots)
     if data is None:
         return None
     try:
-        files, imports, torch, facts = data["files"], data["imports"], data["torch"], data["facts"]
+        files, imports, torch = data["files"], data["imports"], data["torch"]
+        listing, links = data["listing"], data["links"]
         if not (isinstance(files, dict) and isinstance(imports, dict) and isinstance(torch, dict)
-                and isinstance(facts, dict)):
+                and isinstance(listing, str) and isinstance(links, dict)):
             raise ValueError("not a mapping")
         snap = Snapshot([str(r) for r in roots])
         for p, rec in files.items():
@@ -154,13 +157,6 @@ def load_index(roots) -> Snapshot | None:
             if not isinstance(value, bool):
                 raise ValueError("bad torch flag")
             snap.torch[key] = value
-        for key, value in facts.items():
-            if not _facts_ok(value):
-                raise ValueError(f"bad facts for {key!r}")
-            snap.facts[key] = value
-        listing, links = data.get("listing", ""), data.get("links", {})
-        if not isinstance(listing, str) or not isinstance(links, dict):
-            raise ValueError("bad links")
         for p, targets in links.items():
             if not (isinstance(targets, list) and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str)
                                                       and isinstance(t[1], str) for t in targets)):
@@ -169,19 +165,37 @@ def load_index(roots) -> Snapshot | None:
     except (KeyError, ValueError, TypeError):
         _discard(path)
         return None
+    if facts:
+        snap.facts = load_facts(roots)
     return snap
 
 
-def save_index(snap: Snapshot) -> bool:
+def load_facts(roots) -> dict[str, dict]:
+    """digest -> facts, from the cache (empty if absent; a bad file is discarded)."""
+    path = path_for(roots, "facts")
+    data = read(path, "facts", roots)
+    if data is None:
+        return {}
+    facts = data.get("facts")
+    if not isinstance(facts, dict) or not all(isinstance(k, str) and _facts_ok(v) for k, v in facts.items()):
+        _discard(path)
+        return {}
+    return facts
+
+
+def save_index(snap: Snapshot, facts: bool = True) -> bool:
+    """Write the index (and, with `facts`, the facts file)."""
     used = {r.digest for r in snap.files.values()}      # contents no file has any more are dropped
     body = {
         "files": {p: [r.size, r.mtime_ns, r.digest] for p, r in snap.files.items()},
         "imports": {k: [[m, None if n is None else [list(x) for x in n]] for m, n in v]
                     for k, v in snap.imports.items() if k in used},
         "torch": {k: v for k, v in snap.torch.items() if k in used},
-        "facts": {k: v for k, v in snap.facts.items() if k in used},
         "listing": snap.listing,
         "links": {p: v for p, v in snap.links.items() if p in snap.files},
     }
-    return write(path_for(snap.roots, "index"), "index", snap.roots, body)
-
+    done = write(path_for(snap.roots, "index"), "index", snap.roots, body)
+    if facts:
+        done = write(path_for(snap.roots, "facts"), "facts", snap.roots,
+                     {"facts": {k: v for k, v in snap.facts.items() if k in used}}) and done
+    return done

@@ -150,7 +150,7 @@ def _shown(rows: list[dict], settings: Settings) -> list[dict]:
 def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = ()) -> list[FileResult]:
     """Each file's result, from the cache where nothing it depends on changed (analysis/cache.py,
     check_cache.py), else analysed (in a process pool when there are many)."""
-    cached = cache.load_index(roots) if roots else None
+    cached = cache.load_index(roots, facts=False) if roots else None
     snap = index.scan(roots, cached) if roots else None
     results: list[FileResult | None] = [None] * len(files)
     keys: dict[int, str] = {}
@@ -160,7 +160,7 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
         _WORKSPACES.pop(roots, None)
         store = Results(roots, snap)
         if cached is None or cached.files != snap.files or cached.links != snap.links:
-            cache.save_index(snap)
+            cache.save_index(snap, facts=False)        # the server's facts file is left as it is
         for i, (path, settings) in enumerate(files):
             if path.endswith(".ipynb"):
                 continue

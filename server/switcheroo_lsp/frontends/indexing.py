@@ -40,13 +40,13 @@ _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')];
 def _scan_and_link(roots: list[str]):
     """In the index's thread: the scan, and who imports whom worked out on a workspace of its
     own (nothing the event loop touches); both cached."""
-    cached = cache.load_index(roots)
+    cached = cache.load_index(roots, facts=False)      # the facts come from the worker
     snap = index.scan(roots, cached)
     linked = Project(roots, background=True)
     linked.apply_scan(snap)
     linked.link(snap)
     if cached is None or cached.files != snap.files or cached.links != snap.links:
-        cache.save_index(snap)
+        cache.save_index(snap, facts=False)
     return snap, linked
 
 
@@ -116,10 +116,8 @@ class Indexer:
                 self.ls.on_index()
                 read = len(snap.read)
             await begun
-            if scan and all(r.digest in snap.facts for r in snap.files.values()):
-                progress.end(f"{len(snap.files)} files indexed, {len(snap.files) - read} from the cache")
-                return
-            # Then each file's facts (what it binds...), in a worker process that writes the cache.
+            # Then each file's facts (what it binds...), from the cache or worked out, in a worker
+            # process that writes the cache and sends them all, a batch at a time.
             total = cached = 0
             package = str(Path(__file__).resolve().parents[2])
             self.worker = await asyncio.create_subprocess_exec(
@@ -137,13 +135,13 @@ class Indexer:
                 elif "facts" in message:
                     found = {p: (v[0], v[1]) for p, v in message["facts"].items()}
                     self.ls.codebase.apply_facts(found)
-                    done += len(found)
+                    if not message.get("cached"):
+                        done += len(found)
                 elif message.get("done"):
                     break
                 progress.report(f"{done}/{total} files", done, total)
             await self.worker.wait()
-            if cached < total:
-                self.ls.on_facts()
+            self.ls.on_facts()
             progress.end(f"{total} files indexed, {min(cached, total - read)} from the cache")
         except asyncio.CancelledError:
             begun.cancel()
