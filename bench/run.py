@@ -19,10 +19,12 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +37,8 @@ sys.path.insert(0, str(ROOT / "tests" / "robustness"))
 import libcst  # noqa: E402
 
 from generate import training_file, tree, without_torch  # noqa: E402
-from rpc import Rpc, cpu_ns, rss_kib  # noqa: E402
+from project import project  # noqa: E402
+from rpc import Message, Rpc, cpu_ns, rss_kib  # noqa: E402
 
 PY = sys.executable
 PLAIN = [PY, "-m", "switcheroo_lsp", "serve"]
@@ -390,12 +393,213 @@ def bench_burst(sizes, repeat):
             rpc.shutdown()
 
 
-SECTIONS = ("open", "edit", "requests", "notorch", "memory", "burst", "cli")
+def _children_rss_kib(pid: int, field: str = "VmRSS:") -> int:
+    """Resident memory of a process's children (the server's index worker); `VmHWM:` their peak."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            try:
+                with open(f"/proc/{kid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith(field))
+            except (OSError, StopIteration, ValueError):
+                pass
+    return total
+
+
+class _PeakWorker:
+    """The largest resident memory the server's index worker reaches, sampled every 20 ms."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self.running = pid, 0, True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.running:
+            try:
+                self.peak = max(self.peak, _children_rss_kib(self.pid, "VmHWM:"))
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return self.peak / 1024
+
+
+def _index_end(rpc: Rpc, since: int = 0, timeout: float = 600) -> Message:
+    return rpc.wait(lambda b: b.get("method") == "$/progress" and str(b["params"]["token"]).startswith(
+        "switcheroo-index-") and b["params"]["value"].get("kind") == "end", timeout, since)
+
+
+def _expected(root: Path, script: Path, env: dict) -> int:
+    """How many findings the script's complete analysis has (the CLI traces it the same way)."""
+    out = subprocess.run([PY, "-m", "switcheroo_lsp", "check", "--format", "json", str(script)],
+                         capture_output=True, env=env, cwd=root)
+    return len(json.loads(out.stdout))
+
+
+def _session(root: Path, script: Path, text: str, env: dict, expected: int, s_first: Samples, s_done: Samples,
+             facts: dict, reopen: Samples | None = None, nxt: tuple | None = None) -> None:
+    """One fresh server on the project: initialize, open the script at once, time its first
+    publish and its complete one (against libcst's parse of the script, measured just before),
+    the index's end, memory; with `reopen`, close the script and open it again; with `nxt`
+    (path, expected findings, first Samples, complete Samples), then open another script."""
+    s_first.baseline(text)
+    s_done.base_wall.append(s_first.base_wall[-1])
+    s_done.base_cpu.append(s_first.base_cpu[-1])
+    rpc = Rpc(PLAIN, env=env)
+    peak = _PeakWorker(rpc.pid)
+    try:
+        rpc.initialize({"textDocument": {"publishDiagnostics": {"versionSupport": True}},
+                        "window": {"workDoneProgress": True}}, {"debounce_ms": 0}, root_uri=root.as_uri())
+        t_init = time.perf_counter()        # answered: the server is up and indexing
+        uri = script.as_uri()
+        mark = rpc.mark()
+        c0 = cpu_ns(rpc.pid)
+        t0 = time.perf_counter()
+        rpc.open(uri, text)
+        first = rpc.published(uri, 1, since=mark, timeout=600)
+        s_first.add(first.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+        facts.setdefault("first_counts", []).append(len(first.body["params"]["diagnostics"]))
+        done = rpc.wait(lambda b: b.get("method") == "textDocument/publishDiagnostics" and b["params"]["uri"] == uri
+                        and len(b["params"]["diagnostics"]) == expected, 600, mark)
+        s_done.add(done.at - t0, 0.0)
+        end = _index_end(rpc)
+        facts.setdefault("index_s", []).append(end.at - t_init)
+        facts.setdefault("index_message", []).append(end.body["params"]["value"].get("message"))
+        facts.setdefault("publishes", []).append(len(rpc.all_published(uri, mark)))
+        time.sleep(0.3)
+        facts.setdefault("server_mib", []).append(rss_kib(rpc.pid) / 1024)
+        facts.setdefault("worker_mib", []).append(peak.stop())
+        if reopen is not None:
+            mark = rpc.mark()
+            rpc.close(uri)
+            rpc.published(uri, None, since=mark)
+            reopen.baseline(text)
+            mark = rpc.mark()
+            c0 = cpu_ns(rpc.pid)
+            t0 = time.perf_counter()
+            rpc.open(uri, text)
+            again = rpc.published(uri, 1, since=mark, timeout=600)
+            reopen.add(again.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+            facts.setdefault("reopen_counts", []).append(len(again.body["params"]["diagnostics"]))
+        if nxt is not None:
+            other, other_expected, n_first, n_done = nxt
+            other_text = other.read_text(encoding="utf-8")
+            time.sleep(0.3)
+            n_first.baseline(other_text)
+            n_done.base_wall.append(n_first.base_wall[-1])
+            n_done.base_cpu.append(n_first.base_cpu[-1])
+            uri = other.as_uri()
+            mark = rpc.mark()
+            c0 = cpu_ns(rpc.pid)
+            t0 = time.perf_counter()
+            rpc.open(uri, other_text)
+            first = rpc.published(uri, 1, since=mark, timeout=600)
+            n_first.add(first.at - t0, (cpu_ns(rpc.pid) - c0) / 1e9)
+            facts.setdefault("next_counts", []).append(len(first.body["params"]["diagnostics"]))
+            done = rpc.wait(lambda b: b.get("method") == "textDocument/publishDiagnostics"
+                            and b["params"]["uri"] == uri and len(b["params"]["diagnostics"]) == other_expected,
+                            600, mark)
+            n_done.add(done.at - t0, 0.0)
+    finally:
+        peak.running = False
+        rpc.shutdown()
+
+
+def bench_project(counts, repeat):
+    print("\na generated project (bench/project.py): open its training script in a fresh server on the "
+          "workspace; first publish and the complete one, vs libcst.parse_module of the script")
+    for n in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / f"proj{n}"
+            script = project(root, n)
+            text = script.read_text(encoding="utf-8")
+            cache_dir = Path(tmp) / "cache"
+            env = {**os.environ, "SWITCHEROO_CACHE_DIR": str(cache_dir), "SWITCHEROO_DEBOUNCE_MS": "0"}
+            expected = _expected(root, script, env)
+            other = root / "finetune.py"
+            other_expected = _expected(root, other, env)
+            shutil.rmtree(cache_dir, ignore_errors=True)
+            files = sum(1 for _ in root.rglob("*.py"))
+            print(f"  N = {n}: {files} files, train.py {text.count(chr(10))} lines, {expected} findings", flush=True)
+            reps = max(3, repeat // 3) if n >= 3000 else repeat
+            out = RESULTS.setdefault("project", {}).setdefault(n, {"files": files, "findings": expected})
+            for mode in ("cold", "warm cache"):
+                first, done, reopen, facts = Samples(), Samples(), Samples(), {}
+                n_first, n_done = Samples(), Samples()
+                for _ in range(reps):
+                    if mode == "cold":
+                        shutil.rmtree(cache_dir, ignore_errors=True)
+                    _session(root, script, text, env, expected, first, done, facts,
+                             reopen if mode == "warm cache" else None,
+                             (other, other_expected, n_first, n_done) if mode == "warm cache" else None)
+                label = "no cache" if mode == "cold" else "cache from a previous start"
+                out[mode] = {
+                    "first": first.report(f"{label}: open -> first publish", "goal <=1.5x" if mode == "cold" else "",
+                                          f"({statistics.median(facts['first_counts']):.0f} findings)"),
+                    "complete": done.report(f"{label}: open -> all {expected}", "",
+                                            f"(publishes {statistics.median(facts['publishes']):.0f}; wall only)"),
+                    "index_s": statistics.median(facts["index_s"]),
+                    "index_message": facts["index_message"][-1],
+                    "server_mib": statistics.median(facts["server_mib"]),
+                    "worker_mib": statistics.median(facts["worker_mib"]),
+                    "first_findings": statistics.median(facts["first_counts"]),
+                }
+                print(f"  {label}: index ready {out[mode]['index_s']:.2f} s after initialize's answer "
+                      f"({out[mode]['index_message']}), goal {'<=10 s' if mode == 'cold' else '<=1 s'} at N=300; "
+                      f"server {out[mode]['server_mib']:.0f} MiB, index worker at most {out[mode]['worker_mib']:.0f} MiB "
+                      "(goal <=150 MiB)", flush=True)
+                if mode == "warm cache":
+                    out["reopen"] = reopen.report("reopened (its files parsed): open -> publish", "goal <=1.1x",
+                                                  f"({statistics.median(facts['reopen_counts']):.0f} findings)")
+                    out["next"] = {
+                        "first": n_first.report("then finetune.py: open -> first publish", "goal <=1.1x",
+                                                f"({statistics.median(facts['next_counts']):.0f} findings)"),
+                        "complete": n_done.report(f"then finetune.py: open -> all {other_expected}", "",
+                                                  "(wall only)")}
+
+
+def bench_check_twice(repeat, files=500, lines=300):
+    print(f"\nswitcheroo-lsp check --format json over {files} files of {lines} lines: a first run (empty cache), "
+          "then the same tree again")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        tree(root, files, lines)
+        env = {**os.environ, "SWITCHEROO_CACHE_DIR": str(Path(tmp) / "cache")}
+        cmd = [PY, "-m", "switcheroo_lsp", "check", "--format", "json", str(root)]
+        firsts, seconds = [], []
+        for _ in range(max(2, repeat // 3)):
+            shutil.rmtree(Path(tmp) / "cache", ignore_errors=True)
+            outputs = []
+            for bucket in (firsts, seconds):
+                t0 = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True, env=env)
+                bucket.append(time.perf_counter() - t0)
+                assert proc.returncode == 1, proc.stderr[-2000:]
+                outputs.append(proc.stdout)
+            assert outputs[0] == outputs[1], "the cached run disagrees with the first"
+        first, second = median_ms(firsts), median_ms(seconds)
+        row("first check (empty cache)", first)
+        row("second check (unchanged tree)", second, first, "goal <=0.2x")
+        RESULTS["check_twice"] = {"files": files, "first_ms": first, "second_ms": second, "ratio": second / first,
+                                  "n": len(firsts)}
+
+
+SECTIONS = ("open", "edit", "requests", "notorch", "memory", "burst", "cli", "project", "check-twice")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,5000,20000")
+    ap.add_argument("--projects", default="30,300,3000", help="module counts of the generated projects")
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--quick", action="store_true")
@@ -426,6 +630,10 @@ def main() -> None:
         bench_burst([s for s in sizes if s == 5000] or sizes[:1], repeat)
     if "cli" in only:
         bench_cli(repeat)
+    if "project" in only:
+        bench_project([int(n) for n in ns.projects.split(",")], repeat)
+    if "check-twice" in only:
+        bench_check_twice(repeat)
     with open("/proc/loadavg") as f:
         print(f"\nload average at the end: {' '.join(f.read().split()[:3])}")
     if ns.json:

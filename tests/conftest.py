@@ -1,5 +1,11 @@
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
+
+# The index and findings caches of every server and CLI the tests start go here, never into the
+# user's ~/.cache (analysis/cache.py).
+os.environ.setdefault("SWITCHEROO_CACHE_DIR", tempfile.mkdtemp(prefix="switcheroo-test-cache-"))

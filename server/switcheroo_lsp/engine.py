@@ -8,6 +8,7 @@ analysis (facts, tracing, findings) -> knowledge (the torch -> Optax tables) -> 
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -48,10 +49,21 @@ class Analysis:
     result: AnalysisResult | None = None
     _memo: dict = field(default_factory=dict)
     _context: dict = field(default_factory=dict)    # how it was analysed (workspace, path): alternatives re-run it
+    # A first analysis made before the files it is traced with were read (analyze(wait=False)):
+    # the findings other files could change are withheld until they are.
+    complete: bool = True
+    withheld: frozenset = frozenset()       # keys of the findings that wait for other files
+    pending: tuple = ()                     # the files to read (paths) before it is complete
 
     @property
     def findings(self) -> list[Finding]:
-        return self.result.findings if self.result is not None else []
+        if self.result is None:
+            return []
+        if not self.withheld:
+            return self.result.findings
+        if "findings" not in self._memo:
+            self._memo["findings"] = [f for f in self.result.findings if f.key not in self.withheld]
+        return self._memo["findings"]
 
     @property
     def syntax_error(self) -> SyntaxProblem | None:
@@ -62,7 +74,9 @@ class Analysis:
         return self.result.construct_sites if self.result is not None else {}
 
     def site(self, key: int) -> Site | None:
-        return self.result.sites.get(key) if self.result is not None else None
+        if self.result is None or key in self.withheld:
+            return None
+        return self.result.sites.get(key)
 
     def finding_at(self, pos: Pos) -> list[Finding]:
         return [f for f in self.findings if f.span.contains(pos)]
@@ -108,7 +122,7 @@ class Analysis:
         # An optimizer that `# noqa` keeps torch keeps everything about it torch too.
         kept = self.result.kept
         return [s for k, s in self.result.sites.items() if s.finding.fixable and (keys is None or k in keys)
-                and not (s.ids and s.ids <= kept) and s.identity not in kept]
+                and k not in self.withheld and not (s.ids and s.ids <= kept) and s.identity not in kept]
 
     def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
         """Every fix of the file as one consistent set of minimal edits (memoised: editors ask
@@ -159,8 +173,8 @@ class Analysis:
 
     def ignore_fix(self, key: int) -> Fix | None:
         """`# noqa: CODE` at the end of the line where the finding's statement starts."""
-        findings = self.findings
-        finding = findings[key] if 0 <= key < len(findings) else None
+        findings = self.result.findings if self.result is not None else []
+        finding = findings[key] if 0 <= key < len(findings) and key not in self.withheld else None
         if finding is None:
             return None
         line = finding.ignore_line
@@ -230,22 +244,87 @@ class Analysis:
 
 
 def analyze(text: str, target: str | Target | None = None, previous: ParsedDocument | None = None,
-            workspace: Workspace | None = None, path: str | None = None, forced: dict | None = None) -> Analysis:
+            workspace: Workspace | None = None, path: str | None = None, wait: bool = True,
+            forced: dict | None = None) -> Analysis:
     """Analyse a document. `previous`: the parse of an earlier version of the same document,
     whose unchanged top-level statements are reused. `workspace` and `path`: the project the
-    document is part of, whose files that import it or that it imports are traced with it."""
+    document is part of, whose files that import it or that it imports are traced with it.
+    `forced`: construction position -> the class a run-time choice is taken to be (alternatives).
+
+    `wait=False` (the server): do not read other files now. When every file the document is
+    traced with is already parsed (and the workspace knows who imports it), the analysis is
+    complete; otherwise the document is analysed alone and what other files could change
+    (settled.py) is withheld: `complete` is False and `pending` names the files to read."""
     chosen = target if target is not None and not isinstance(target, str) else target_named(target)
     source = Source(text)
-    units = workspace.units_for(path) if workspace is not None and path is not None else []
-    if "torch" not in text and not any("torch" in u.doc.source.text for u in units):
-        return Analysis(source, chosen)       # nothing can be traced to torch: do not even parse
-    doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
-    if workspace is not None and path is not None:
-        module, is_package = workspace.describe(path)
+    context = {"workspace": workspace, "path": path}
+    if workspace is None or path is None:
+        if "torch" not in text:
+            return Analysis(source, chosen)       # nothing can be traced to torch: do not even parse
+        doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
+        return Analysis(doc.source, chosen, doc, _analyze(doc, chosen, forced=forced), _context=context)
+    paths = workspace.unit_paths(path)
+    knows = workspace.knows_importers
+    if "torch" not in text and not any(workspace.has_torch(p) for p in paths) and (knows or wait):
+        return Analysis(source, chosen)
+    module, is_package = workspace.describe(path)
+    first_party = frozenset(workspace.describe(p)[0].split(".", 1)[0] for p in paths) - {""}
+    if wait or (knows and all(workspace.loaded(p) for p in paths)):
+        units = workspace.units(paths)
+        doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
         result = _analyze(doc, chosen, units, module, str(path), is_package, forced=forced)
-    else:
-        result = _analyze(doc, chosen, forced=forced)
-    return Analysis(doc.source, chosen, doc, result, _context={"workspace": workspace, "path": path})
+        return Analysis(doc.source, chosen, doc, _first_party(result, first_party), _context=context)
+    pending = tuple(p for p in paths if not workspace.loaded(p))
+    if "torch" not in text:
+        return Analysis(source, chosen, complete=False, pending=pending)
+    doc = previous.replaced(text) if previous is not None else ParsedDocument.parse(text)
+    result = _first_party(_analyze(doc, chosen, [], module, str(path), is_package, forced=forced), first_party)
+    return Analysis(doc.source, chosen, doc, result, complete=False, pending=pending,
+                    withheld=_withheld(result, workspace, path, text), _context=context)
+
+
+def _first_party(result: AnalysisResult, names: frozenset) -> AnalysisResult:
+    if result.program is not None:
+        result.program.first_party = names
+    return result
+
+
+def reconsider(analysis: Analysis, workspace: Workspace, path: str) -> Analysis:
+    """A first analysis again, now that the workspace knows more (who imports the document):
+    the same parse and findings with what is withheld and what to read worked out anew, or the
+    complete analysis if every file it is traced with is at hand."""
+    if analysis.complete:
+        return analysis
+    text = analysis.source.text
+    paths = workspace.unit_paths(path)
+    if analysis.result is None or (workspace.knows_importers and all(workspace.loaded(p) for p in paths)):
+        return analyze(text, analysis.target, previous=analysis.doc, workspace=workspace, path=path, wait=False)
+    return Analysis(analysis.source, analysis.target, analysis.doc, analysis.result, complete=False,
+                    pending=tuple(p for p in paths if not workspace.loaded(p)),
+                    withheld=_withheld(analysis.result, workspace, path, text), _context=analysis._context)
+
+
+def _withheld(result: AnalysisResult, workspace: Workspace, path: str, text: str) -> frozenset:
+    """The keys of the findings other files could change: every one until the workspace knows
+    who imports the document (any file may import any of its names), or when it builds no
+    optimizer itself (its rewrites are then named after the optimizers of other files)."""
+    if result.program is None or not result.findings:
+        return frozenset()
+    keys = frozenset(f.key for f in result.findings)
+    own = any(i.ctx is not None and result.program.in_primary(i.ctx)
+              and (i.kind == "torch" or (i.kind == "optax" and i.target is not None))
+              for i in result.tracer.identities)
+    lines = workspace.withheld_lines(path, text) if own and workspace.knows_importers else None
+    if lines is None:
+        return keys
+    starts = sorted(lines)
+    out = set()
+    for f in result.findings:
+        line = f.span.start.line
+        i = bisect.bisect_right(starts, (line, float("inf"))) - 1
+        if i >= 0 and starts[i][0] <= line <= starts[i][1]:
+            out.add(f.key)
+    return frozenset(out)
 
 
 def analyze_project(texts: dict[str, str], target: str | Target | None = None,
@@ -256,5 +335,5 @@ def analyze_project(texts: dict[str, str], target: str | Target | None = None,
     return {path: analyze(text, target, workspace=workspace, path=path) for path, text in texts.items()}
 
 
-__all__ = ["Analysis", "analyze_project", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
+__all__ = ["Analysis", "analyze_project", "reconsider", "ConstructionRewrite", "analyze", "apply", "CODES", "DOCS_URL", "SEVERITIES", "Finding",
            "Fix", "TextEdit", "Pos", "Source", "Span", "from_units", "to_units", "ParsedDocument", "Workspace"]

@@ -25,7 +25,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 SERVER = [sys.executable, "-m", "switcheroo_lsp", "serve"]
-SERVER_ENV = {**os.environ, "SWITCHEROO_DEBOUNCE_MS": "0"}
+DOC_DIR = Path(tempfile.gettempdir()) / f"switcheroo-lsp-tests-{os.getpid()}"
+# The servers' index cache goes beside the test documents, never into the user's cache.
+SERVER_ENV = {**os.environ, "SWITCHEROO_DEBOUNCE_MS": "0", "SWITCHEROO_CACHE_DIR": str(DOC_DIR / ".cache")}
 FIX_ALL = "source.fixAll.switcheroo"
 TIMEOUT = 10.0        # upper bound for anything the server should do "at once"
 
@@ -59,7 +61,6 @@ def profile_id(profile: str) -> str:
 
 _BREAK = re.compile(r"\r\n|\r|\n")
 _counter = itertools.count()
-DOC_DIR = Path(tempfile.gettempdir()) / f"switcheroo-lsp-tests-{os.getpid()}"
 
 
 @dataclass
@@ -179,6 +180,19 @@ class Client(LanguageClient):
             assert asyncio.get_running_loop().time() < deadline, "no workspace/diagnostic/refresh"
             await asyncio.sleep(0.01)
 
+    def index_builds(self) -> list[list]:
+        """The server's workspace index builds, each as the work-done progress values it sent."""
+        return [values for token, values in self.progress_reports.items()
+                if str(token).startswith("switcheroo-index-")]
+
+    async def indexed(self, builds: int = 1, timeout: float = 60.0) -> None:
+        """Wait until the server's workspace index has been built `builds` times (its work-done
+        progress ended): from then on a document's first publish knows who imports it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while sum(1 for values in self.index_builds() if values and values[-1].kind == "end") < builds:
+            assert asyncio.get_running_loop().time() < deadline, f"the index did not finish: {self.index_builds()}"
+            await asyncio.sleep(0.02)
+
     async def barrier(self) -> None:
         """Two round trips: whatever the server scheduled for earlier notifications has been
         sent by the time the second answer arrives (the stream is ordered)."""
@@ -256,6 +270,10 @@ def lsp_client(profiles: list[str], *, name: str = "client", scope: str = "modul
             initialization_options=init_options,
             root_uri=DOC_DIR.as_uri(),
             workspace_folders=[t.WorkspaceFolder(uri=DOC_DIR.as_uri(), name="tests")]))
+        # Until the index has read the workspace, any file may import a document: its first
+        # publish withholds what importers could change (tests/lsp/test_index.py). The tests of
+        # one document's features start once it has.
+        await lsp_client.indexed()
         yield
         await lsp_client.shutdown_session()
 

@@ -40,6 +40,9 @@ class Program:
     modules: dict[str, Unit]             # module name -> unit
     _unit_of_chunk: dict[int, Unit]
     _unit_of_module: dict[int, Unit]     # id(a chunk's cst.Module) or id(a unit's module scope) -> unit
+    # The project's modules the document imports, by top-level name, read or not yet (the engine
+    # says; an import's section must not depend on what was loaded when a fix was asked).
+    first_party: frozenset = frozenset()
 
     @property
     def primary(self) -> Unit:

@@ -17,7 +17,7 @@ from ..knowledge import catalog, factories, schedules
 from ..knowledge.emit import STAR, Extras
 from .arguments import arg_value, call_arguments, one_line
 from .choices import strings
-from .facts import ReceiverUse, Scope, StmtContext, children, dotted
+from .facts import ReceiverUse, StmtContext, children, dotted
 from .findings import Finding, Site
 from .portable import portable, same_scope, visible_at
 from .tracing import Identity, argument, keyword, positional
@@ -366,7 +366,7 @@ def _same_value_at(b: "_Builder", name: cst.Name, used: StmtContext, built: Stmt
     if not bindings:
         return True                  # a builtin (max, len), or a name nothing here binds: the same there
     if not same_scope(used.scope, built.scope):
-        return _visible_at(b, name, used.scope, built) == name.value
+        return visible_at(b, name, used.scope, built) == name.value
     start, end = b.program.order(built), b.program.order(used)
     before = between = False
     for x in bindings:

@@ -8,14 +8,17 @@ import difflib
 import json
 import os
 import sys
+import time
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
-from ..engine import Workspace, analyze, apply
+from ..analysis import cache, index
+from ..engine import CODES, Workspace, analyze, apply
 from ..targets import TARGETS
+from .check_cache import Results
 from .config import Settings, load_pyproject, visible
 from .report_formats import render
 
@@ -44,13 +47,21 @@ def read_source(path: Path) -> str:
 
 
 _WORKSPACES: dict[tuple[str, ...], Workspace] = {}
+_INDEX: dict[tuple[str, ...], index.Snapshot] = {}     # the project index, per project (and process)
 
 
 def workspace(roots: tuple[str, ...]) -> Workspace:
-    """One workspace per project and process: a file's neighbours are parsed once."""
+    """One workspace per project and process: a file's neighbours are parsed once; who imports
+    whom comes from the project index."""
     if roots not in _WORKSPACES:
-        _WORKSPACES[roots] = Workspace(roots)
+        ws = _WORKSPACES[roots] = Workspace(roots)
+        if roots in _INDEX:
+            ws.apply_scan(_INDEX[roots])
     return _WORKSPACES[roots]
+
+
+def _init_worker(roots: tuple[str, ...], snap: index.Snapshot) -> None:
+    _INDEX[roots] = snap
 
 
 def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
@@ -66,20 +77,15 @@ def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
     analysis = analyze(text, settings.target, workspace=ws, path=path)
     if analysis.syntax_error:
         return FileResult(path, [], error=f"{path}: {analysis.syntax_error.message}")
-    findings = visible(analysis.findings, settings)
-    rows = []
-    for f in findings:
-        start_line = analysis.source.line(f.span.start.line)
-        rows.append({
-            "path": path, "line": f.span.start.line + 1, "column": f.span.start.col + 1,
-            "end_line": f.span.end.line + 1, "end_column": f.span.end.col + 1,
-            "code": f.code, "severity": f.severity, "message": f.message, "fixable": f.fixable,
-        })
-        del start_line
+    # Every finding (the settings filter them where they are shown: a cached run filters alike).
+    rows = [{"path": path, "line": f.span.start.line + 1, "column": f.span.start.col + 1,
+             "end_line": f.span.end.line + 1, "end_column": f.span.end.col + 1,
+             "code": f.code, "severity": CODES[f.code][0], "message": f.message, "fixable": f.fixable}
+            for f in analysis.findings]
     result = FileResult(path, rows, flows=analysis.flow_keys() if fixing else set(),
-                        related=analysis.related_paths() if fixing else [])
+                        related=analysis.related_paths())
     if fixing:
-        keys = {f.key for f in findings if f.fixable}
+        keys = {f.key for f in visible(analysis.findings, settings) if f.fixable}
         edits = analysis.fix_all(keys)
         result.old_text = text
         result.new_text = apply(text, edits) if edits else text
@@ -135,13 +141,79 @@ def _roots(paths: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(roots))
 
 
+def _shown(rows: list[dict], settings: Settings) -> list[dict]:
+    """The rows the settings let through, with their configured severity."""
+    return [{**r, "severity": settings.severity_of(r["code"], CODES[r["code"]][0])}
+            for r in rows if settings.enabled(r["code"])]
+
+
 def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = ()) -> list[FileResult]:
-    jobs = [(path, settings, fixing, roots) for path, settings in files]
+    """Each file's result, from the cache where nothing it depends on changed (analysis/cache.py,
+    check_cache.py), else analysed (in a process pool when there are many)."""
+    cached = cache.load_index(roots, facts=False) if roots else None
+    snap = index.scan(roots, cached) if roots else None
+    results: list[FileResult | None] = [None] * len(files)
+    keys: dict[int, str] = {}
+    store = None
+    if snap is not None:
+        _INDEX[roots] = snap
+        _WORKSPACES.pop(roots, None)
+        store = Results(roots, snap)
+        if cached is None or cached.files != snap.files or cached.links != snap.links:
+            cache.save_index(snap, facts=False)        # the server's facts file is left as it is
+        for i, (path, settings) in enumerate(files):
+            if path.endswith(".ipynb"):
+                continue
+            keys[i] = store.key(path, settings.target)
+            hit = store.get(keys[i])
+            if hit is not None and not (fixing and any(r["fixable"] for r in _shown(hit["rows"], settings))):
+                results[i] = FileResult(path, hit["rows"], error=hit["error"], related=hit["related"])
+    todo = [i for i, r in enumerate(results) if r is None]
+    jobs = [(files[i][0], files[i][1], fixing, roots) for i in todo]
+    progress = _Progress(len(files), len(files) - len(todo))
     workers = os.cpu_count() or 1
     if len(jobs) >= PARALLEL_THRESHOLD and workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(_process, jobs, chunksize=max(1, len(jobs) // (workers * 4))))
-    return [_process(j) for j in jobs]
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                 initargs=(roots, snap) if snap is not None else ((), index.Snapshot([]))) as pool:
+            done = pool.map(_process, jobs, chunksize=max(1, len(jobs) // (workers * 4)))
+            for i, res in zip(todo, done):
+                results[i] = res
+                progress.step()
+    else:
+        for i, job in zip(todo, jobs):
+            results[i] = _process(job)
+            progress.step()
+    progress.close()
+    if store is not None:
+        for i, key in keys.items():
+            res = results[i]
+            if i in todo and res is not None:
+                store.put(key, res.findings, res.error, res.related)
+        store.save()
+    for (_, settings), res in zip(files, results):
+        res.findings = _shown(res.findings, settings)
+    return results
+
+
+class _Progress:
+    """`checked 120/500 files` on stderr, rewritten in place, when stderr is a terminal."""
+
+    def __init__(self, total: int, done: int):
+        self.total, self.done = total, done
+        self.on = total >= PARALLEL_THRESHOLD and sys.stderr.isatty()
+        self.last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.on and (time.monotonic() - self.last > 0.1 or self.done == self.total):
+            self.last = time.monotonic()
+            sys.stderr.write(f"\rswitcheroo-lsp: {self.done}/{self.total} files")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on and self.last:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 def cmd_check(ns) -> int:

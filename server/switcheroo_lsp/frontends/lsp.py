@@ -27,12 +27,13 @@ from pygls.workspace import TextDocument, Workspace
 
 from .. import __version__
 from ..engine import Workspace as Project
-from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, to_units
+from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, reconsider, to_units
 from ..targets import target_named
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
 from . import notebook_sync as notebooks
 from . import verify_lsp
+from .indexing import Indexer, Loader
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to {}"
@@ -100,6 +101,7 @@ class Entry:
     analysis: Analysis
     good: Analysis | None        # the last analysis that parsed (shown while the file does not)
     fix_all: dict = field(default_factory=dict)   # settings -> the whole-file WorkspaceEdit
+    stale: bool = False          # other files changed: analyse again (the document did not)
 
 
 class SwitcherooServer(LanguageServer):
@@ -115,8 +117,10 @@ class SwitcherooServer(LanguageServer):
         self.debounce = _milliseconds(os.environ.get("SWITCHEROO_DEBOUNCE_MS"), 75)
         # The project's files, for optimizers built in one file and stepped in another.
         self.codebase = Project(background=True)
-        self._indexing: asyncio.Task | None = None
+        self.indexer = Indexer(self)            # the workspace index, in a worker process
+        self.loader = Loader(self)              # the files open documents are traced with
         self._published: dict[str, tuple] = {}      # uri -> (version, diagnostics) last pushed
+        self._pulled: dict[str, list] = {}          # uri -> diagnostics last pulled
         self._quiet: dict[str, bool] = {}
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
@@ -199,18 +203,37 @@ class SwitcherooServer(LanguageServer):
             return None
         entry = self.entries.get(uri)
         target = target_named(self.settings_for(uri).target)
-        if (entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source
-                and entry.analysis.target is target):
+        same = (entry is not None and entry.version == doc.version and entry.analysis.source.text == doc.source
+                and entry.analysis.target is target)
+        if same and not entry.stale:
             return entry
         # The previous version's parse: its unchanged top-level statements are not parsed again
-        # (a new target with the same text re-analyses the same parse).
+        # (a new target with the same text re-analyses the same parse). A document another
+        # one was traced with is parsed already.
         previous = entry.analysis.doc if entry is not None else None
         path = to_fs_path(uri)
         if path:
             self.codebase.set_open(path, doc.source)
-        analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None, path=path)
+            if previous is None:
+                previous = self.codebase.parse_at_hand(path, doc.source)
+        # Never waits for other files: what they could change is withheld until the loader has
+        # read them (analyze(wait=False), analysis/settled.py), then published if it changed.
+        analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None,
+                           path=path, wait=False)
+        if path and not analysis.complete and self.indexer.take_scan():
+            analysis = reconsider(analysis, self.codebase, path)    # the index came in meanwhile
         if path:
-            self.ensure_index()
+            if analysis.doc is not None:
+                self.codebase.remember(path, analysis.doc)
+            if analysis.complete:
+                self.loader.forget(uri)
+            elif analysis.pending:
+                self.loader.want(uri, analysis.pending)
+        if same and entry.analysis.complete and not analysis.complete:
+            # Other files changed under a document that did not: it keeps showing its complete
+            # findings (true of the files as they were) until the files it now waits for are read.
+            entry.stale = False
+            return entry
         good = analysis if analysis.syntax_error is None else (entry.good if entry else None)
         entry = Entry(doc.version, analysis, good)
         self.entries[uri] = entry
@@ -270,28 +293,33 @@ class SwitcherooServer(LanguageServer):
         self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
             uri=uri, diagnostics=diagnostics, version=entry.version))
 
-    def ensure_index(self) -> None:
-        """Who imports whom across the workspace, built off the event loop whenever it is
-        missing (at start, after files changed their imports): until it is there a document is
-        traced with what it imports; then every open document is analysed again."""
-        if self.codebase.indexed or not self.codebase.roots or self._indexing is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
+    def on_index(self) -> None:
+        """The index has read the workspace: who imports each document is known now; analyse
+        the open documents again (what they withheld may be final now, or wait for importers)."""
+        for entry in self.entries.values():
+            entry.stale = True
+        self.republish_all(quiet=True)
 
-        async def build():
-            try:
-                await loop.run_in_executor(None, self.codebase.build_index)
-                for entry in self.entries.values():
-                    entry.version = None
+    def on_facts(self) -> None:
+        """The index's per-file facts arrived: first analyses may withhold less."""
+        stale = [uri for uri, entry in self.entries.items() if not entry.analysis.complete]
+        for uri in stale:
+            self.entries[uri].stale = True
+            self.schedule(uri, 0, quiet=True)
+
+    def complete(self, uri: str) -> None:
+        """Every file a document is traced with is read: its complete analysis, published if it
+        adds anything (it never withdraws what the first one showed)."""
+        entry = self.entries.get(uri)
+        if entry is None:
+            return
+        entry.stale = True
+        if self.pulls:
+            fresh = self.entry(uri)
+            if fresh is not None and self._pulled.get(uri) != self.diagnostics(uri, fresh):
                 self.republish_all(quiet=True)
-            except Exception:
-                log.exception("indexing the workspace failed")
-            finally:
-                self._indexing = None
-        self._indexing = loop.create_task(build())
+            return
+        self.schedule(uri, 0, quiet=True)
 
     def file_changed(self, uri: str) -> None:
         """Another file's text changed: the open documents traced with it are analysed again."""
@@ -301,7 +329,7 @@ class SwitcherooServer(LanguageServer):
         key = str(Path(path).resolve())
         for other, entry in list(self.entries.items()):
             if other != uri and key in {str(Path(p).resolve()) for p in entry.analysis.related_paths()}:
-                entry.version = None            # stale: its facts came from the old text
+                entry.stale = True              # its facts came from the old text
                 self.schedule(other, self.debounce, quiet=True)
 
     def republish_all(self, quiet: bool = False) -> None:
@@ -369,6 +397,7 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
     folders = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
     roots = [p for p in (to_fs_path(u) for u in folders) if p]
     ls.codebase = Project(roots, background=True)
+    ls.indexer.start()          # who imports whom is read at once (a thread); progress once initialized
     ls.init_settings = Settings.from_mapping(params.initialization_options or {}, "initializationOptions")
     opts = params.initialization_options
     if isinstance(opts, dict) and "debounce_ms" in opts:
@@ -377,13 +406,13 @@ def on_initialize(ls: SwitcherooServer, params: t.InitializeParams) -> None:
 
 @server.feature(t.INITIALIZED)
 async def on_initialized(ls: SwitcherooServer, params: t.InitializedParams) -> None:
+    ls.indexer.initialized()
     ls.warn(ls.init_settings.problems)
     before = ls.editor_settings
     await refresh_configuration(ls)
     if ls.editor_settings != before:
         ls.republish_all()     # documents opened while the configuration was on its way
     await watch_python_files(ls)
-    ls.ensure_index()
 
 
 async def watch_python_files(ls: SwitcherooServer) -> None:
@@ -455,11 +484,9 @@ def did_change_watched_files(ls: SwitcherooServer, params: t.DidChangeWatchedFil
         path = to_fs_path(change.uri)
         if not path:
             continue
-        if change.type != t.FileChangeType.Changed:
-            ls.codebase.forget_listing()     # a file appeared or went: list the folders again
-        ls.codebase.changed(path)
+        ls.codebase.changed(path)        # a file that appeared or went joins or leaves the listing
         ls.file_changed(change.uri)
-    ls.ensure_index()
+    ls.indexer.start(scan=False)         # their facts (and the cache) brought up to date in the worker
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
@@ -470,6 +497,8 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
         task.cancel()
     ls.entries.pop(uri, None)
     ls._published.pop(uri, None)
+    ls._pulled.pop(uri, None)
+    ls.loader.forget(uri)
     path = to_fs_path(uri)
     if path:
         ls.codebase.set_open(path, None)     # read from disk again, as other files see it
@@ -486,6 +515,7 @@ def pull_diagnostics(ls: SwitcherooServer, params: t.DocumentDiagnosticParams):
         return ls.notebooks.pull(uri)
     entry = ls.entry(uri)
     items = ls.diagnostics(uri, entry) if entry else []
+    ls._pulled[uri] = items
     return t.RelatedFullDocumentDiagnosticReport(items=items)
 
 
@@ -600,6 +630,11 @@ def code_lens(ls: SwitcherooServer, params: t.CodeLensParams) -> list[t.CodeLens
 async def verify_command(ls: SwitcherooServer, *args) -> dict:
     """Runs `switcheroo-lsp verify` in a subprocess, never in this process (see verify_lsp)."""
     return await verify_lsp.run(ls, args[0] if args else None)
+
+
+@server.feature(t.SHUTDOWN)
+def on_shutdown(ls: SwitcherooServer, *args) -> None:
+    ls.indexer.stop()
 
 
 def serve() -> None:

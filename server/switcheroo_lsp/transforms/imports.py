@@ -236,11 +236,11 @@ def _section(stmt, first_party: frozenset[str]) -> str:
 
 
 def _first_party(program) -> frozenset[str]:
-    """The top-level names of the project's own modules, where the workspace knows them (the
-    document's package, the modules it is traced with)."""
-    names = {u.module_name for u in program.units if u.module_name}
-    names.update(program.modules)
-    return frozenset(n.split(".", 1)[0] for n in names)
+    """The top-level names of the project's own modules: the document's package and the project
+    modules it imports, whether or not they were read yet (a first analysis, made before other
+    files are read, places an import where the complete one does)."""
+    name = program.primary.module_name
+    return program.first_party | (frozenset({name.split(".", 1)[0]}) if name else frozenset())
 
 
 _NAME_CHAR = re.compile(r"[\w.]")

@@ -9,7 +9,6 @@ import libcst as cst
 
 from ..analysis.arguments import code
 from ..analysis.findings import Site
-from ..analysis.modules import parameters_owner
 from ..analysis.tracing import Identity, argument
 from ..knowledge import catalog
 from . import construction, wrapping

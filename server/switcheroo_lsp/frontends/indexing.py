@@ -1,0 +1,243 @@
+"""The server's project index and the neighbours of open documents, off the event loop.
+
+`Indexer` builds the workspace index (analysis/index.py) from the disk cache (analysis/cache.py)
+where files did not change: first what every file imports, in a thread (who imports whom: a
+document's importers are known from then on), then each file's facts, in a worker process
+(analysis/index_worker.py) that writes the cache. It
+shows LSP work-done progress while it runs, and hands each result to the workspace on the event
+loop. `Loader` parses the files an open document is traced with, one top-level statement per
+event-loop turn, so that typing, hovers and code actions are answered in between; when a
+document's files are all read its analysis is completed and published again if it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import gc
+import itertools
+import json
+import logging
+import sys
+from pathlib import Path
+
+from lsprotocol import types as t
+
+from ..analysis import cache, index
+from ..engine import Workspace as Project
+
+log = logging.getLogger("switcheroo")
+_tokens = itertools.count(1)
+
+
+# The worker is started with `-c`, not `-m`: its working directory (the user's project, where the
+# server runs) must not come first on sys.path (a `json.py` there would be imported in place of
+# the standard library's), and nothing else of the server is imported.
+_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+         "from switcheroo_lsp.analysis.index_worker import main; raise SystemExit(main())")
+
+
+def _scan_and_link(roots: list[str]):
+    """In the index's thread: the scan, and who imports whom worked out on a workspace of its
+    own (nothing the event loop touches); both cached."""
+    cached = cache.load_index(roots, facts=False)      # the facts come from the worker
+    snap = index.scan(roots, cached)
+    linked = Project(roots, background=True)
+    linked.apply_scan(snap)
+    linked.link(snap)
+    if cached is None or cached.files != snap.files or cached.links != snap.links:
+        cache.save_index(snap, facts=False)
+    return snap, linked
+
+
+class Indexer:
+    def __init__(self, ls):
+        self.ls = ls
+        self.task: asyncio.Task | None = None
+        self.worker: asyncio.subprocess.Process | None = None
+        self.again = False
+        self.client_ready: asyncio.Event | None = None     # `initialized`: progress may be shown
+        self.scan: concurrent.futures.Future | None = None   # the import scan's thread
+        self._threads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="switcheroo-index")
+
+    def take_scan(self) -> bool:
+        """The import scan, if its thread finished while the event loop was busy (analysing a
+        document): handed to the workspace now, so that the document's first publish knows
+        who imports it. True when it was."""
+        scan = self.scan
+        if scan is None or not scan.done() or scan.cancelled() or scan.exception() is not None:
+            return False
+        if self.ls.codebase.knows_importers:
+            return False
+        self._apply(*scan.result())
+        return True
+
+    def _apply(self, snap, linked) -> None:
+        self.ls.codebase.apply_scan(snap)
+        self.ls.codebase.adopt(linked)
+
+    def initialized(self) -> None:
+        self._ready().set()
+
+    def _ready(self) -> asyncio.Event:
+        if self.client_ready is None:
+            self.client_ready = asyncio.Event()
+        return self.client_ready
+
+    def start(self, scan: bool = True) -> None:
+        """Build the index (`scan`: list and link the workspace anew; else, after files changed
+        that the workspace was told about, bring their facts and the cache up to date); once
+        more after the current build when asked during one."""
+        if not self.ls.codebase.roots:
+            return
+        if self.task is not None and not self.task.done():
+            self.again = True
+            return
+        self.task = asyncio.get_running_loop().create_task(self._build(scan))
+
+    async def _build(self, scan: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        roots = [str(r) for r in self.ls.codebase.roots]
+        progress = _Progress(self.ls, "switcheroo: indexing the workspace")
+        ready = self._ready()
+
+        async def begin():
+            await ready.wait()
+            await progress.begin("reading imports" if scan else "reading changed files")
+        begun = loop.create_task(begin())
+        try:
+            read = 0
+            if scan:
+                # Who imports whom first, in a thread (files and the cache are read, mostly
+                # without the GIL). From then on a document's first analysis knows its importers.
+                self.scan = self._threads.submit(_scan_and_link, roots)
+                snap, linked = await asyncio.wrap_future(self.scan)
+                self._apply(snap, linked)
+                self.ls.on_index()
+                read = len(snap.read)
+            await begun
+            # Then each file's facts (what it binds...), from the cache or worked out, in a worker
+            # process that writes the cache and sends them all, a batch at a time.
+            total = cached = 0
+            package = str(Path(__file__).resolve().parents[2])
+            self.worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _BOOT, *roots, cwd=package, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, limit=1 << 26)
+            done = 0
+            while True:
+                line = await self.worker.stdout.readline()
+                if not line:
+                    break
+                message = json.loads(line)
+                if "missing" in message:
+                    total, cached = message["files"], message["files"] - message["missing"]
+                    done = cached
+                elif "facts" in message:
+                    found = {p: (v[0], v[1]) for p, v in message["facts"].items()}
+                    self.ls.codebase.apply_facts(found)
+                    if not message.get("cached"):
+                        done += len(found)
+                elif message.get("done"):
+                    break
+                progress.report(f"{done}/{total} files", done, total)
+            await self.worker.wait()
+            self.ls.on_facts()
+            progress.end(f"{total} files indexed, {min(cached, total - read)} from the cache")
+        except asyncio.CancelledError:
+            begun.cancel()
+            progress.end("cancelled")
+            raise
+        except Exception:
+            log.exception("indexing the workspace failed")
+            if ready.is_set():
+                await begun
+            progress.end("failed")
+        finally:
+            self.worker = None
+            if self.again:
+                self.again = False
+                self.task = loop.create_task(self._build(False))
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self.worker is not None and self.worker.returncode is None:
+            self.worker.kill()
+
+
+class _Progress:
+    """Server-initiated work-done progress where the client supports it."""
+
+    def __init__(self, ls, title: str):
+        self.ls, self.title = ls, title
+        caps = ls.client_capabilities
+        self.enabled = bool(caps and caps.window and caps.window.work_done_progress)
+        self.token = f"switcheroo-index-{next(_tokens)}"
+        self.begun = False
+
+    async def begin(self, message: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            await self.ls.work_done_progress.create_async(self.token)
+        except Exception as e:          # a client that refuses: index without a progress bar
+            log.warning("work done progress: %s", e)
+            self.enabled = False
+            return
+        self.ls.work_done_progress.begin(self.token, t.WorkDoneProgressBegin(
+            title=self.title, message=message, percentage=0, cancellable=False))
+        self.begun = True
+
+    def report(self, message: str, done: int, total: int) -> None:
+        if self.enabled and self.begun:
+            self.ls.work_done_progress.report(self.token, t.WorkDoneProgressReport(
+                message=message, percentage=int(100 * done / total) if total else 100))
+
+    def end(self, message: str) -> None:
+        if self.enabled and self.begun:
+            self.ls.work_done_progress.end(self.token, t.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+            self.enabled = False
+
+
+class Loader:
+    """Parses the files open documents are traced with, a statement per event-loop turn."""
+
+    def __init__(self, ls):
+        self.ls = ls
+        self.wanted: dict[str, tuple[Path, ...]] = {}     # uri -> the files its analysis waits for
+        self.task: asyncio.Task | None = None
+
+    def want(self, uri: str, paths) -> None:
+        self.wanted[uri] = tuple(paths)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def forget(self, uri: str) -> None:
+        self.wanted.pop(uri, None)
+
+    async def _run(self) -> None:
+        codebase = self.ls.codebase
+        while True:
+            todo = [p for paths in self.wanted.values() for p in paths if not codebase.loaded(p)]
+            if todo:
+                try:
+                    for _ in codebase.parse_steps(todo[0]):
+                        await asyncio.sleep(0)
+                except Exception:
+                    log.exception("reading %s failed", todo[0])
+                # Kept for as long as the file does not change: out of the cyclic GC's sight, or its
+                # full collections walk every neighbour's tree during the next analysis (lsp.py).
+                gc.freeze()
+                if not codebase.loaded(todo[0]):        # unreadable, or changed meanwhile
+                    for uri, paths in list(self.wanted.items()):
+                        if todo[0] in paths:
+                            self.wanted[uri] = tuple(p for p in paths if p != todo[0])
+            ready = [uri for uri, paths in self.wanted.items() if all(codebase.loaded(p) for p in paths)]
+            for uri in ready:
+                del self.wanted[uri]
+                self.ls.complete(uri)
+            if not self.wanted:
+                return
+            await asyncio.sleep(0)
