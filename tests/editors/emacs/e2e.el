@@ -45,9 +45,14 @@
       create-lockfiles nil
       python-indent-guess-indent-offset nil)
 
+(defvar e2e-published-findings nil
+  "(URI . VERSION) of every publishDiagnostics that had diagnostics, newest first.")
+
 (cl-defmethod eglot-handle-notification :after
-  (_server (_method (eql textDocument/publishDiagnostics)) &key uri version &allow-other-keys)
-  (push (cons uri version) e2e-published))
+  (_server (_method (eql textDocument/publishDiagnostics)) &key uri version diagnostics &allow-other-keys)
+  (push (cons uri version) e2e-published)
+  (when (> (length diagnostics) 0)
+    (push (cons uri version) e2e-published-findings)))
 
 (defun e2e-wait (what predicate)
   "Process events until PREDICATE holds; error after `e2e-timeout' seconds."
@@ -99,6 +104,17 @@
   (e2e-wait (format "diagnostics for version %s of %s" eglot--versioned-identifier (buffer-name))
             #'e2e-this-version-published-p)
   (flymake-start nil t))   ; runs the eglot backend now, which reports what was published
+
+(defun e2e-flymake-findings ()
+  "On open, as a user waits for the squiggles: the first publish of a document in a workspace
+may come before the index says who imports it, with what other files could change withheld
+(often everything); wait for the publish of this version that has the findings."
+  (e2e-flymake-settled)
+  (let ((uri (eglot--path-to-uri buffer-file-name)))
+    (e2e-wait (format "findings for version %s of %s" eglot--versioned-identifier (buffer-name))
+              (lambda () (cl-some (lambda (p) (and (equal (car p) uri) (equal (cdr p) eglot--versioned-identifier)))
+                                  e2e-published-findings))))
+  (flymake-start nil t))
 
 (defun e2e-go-idle ()
   "What Emacs does once the user has been idle for `eglot-send-changes-idle-time': run eglot's
@@ -156,7 +172,7 @@ idle timer, which sends the pending didChange. (Batch Emacs is never idle, so it
     (e2e-wait "eglot to manage the buffer" (lambda () (and (eglot-current-server) eglot--managed-mode)))
     (setq e2e-server (eglot-current-server))
     (e2e-mark "managed")
-    (e2e-flymake-settled)
+    (e2e-flymake-findings)
     (e2e-mark "diagnostics")
     (setq out (plist-put out :diagnostics (e2e-diagnostics)))
     (setq out (plist-put out :hovers
