@@ -39,6 +39,7 @@ class ConstructionRewrite:
     exact: bool             # False: an "(approximate)" rewrite
     written: str = ""       # what the target writes in the call's place, on one line (nnx.Optimizer(model, <optax>, ...))
     blocked: str = ""       # why fix-all leaves its flow torch for now ("" when it converts it)
+    factory: str = ""       # the library call that builds it ('create_optimizer_v2'), if not the class
 
 
 @dataclass(eq=False)
@@ -239,7 +240,7 @@ class Analysis:
                 optax=transform, schedule=extras.learning_rate if extras else None,
                 clip=tuple(extras.prefix) if extras else (), exact=emission.exact,
                 written=self.target.construction_summary(transform, code(module) if module is not None else None),
-                blocked=blocked.get(ident, "")))
+                blocked=blocked.get(ident, ""), factory=ident.factory or ""))
         return sorted(out, key=lambda r: r.span.start)
 
 

@@ -158,12 +158,16 @@ class Rpc:
             raise RpcError(answer["error"])
         return answer.get("result")
 
-    def published(self, uri: str, version: int | None = None, since: int = 0, timeout: float = 30.0) -> Message:
+    def published(self, uri: str, version: int | None = None, since: int = 0, timeout: float = 30.0,
+                  findings: bool = False) -> Message:
+        """The first publish for `uri` (at `version`); with `findings`, the first with any: in a
+        workspace, the first publish may come before the index and withhold them all."""
         def match(b):
             if b.get("method") != "textDocument/publishDiagnostics":
                 return False
             p = b["params"]
-            return p["uri"] == uri and (version is None or p.get("version") == version)
+            return p["uri"] == uri and (version is None or p.get("version") == version) and (
+                not findings or bool(p["diagnostics"]))
         return self.wait(match, timeout, since)
 
     def all_published(self, uri: str, since: int = 0) -> list[dict]:

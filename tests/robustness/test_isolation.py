@@ -91,7 +91,7 @@ def test_the_server_never_imports_or_runs_the_document(trap):
                        root_uri=project.as_uri())
         uri = doc.as_uri()
         rpc.open(uri, text)
-        diagnostics = rpc.published(uri, 1).body["params"]["diagnostics"]
+        diagnostics = rpc.published(uri, 1, findings=True).body["params"]["diagnostics"]
         assert diagnostics
         for d in diagnostics:
             rpc.call("textDocument/hover", {"textDocument": {"uri": uri}, "position": d["range"]["start"]})
@@ -141,7 +141,7 @@ def test_edits_only_ever_touch_the_document_asked_about(tmp_path, versioned):
         for uri, body in zip(uris, texts):
             rpc.open(uri, body)
         for uri, body in zip(uris, texts):
-            diagnostics = rpc.published(uri, 1).body["params"]["diagnostics"]
+            diagnostics = rpc.published(uri, 1, findings=True).body["params"]["diagnostics"]
             requests = [(d["range"], [d], None) for d in diagnostics] + [
                 ({"start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}, diagnostics, None),
                 ({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, [], [FIX_ALL])]

@@ -103,7 +103,7 @@ def verifiable(analysis: Analysis, r) -> bool:
     """Does verify run this construction rewrite? torch's own optimizers and schedulers only: the
     libraries' (bitsandbytes, get_scheduler, create_optimizer_v2, a class chosen at run time) run
     in their own packages, and tests/numerics/test_libraries.py proves those rows."""
-    if not r.torch.startswith("torch.optim."):
+    if not r.torch.startswith("torch.optim.") or r.factory:
         return False
     return r.schedule is None or any(f.code == "OPX104" and f.data.get("schedule") == r.schedule
                                      and f.data.get("torch", "").startswith("torch.optim.") for f in analysis.findings)
