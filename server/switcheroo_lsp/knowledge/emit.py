@@ -66,6 +66,7 @@ class Extras:
     momentum: str | None = None
     prefix: tuple[str, ...] = ()
     decay_mask: str | None = None     # the leaves weight decay applies to (timm's exclusion of biases and norms)
+    inject: tuple[str, ...] = ()      # torch hyperparameters the loop sets by hand ('lr'): kept in the state
 
 
 # Transforms whose weight decay takes a mask, and the keyword that does.
@@ -396,6 +397,12 @@ def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, 
 
     if extras is not None and extras.prefix:
         out.transforms = list(extras.prefix) + out.transforms
+    if extras is not None and extras.inject:
+        injected = inject_transforms(row, args, out.transforms, extras, flags)
+        if isinstance(injected, str):
+            out.problems, out.transforms = [injected], []
+            return out
+        out.transforms = injected
     text = " ".join(out.texts)
     out.needs_jnp = "jnp." in text
     out.needs_helpers = f"{catalog.HELPERS}." in text
@@ -409,6 +416,9 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
     """Put the schedules into the arguments; what cannot be folded is a problem (some are
     found while rendering: a learning rate inside a formula without a schedule form)."""
     problems = []
+    if extras.inject and extras.learning_rate is not None:
+        problems.append("the learning rate is set by hand (param_groups) and by a scheduler: fold one into the "
+                        "other by hand")
     if extras.learning_rate is not None:
         args["lr"] = ArgValue(extras.learning_rate, atomic=not extras.learning_rate.startswith("lambda"))
         args["__schedule__"] = ArgValue("True", literal=True)
@@ -423,6 +433,43 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
         else:
             problems.append(f"{row.qualified} has no momentum or beta1 for OneCycleLR to cycle")
     return problems
+
+
+def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
+                      flags: list[str]) -> list | str:
+    """The transforms with the hyperparameters the loop sets by hand (extras.inject: 'lr') kept in
+    the state, at its top (`opt_state.hyperparams[...]`): `optax.inject_hyperparams(optax.adam)(
+    learning_rate=lr, ...)` where the learning rate is one keyword of one transform; else a small
+    factory of it around the whole chain (`inject_hyperparams(lambda learning_rate: optax.chain(
+    add_decayed_weights(wd), adam(learning_rate=learning_rate)))(learning_rate=lr)`). A string: why not."""
+    from .hyperparams import STATIC_ARGS, optax_name
+    if any(optax_name(k) != "learning_rate" for k in extras.inject):
+        return f"only the learning rate can be set by hand yet ({', '.join(extras.inject)})"
+    if flags:
+        return (f"{row.qualified}'s recipe is chosen at run time ({', '.join(flags)}): keep its learning rate in "
+                "the state by hand (optax.inject_hyperparams)")
+    if "lr" not in row.defaults():
+        return f"{row.qualified} has no learning rate to keep in the state"
+    probe = dict(args)
+    probe["lr"] = ArgValue("learning_rate")
+    chain, _ = _chain_for(row, probe, {}, [])
+    texts = list(extras.prefix) + [tx_text(t) for t in chain]
+    uses = sum(len(re.findall(r"(?<![\w.])learning_rate(?![\w=])", t)) for t in texts)
+    if not uses:
+        return f"{row.qualified}'s rewrite has no learning rate to keep in the state"
+    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
+            and "learning_rate=learning_rate" in texts[0] and not transforms[0].func.startswith("optax.inject"):
+        tx = transforms[0]
+        static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
+        wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
+        kws = tx.kws if any(k == "learning_rate" for k, _ in tx.kws) else \
+            (("learning_rate", Value(_value_text(row, args, "lr")[0])),) + tx.kws
+        return [TxCall(wrapped, kws, tx.args)]
+    if any(t.startswith("optax.inject_hyperparams(") or "lambda learning_rate" in t for t in texts):
+        return f"{row.qualified}'s rewrite already injects a hyperparameter: keep its learning rate by hand"
+    body = texts[0] if len(texts) == 1 else f"optax.chain({', '.join(texts)})"
+    lr = _value_text(row, args, "lr")[0]
+    return [f"optax.inject_hyperparams(lambda learning_rate: {body})(learning_rate={lr})"]
 
 
 def _conditional(flags, args, branches, prefix) -> str:
