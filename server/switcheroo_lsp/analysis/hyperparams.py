@@ -144,9 +144,17 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     for name in names:
         inside = {id(n) for n in _names_in(loop, name)}
         for n, nctx in r.names(name):
-            if nctx.scope is ctx.scope and id(n) not in inside:
+            if nctx.scope is ctx.scope and id(n) not in inside and not _rebound(name, nctx):
                 return f"{name}, a torch parameter group, is used after the loop"
     return HyperUse("loop", ctx, tuple(writes))
+
+
+def _rebound(name: str, ctx: StmtContext) -> bool:
+    """Is the occurrence inside a loop that binds `name` itself (another loop over the groups,
+    checked on its own)?"""
+    return any(isinstance(n, cst.For) and any(isinstance(x, cst.Name) and x.value == name
+                                              for x in _nodes(n.target))
+               for n in list(ctx.path) + [ctx.stmt])
 
 
 def _nodes(node) -> list:
