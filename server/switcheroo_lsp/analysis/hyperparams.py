@@ -87,7 +87,8 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     stmt = ctx.stmt
     if isinstance(up, cst.Subscript) and up.value is node:
         if _literal_index(up) != 0:
-            return "a group is picked by its position (groups cannot be told apart in Optax's state)"
+            return ("a group is picked by its position: per-group hyperparameters (each group's transform in "
+                    "optax.multi_transform with its own) are not converted yet")
         outer = r.parent_of(up, ctx)
         key = _key_of(outer, up)
         if key is None:
@@ -126,7 +127,9 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     lines = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else [loop.body]
     for line in lines:
         if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            return "the loop over the groups does more than set their values (a statement fix-all cannot split)"
+            return ("the loop over the groups sets them differently (a statement inside it picks groups): per-group "
+                    "hyperparameters, each group's transform in optax.multi_transform with its own, are not "
+                    "converted yet")
         smalls.extend(line.body)
     writes = []
     for small in smalls:

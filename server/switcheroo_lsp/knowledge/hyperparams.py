@@ -20,8 +20,9 @@ STATIC_ARGS = ("mask", "weight_decay_mask")
 NOTE = "optax.inject_hyperparams keeps it in the optimizer's state, where the next update reads it"
 
 HOVER = ("the learning rate set by hand (`param_groups[...][\"lr\"]`) lives in the optimizer state's "
-         "hyperparameters now: optax.inject_hyperparams keeps it there, where the loop writes and reads "
-         "it (`opt_state.hyperparams[\"learning_rate\"]`)")
+         "hyperparameters now: `optax.inject_hyperparams` keeps it there, where the loop writes and reads it "
+         "(`opt_state.hyperparams[\"learning_rate\"]`; with Flax NNX "
+         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`), and the next update uses it")
 
 
 def optax_name(key: str) -> str | None:
