@@ -424,6 +424,9 @@ class Builder:
         if unsupported:
             return (f"{', '.join(repr(k) for k in unsupported)}: only the learning rate set by hand is kept in "
                     "Optax's state yet")
+        if form.kind == "read" and any(u is not use and u.member == "param_groups" and u.ctx.stmt is use.ctx.stmt
+                                       for u in self.uses(ident, "param_groups")):
+            return "the statement uses the groups more than once: rewrite one by hand"
         groups = self.groups_of(ident)
         several = isinstance(groups, str) or (isinstance(groups, Groups) and len(groups.groups) > 1)
         if several and form.kind != "loop":
