@@ -64,6 +64,9 @@ CASES = [
      "import torch\nopt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-2)\n" + LOOP
      + "    for i, g in enumerate(opt.param_groups):\n        g[\"lr\"] = 0.02 + 0.01 * (t % 7)\n" + STEP
      + "    for g in opt.param_groups:\n        g[\"lr\"] *= 0.5\n"),
+    ("radam-already-injected-annealing",
+     "import torch\nopt = torch.optim.RAdam(params, lr=0.05)\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.05 * (1.0 - t / 60.0)\n" + STEP),
     ("adam-l2-chain-annealing",
      "import torch\nopt = torch.optim.Adam(params, lr=0.03, weight_decay=1e-2)\n" + LOOP
      + "    opt.param_groups[0][\"lr\"] = 0.03 * 0.95 ** t\n" + STEP),

@@ -24,6 +24,7 @@ from . import choices as choosing
 from .gradients import Gradients
 from .hyperparams import HyperUse, read_use
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
+from .program import chunk_facts
 from .reach import Reach
 from .tracing import Identity, argument, optimizer_key
 
@@ -412,11 +413,31 @@ class Builder:
             form = self.hyper_form(use)
             if isinstance(form, HyperUse) and not self._hyper_problem(ident, form, use):
                 keys.extend(k for k in form.keys if k not in keys)
+        # The project's other files that set it (an optimizer returned by `configure_optimizers()`,
+        # its learning rate set in train.py): their analysis converts what this one cannot judge
+        # from here, so the construction keeps in its state whatever they may write or read.
+        for use in self._remote_param_groups(ident):
+            form = self.hyper_form(use)
+            if isinstance(form, HyperUse) and all(injected_knowledge.optax_name(k) for k in form.keys):
+                keys.extend(k for k in form.keys if k not in keys)
         if keys:
             e = self._emission(ident, Extras(inject=tuple(keys)))
             if e is not None and e.ok:
                 self._injected[ident] = tuple(keys)
         return self._injected[ident]
+
+    def _remote_param_groups(self, ident: Identity) -> list[ReceiverUse]:
+        """`param_groups` uses of `ident` in the program's other files."""
+        out = []
+        for unit in self.program.units[1:]:
+            for chunk in unit.doc.chunks:
+                if chunk.module is None or "param_groups" not in chunk.text:
+                    continue
+                for use in chunk_facts(chunk).receiver_uses:
+                    if use.member == "param_groups" and ident in self.tracer.receiver_ids(
+                            use.receiver, use.ctx.scope, use.ctx):
+                        out.append(use)
+        return out
 
     def _hyper_problem(self, ident: Identity, form: HyperUse, use: ReceiverUse) -> str:
         """Why a readable param_groups use still needs a person ('' when it converts)."""
@@ -429,15 +450,20 @@ class Builder:
             return "the statement uses the groups more than once: rewrite one by hand"
         groups = self.groups_of(ident)
         several = isinstance(groups, str) or (isinstance(groups, Groups) and len(groups.groups) > 1)
-        if several and form.kind != "loop":
+        if several and form.kind == "write":
             return ("the optimizer has several parameter groups, which Optax's state cannot tell apart by "
                     "position: only a loop setting every group alike converts")
         if self.target.hyperparams_need_state:
             names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
             base = names.state.split(".", 1)[0]
+            # The state is there where it is bound, where the construction's init line binds it, or
+            # where a step of the optimizer rebinds it (its own OPX203 asks for it, if need be).
+            stepped_here = any(u.member == "step" and ident in self.step_target(u)[1]
+                               for u in self.steps_in(use.ctx.scope))
             if "." not in names.state and not visible(base, use.ctx.scope, self.program.module.bindings) and not (
                     ident.ctx is not None and self.has_init_line(ident) and (
-                        _same_scope(ident.ctx.scope, use.ctx.scope) or ident.ctx.scope.kind == "module")):
+                        _same_scope(ident.ctx.scope, use.ctx.scope) or ident.ctx.scope.kind == "module")) \
+                    and not stepped_here:
                 return f"the optimizer's state ({names.state}) is not in scope here: pass it in, then set it there"
         return ""
 

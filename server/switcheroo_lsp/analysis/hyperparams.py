@@ -25,6 +25,7 @@ class HyperUse:
     writes: tuple[tuple[str, str, str], ...]    # (torch key, operator '=' / '*=' ..., the value's text)
     read: cst.BaseExpression | None = None      # the read (`opt.param_groups[0]["lr"]`), swapped
     key: str = ""                               # the key read
+    quote: str = '"'                            # how the key is quoted (inside an f-string, its other quote)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -102,7 +103,7 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
                 return "the group's value is written as part of an unpacking"
         if isinstance(stmt, (cst.AnnAssign, cst.Del, cst.For, cst.With)) or r.is_store(outer, ctx):
             return "the group's value is written in a form fix-all cannot read"
-        return HyperUse("read", ctx, (), read=outer, key=key)
+        return HyperUse("read", ctx, (), read=outer, key=key, quote=_quote_inside(outer, ctx, r))
     loop, index = None, None
     if (up is None or up is stmt) and isinstance(stmt, cst.For) and stmt.iter is node:
         loop = stmt
@@ -150,6 +151,16 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
             if nctx.scope is ctx.scope and id(n) not in inside and not _rebound(name, nctx):
                 return f"{name}, a torch parameter group, is used after the loop"
     return HyperUse("loop", ctx, tuple(writes))
+
+
+def _quote_inside(node, ctx: StmtContext, r) -> str:
+    """The quote a string written at `node` may use: inside an f-string, the one it does not."""
+    up = r.parent_of(node, ctx)
+    while up is not None and up is not ctx.stmt:
+        if isinstance(up, cst.FormattedString):
+            return "'" if '"' in up.start else '"'
+        up = r.parent_of(up, ctx)
+    return '"'
 
 
 def _rebound(name: str, ctx: StmtContext) -> bool:

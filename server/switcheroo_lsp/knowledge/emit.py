@@ -458,6 +458,10 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
     if not uses:
         return f"{row.qualified}'s rewrite has no learning rate to keep in the state"
     if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
+            and "learning_rate=learning_rate" in texts[0] and transforms[0].func.startswith("optax.inject") \
+            and any(k == "learning_rate" for k, _ in transforms[0].kws):
+        return transforms           # already kept in the state (RAdam's rewrite): nothing to add
+    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
             and "learning_rate=learning_rate" in texts[0] and not transforms[0].func.startswith("optax.inject"):
         tx = transforms[0]
         static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)

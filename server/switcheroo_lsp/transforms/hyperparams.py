@@ -21,7 +21,10 @@ def plan_hyperparam(p, site: Site, plan: Plan, folded: dict) -> None:
         return p.target.hyperparam(site.receiver, site.names, optax_name(key), inner)
 
     if form.kind == "read":
-        plan.change(site.ctx).swap = (form.read, cst.parse_expression(where(form.key)))
+        text = where(form.key)
+        if form.quote != '"':       # inside an f-string quoted with "
+            text = text.replace('"', form.quote)
+        plan.change(site.ctx).swap = (form.read, cst.parse_expression(text))
         return
     lines = [f"{where(key)} {op} {value}" for key, op, value in form.writes]
     if form.kind == "write":
