@@ -443,8 +443,8 @@ class Builder:
         """Why a readable param_groups use still needs a person ('' when it converts)."""
         unsupported = [k for k in form.keys if injected_knowledge.optax_name(k) is None]
         if unsupported:
-            return (f"{', '.join(repr(k) for k in unsupported)}: only the learning rate set by hand is kept in "
-                    "Optax's state yet")
+            return (f"{', '.join(repr(k) for k in unsupported)}: not a hyperparameter fix-all keeps in Optax's "
+                    "state yet (lr, weight_decay, momentum, eps are)")
         if form.kind == "read" and any(u is not use and u.member == "param_groups" and u.ctx.stmt is use.ctx.stmt
                                        for u in self.uses(ident, "param_groups")):
             return "the statement uses the groups more than once: rewrite one by hand"
@@ -959,8 +959,10 @@ class Builder:
             message = f"{self.text(form.read, use.ctx)} → {where} ({injected_knowledge.NOTE})"
         else:
             first = form.writes[0]
+            keys = ", ".join(repr(k) for k in form.keys)
             what = (f"{recv}.param_groups[0][{first[0]!r}]" if form.kind == "write" else
-                    f"every group's {first[0]!r} ({recv}.param_groups)")
+                    f"every group's {keys} ({recv}.param_groups)")
+            where = ", ".join(self.target.hyperparam(recv, names, injected_knowledge.optax_name(k)) for k in form.keys)
             message = f"{what} {first[1]} ... → {where} {first[1]} ... ({injected_knowledge.NOTE})"
         f = Finding("OPX107", span, message, "hyperparam", noqa, ignore, fixable=True)
         self.add(f, Site(f, use.ctx, ident, names=names, receiver=recv, ids=ids, hyper=form))

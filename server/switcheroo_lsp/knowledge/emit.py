@@ -442,9 +442,34 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
     learning_rate=lr, ...)` where the learning rate is one keyword of one transform; else a small
     factory of it around the whole chain (`inject_hyperparams(lambda learning_rate: optax.chain(
     add_decayed_weights(wd), adam(learning_rate=learning_rate)))(learning_rate=lr)`). A string: why not."""
-    from .hyperparams import STATIC_ARGS, optax_name
-    if any(optax_name(k) != "learning_rate" for k in extras.inject):
-        return f"only the learning rate can be set by hand yet ({', '.join(extras.inject)})"
+    from .hyperparams import optax_name
+    unknown = [k for k in extras.inject if optax_name(k) is None]
+    if unknown:
+        return f"{', '.join(unknown)}: not a hyperparameter fix-all keeps in the state yet"
+    out = _inject_learning_rate(row, args, transforms, extras, flags)
+    others = [k for k in extras.inject if k != "lr"]
+    if isinstance(out, str) or not others:
+        return out
+    # Another hyperparameter set by hand (`weight_decay`, `momentum`, `eps`): kept where it is
+    # one keyword of the one transform, verbatim (its value flows nowhere else).
+    tx = out[0] if len(out) == 1 and isinstance(out[0], TxCall) else None
+    for key in others:
+        name = optax_name(key)
+        probe = dict(args)
+        probe[key] = ArgValue(name)
+        chain, _ = _chain_for(row, probe, {}, [])
+        texts = [tx_text(t) for t in chain]
+        uses = sum(len(re.findall(rf"(?<![\w.]){name}(?![\w=])", t)) for t in texts)
+        if tx is None or len(texts) != 1 or uses != 1 or f"{name}={name}" not in texts[0] \
+                or not any(k == name for k, _ in tx.kws):
+            return (f"{row.qualified}'s {key} is not one keyword of its rewrite here: keep it in the state by hand "
+                    "(optax.inject_hyperparams)")
+    return out
+
+
+def _inject_learning_rate(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
+                          flags: list[str]) -> list | str:
+    from .hyperparams import STATIC_ARGS
     if flags:
         return (f"{row.qualified}'s recipe is chosen at run time ({', '.join(flags)}): keep its learning rate in "
                 "the state by hand (optax.inject_hyperparams)")

@@ -10,8 +10,10 @@ and the next update reads it (measured: tests/numerics/test_hyperparams.py).
 from __future__ import annotations
 
 # torch's group key -> the keyword of the Optax factory that takes it (every catalog row's
-# learning rate is its transform's `learning_rate`; others are added where proven).
-INJECTED = {"lr": "learning_rate"}
+# learning rate is its transform's `learning_rate`; the others convert only where the rewrite
+# passes them verbatim as that keyword of its one transform: emit.inject_transforms checks).
+# Proven in tests/numerics/test_hyperparams.py; `betas` (b1 and b2 from one tuple) is not yet.
+INJECTED = {"lr": "learning_rate", "weight_decay": "weight_decay", "momentum": "momentum", "eps": "eps"}
 
 # Keywords of an injected factory that are not numbers to keep in the state: a callable mask
 # would be read as a schedule.

@@ -61,7 +61,7 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         mask = (text.replace("optax.inject_hyperparams(optax.adamw)(", "optax.inject_hyperparams(optax.adamw, "
                              "static_args=('mask',))(", 1)[:-1] + f", mask={DECAY_MASK})") if text.startswith(
             "optax.inject_hyperparams(optax.adamw)(") and text.endswith(")") else None
-        if mask is None or (extras.prefix):
+        if mask is None or extras.prefix or any(k != "lr" for k in extras.inject):
             out.problems.append("the learning rate set by hand over these parameter groups cannot be kept in one "
                                 "state: keep it by hand (optax.inject_hyperparams)")
             return out
