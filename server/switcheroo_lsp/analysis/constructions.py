@@ -6,11 +6,14 @@ Schedulers and clipping are in training_loop.py; `analyze.py` runs both in order
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 from ..document.text import Span
 from ..knowledge import catalog, factories
 from ..knowledge.emit import Emission, Extras, bind, emit
+from ..knowledge import hyperparams as injected_knowledge
 from ..knowledge.libraries import UNMAPPED
 from ..knowledge.param_groups import Groups, emit_groups
 from ..knowledge.wrappers import SCALER_NOTE
@@ -19,13 +22,15 @@ from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
 from . import choices as choosing
 from .gradients import Gradients
+from .hyperparams import HyperUse, read_use
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
+from .program import chunk_facts
 from .reach import Reach
 from .tracing import Identity, argument, optimizer_key
 
 
 # Findings that belong to an optimizer's flow: fixed with it, or left torch with it.
-FLOW_KINDS = ("step", "undefined", "zero_grad", "clip", "schedule", "schedule_undefined", "sched_step")
+FLOW_KINDS = ("step", "undefined", "zero_grad", "clip", "schedule", "schedule_undefined", "sched_step", "hyperparam")
 # What a person must do about a scheduler's other methods once its schedule is folded in.
 SCHEDULER_MANUAL = {
     "state_dict": "an Optax schedule is a pure function of the update count, which lives in the optimizer's state",
@@ -61,6 +66,8 @@ class Builder:
         self._uses: dict | None = None
         self._steps: dict | None = None
         self._emissions: dict = {}
+        self._injected: dict = {}
+        self._hyper: dict = {}
         self._modules: dict[Identity, ModuleOf] = {}
         # id(a use's node) -> the optimizers (or schedulers) a finding rewrites or reports there:
         # what the closed-world check (reach.py) holds every use of a flow against.
@@ -376,8 +383,91 @@ class Builder:
             isinstance(e, cst.Element) and self._dict_of(e.value, ctx) is not None for e in node.elements)
 
     def emission(self, ident: Identity, extras: Extras | None = None) -> Emission | None:
-        """The Optax expression for a torch construction (with a schedule and clipping folded in);
-        None when the catalog has no row for it."""
+        """The Optax expression for a torch construction (with a schedule and clipping folded in,
+        and the hyperparameters its loop sets by hand kept in its state); None when the catalog
+        has no row for it."""
+        keys = self.injected(ident)
+        if keys and (extras is None or not extras.inject):
+            extras = dataclasses.replace(extras or Extras(), inject=keys)
+        return self._emission(ident, extras)
+
+    # -- hyperparameters set by hand ------------------------------------------------------------
+    def hyper_form(self, use: ReceiverUse) -> HyperUse | str:
+        """What a `param_groups` use does (hyperparams.py), memoised."""
+        if id(use.node) not in self._hyper:
+            self._hyper[id(use.node)] = read_use(use)
+        return self._hyper[id(use.node)]
+
+    def injected(self, ident: Identity) -> tuple[str, ...]:
+        """The torch hyperparameters ('lr') the flow of `ident` sets or reads through param_groups
+        in a form fix-all converts, where its construction can keep them in its state (the
+        construction is then built with optax.inject_hyperparams); () otherwise."""
+        if ident in self._injected:
+            return self._injected[ident]
+        self._injected[ident] = ()          # (the emission below asks again)
+        if ident.kind != "torch" or ident.factory or ident.chosen_by or ident.call is None or (
+                ident.choice is not None and len(ident.choice.candidates) > 1):
+            return ()
+        keys: list[str] = []
+        for use in self.uses(ident, "param_groups"):
+            form = self.hyper_form(use)
+            if isinstance(form, HyperUse) and not self._hyper_problem(ident, form, use):
+                keys.extend(k for k in form.keys if k not in keys)
+        # The project's other files that set it (an optimizer returned by `configure_optimizers()`,
+        # its learning rate set in train.py): their analysis converts what this one cannot judge
+        # from here, so the construction keeps in its state whatever they may write or read.
+        for use in self._remote_param_groups(ident):
+            form = self.hyper_form(use)
+            if isinstance(form, HyperUse) and all(injected_knowledge.optax_name(k) for k in form.keys):
+                keys.extend(k for k in form.keys if k not in keys)
+        if keys:
+            e = self._emission(ident, Extras(inject=tuple(keys)))
+            if e is not None and e.ok:
+                self._injected[ident] = tuple(keys)
+        return self._injected[ident]
+
+    def _remote_param_groups(self, ident: Identity) -> list[ReceiverUse]:
+        """`param_groups` uses of `ident` in the program's other files."""
+        out = []
+        for unit in self.program.units[1:]:
+            for chunk in unit.doc.chunks:
+                if chunk.module is None or "param_groups" not in chunk.text:
+                    continue
+                for use in chunk_facts(chunk).receiver_uses:
+                    if use.member == "param_groups" and ident in self.tracer.receiver_ids(
+                            use.receiver, use.ctx.scope, use.ctx):
+                        out.append(use)
+        return out
+
+    def _hyper_problem(self, ident: Identity, form: HyperUse, use: ReceiverUse) -> str:
+        """Why a readable param_groups use still needs a person ('' when it converts)."""
+        unsupported = [k for k in form.keys if injected_knowledge.optax_name(k) is None]
+        if unsupported:
+            return (f"{', '.join(repr(k) for k in unsupported)}: not a hyperparameter fix-all keeps in Optax's "
+                    "state yet (lr, weight_decay, momentum, eps are)")
+        if form.kind == "read" and any(u is not use and u.member == "param_groups" and u.ctx.stmt is use.ctx.stmt
+                                       for u in self.uses(ident, "param_groups")):
+            return "the statement uses the groups more than once: rewrite one by hand"
+        groups = self.groups_of(ident)
+        several = isinstance(groups, str) or (isinstance(groups, Groups) and len(groups.groups) > 1)
+        if several and form.kind == "write":
+            return ("the optimizer has several parameter groups, which Optax's state cannot tell apart by "
+                    "position: only a loop setting every group alike converts")
+        if self.target.hyperparams_need_state:
+            names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
+            base = names.state.split(".", 1)[0]
+            # The state is there where it is bound, where the construction's init line binds it, or
+            # where a step of the optimizer rebinds it (its own OPX203 asks for it, if need be).
+            stepped_here = any(u.member == "step" and ident in self.step_target(u)[1]
+                               for u in self.steps_in(use.ctx.scope))
+            if "." not in names.state and not visible(base, use.ctx.scope, self.program.module.bindings) and not (
+                    ident.ctx is not None and self.has_init_line(ident) and (
+                        _same_scope(ident.ctx.scope, use.ctx.scope) or ident.ctx.scope.kind == "module")) \
+                    and not stepped_here:
+                return f"the optimizer's state ({names.state}) is not in scope here: pass it in, then set it there"
+        return ""
+
+    def _emission(self, ident: Identity, extras: Extras | None = None) -> Emission | None:
         key = (id(ident), extras)
         if key in self._emissions:
             return self._emissions[key]
@@ -830,7 +920,9 @@ class Builder:
             f = Finding("OPX103", span, f"{recv}.zero_grad() → removed: {self.target.zero_grad_why}",
                         "zero_grad", noqa, ignore, fixable=True)
             self.add(f, Site(f, ctx, receiver=recv, ids=ids))
-        elif member in ("state", "state_dict", "load_state_dict", "add_param_group", "param_groups"):
+        elif member == "param_groups":
+            self._param_groups(use, ids, span, noqa, ignore, recv)
+        elif member in ("state", "state_dict", "load_state_dict", "add_param_group"):
             self._manual(span, noqa, ignore, ctx, self.target.manual_message(member, recv))
         elif member in ("train", "eval") and all(i.kind == "torch" and i.name.startswith("schedulefree.") for i in ids):
             names = self.names_for(next(iter(ids)) if len(ids) == 1 else None, use.receiver, receiver_ids=ids)
@@ -842,6 +934,38 @@ class Builder:
         else:
             return False
         return True
+
+    def _param_groups(self, use: ReceiverUse, ids: frozenset, span, noqa, ignore, recv: str) -> None:
+        """`opt.param_groups[0]["lr"] = v`, a loop setting every group's, a read for logging:
+        the value in the state optax.inject_hyperparams keeps (OPX107); else OPX202, saying why."""
+        ident = next(iter(ids)) if len(ids) == 1 else None
+        form = self.hyper_form(use)
+        why = form if isinstance(form, str) else ""
+        if not why and (ident is None or ident.kind != "torch"):
+            why = "it may be one of several optimizers"
+        if not why:
+            why = self._hyper_problem(ident, form, use)
+        if not why and not self.injected(ident):
+            e = self._emission(ident, Extras(inject=form.keys))
+            why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
+        if why:
+            self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} ({why})")
+            return
+        names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
+        if self.target.wrapper is not None:
+            names.module = self.module_for(ident).text
+        where = self.target.hyperparam(recv, names, injected_knowledge.optax_name(form.keys[0]))
+        if form.kind == "read":
+            message = f"{self.text(form.read, use.ctx)} → {where} ({injected_knowledge.NOTE})"
+        else:
+            first = form.writes[0]
+            keys = ", ".join(repr(k) for k in form.keys)
+            what = (f"{recv}.param_groups[0][{first[0]!r}]" if form.kind == "write" else
+                    f"every group's {keys} ({recv}.param_groups)")
+            where = ", ".join(self.target.hyperparam(recv, names, injected_knowledge.optax_name(k)) for k in form.keys)
+            message = f"{what} {first[1]} ... → {where} {first[1]} ... ({injected_knowledge.NOTE})"
+        f = Finding("OPX107", span, message, "hyperparam", noqa, ignore, fixable=True)
+        self.add(f, Site(f, use.ctx, ident, names=names, receiver=recv, ids=ids, hyper=form))
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)

@@ -21,6 +21,7 @@ CODES: dict[str, tuple[str, str]] = {
     "OPX104": ("information", "torch LR scheduler construction"),
     "OPX105": ("information", "scheduler.step()"),
     "OPX106": ("information", "gradient clipping before a step"),
+    "OPX107": ("information", "a hyperparameter set or read by hand through param_groups"),
     "OPX201": ("warning", "no faithful Optax equivalent"),
     "OPX202": ("warning", "needs a manual rewrite"),
     "OPX203": ("warning", "the step rewrite needs names that are not defined here"),
@@ -97,3 +98,4 @@ class Site:
     norm_grads: str = ""
     groups: Any = None                          # parameter groups (param_groups.Groups)
     gradients: Any = None                       # steps: where their gradients come from (gradients.StepGradients)
+    hyper: Any = None                           # param_groups writes and reads (hyperparams.HyperUse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..analysis.findings import Site
 from ..engine import Analysis, Finding, Pos, Span
+from ..knowledge.hyperparams import HOVER as HYPERPARAMS
 
 SCHEDULE_NOTE = ("A schedule is a function of the update count, passed as `learning_rate`; optax "
                  "calls it with an int32 count, so in a float64 run its values carry float32 rounding.")
@@ -60,6 +61,11 @@ def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
             out.append(f"**Not exact:** {site.emission.difference}")
         else:
             out.append(FAITHFUL)
+        if site.identity is not None and any(s.finding.kind == "hyperparam" and s.identity is site.identity
+                                             for s in analysis.result.sites.values()):
+            out.append(f"**Set by hand:** {HYPERPARAMS}.")
+    elif kind == "hyperparam":
+        out.append(f"**Where it lives now:** {HYPERPARAMS}.")
     elif kind in ("step", "undefined"):
         if site.missing:
             out.append(f"**Define first:** {', '.join(f'`{m}`' for m in site.missing)} "

@@ -40,6 +40,8 @@ FULL_DESCRIPTIONS = {
     "OPX105": "scheduler.step(): removed, because the schedule inside the optimizer advances with every update.",
     "OPX106": "clip_grad_norm_ / clip_grad_value_ before a step: folded into the optimizer as the first "
               "transform of an optax.chain.",
+    "OPX107": "A learning rate set or read by hand through param_groups: kept in the optimizer's state "
+              "(optax.inject_hyperparams), written and read as opt_state.hyperparams[\"learning_rate\"].",
     "OPX201": "No faithful Optax equivalent: the message says what differs and by how much; an "
               "approximate fix, where there is one, says \"(approximate)\".",
     "OPX202": "Needs a manual rewrite: step(closure), state_dict() / load_state_dict(), param_groups, "

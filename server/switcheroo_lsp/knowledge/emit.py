@@ -66,6 +66,7 @@ class Extras:
     momentum: str | None = None
     prefix: tuple[str, ...] = ()
     decay_mask: str | None = None     # the leaves weight decay applies to (timm's exclusion of biases and norms)
+    inject: tuple[str, ...] = ()      # torch hyperparameters the loop sets by hand ('lr'): kept in the state
 
 
 # Transforms whose weight decay takes a mask, and the keyword that does.
@@ -396,6 +397,12 @@ def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, 
 
     if extras is not None and extras.prefix:
         out.transforms = list(extras.prefix) + out.transforms
+    if extras is not None and extras.inject:
+        injected = inject_transforms(row, args, out.transforms, extras, flags)
+        if isinstance(injected, str):
+            out.problems, out.transforms = [injected], []
+            return out
+        out.transforms = injected
     text = " ".join(out.texts)
     out.needs_jnp = "jnp." in text
     out.needs_helpers = f"{catalog.HELPERS}." in text
@@ -409,6 +416,9 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
     """Put the schedules into the arguments; what cannot be folded is a problem (some are
     found while rendering: a learning rate inside a formula without a schedule form)."""
     problems = []
+    if extras.inject and extras.learning_rate is not None:
+        problems.append("the learning rate is set by hand (param_groups) and by a scheduler: fold one into the "
+                        "other by hand")
     if extras.learning_rate is not None:
         args["lr"] = ArgValue(extras.learning_rate, atomic=not extras.learning_rate.startswith("lambda"))
         args["__schedule__"] = ArgValue("True", literal=True)
@@ -423,6 +433,72 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
         else:
             problems.append(f"{row.qualified} has no momentum or beta1 for OneCycleLR to cycle")
     return problems
+
+
+def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
+                      flags: list[str]) -> list | str:
+    """The transforms with the hyperparameters the loop sets by hand (extras.inject: 'lr') kept in
+    the state, at its top (`opt_state.hyperparams[...]`): `optax.inject_hyperparams(optax.adam)(
+    learning_rate=lr, ...)` where the learning rate is one keyword of one transform; else a small
+    factory of it around the whole chain (`inject_hyperparams(lambda learning_rate: optax.chain(
+    add_decayed_weights(wd), adam(learning_rate=learning_rate)))(learning_rate=lr)`). A string: why not."""
+    from .hyperparams import optax_name
+    unknown = [k for k in extras.inject if optax_name(k) is None]
+    if unknown:
+        return f"{', '.join(unknown)}: not a hyperparameter fix-all keeps in the state yet"
+    out = _inject_learning_rate(row, args, transforms, extras, flags)
+    others = [k for k in extras.inject if k != "lr"]
+    if isinstance(out, str) or not others:
+        return out
+    # Another hyperparameter set by hand (`weight_decay`, `momentum`, `eps`): kept where it is
+    # one keyword of the one transform, verbatim (its value flows nowhere else).
+    tx = out[0] if len(out) == 1 and isinstance(out[0], TxCall) else None
+    for key in others:
+        name = optax_name(key)
+        probe = dict(args)
+        probe[key] = ArgValue(name)
+        chain, _ = _chain_for(row, probe, {}, [])
+        texts = [tx_text(t) for t in chain]
+        uses = sum(len(re.findall(rf"(?<![\w.]){name}(?![\w=])", t)) for t in texts)
+        if tx is None or len(texts) != 1 or uses != 1 or f"{name}={name}" not in texts[0] \
+                or not any(k == name for k, _ in tx.kws):
+            return (f"{row.qualified}'s {key} is not one keyword of its rewrite here: keep it in the state by hand "
+                    "(optax.inject_hyperparams)")
+    return out
+
+
+def _inject_learning_rate(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
+                          flags: list[str]) -> list | str:
+    from .hyperparams import STATIC_ARGS
+    if flags:
+        return (f"{row.qualified}'s recipe is chosen at run time ({', '.join(flags)}): keep its learning rate in "
+                "the state by hand (optax.inject_hyperparams)")
+    if "lr" not in row.defaults():
+        return f"{row.qualified} has no learning rate to keep in the state"
+    probe = dict(args)
+    probe["lr"] = ArgValue("learning_rate")
+    chain, _ = _chain_for(row, probe, {}, [])
+    texts = list(extras.prefix) + [tx_text(t) for t in chain]
+    uses = sum(len(re.findall(r"(?<![\w.])learning_rate(?![\w=])", t)) for t in texts)
+    if not uses:
+        return f"{row.qualified}'s rewrite has no learning rate to keep in the state"
+    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
+            and "learning_rate=learning_rate" in texts[0] and transforms[0].func.startswith("optax.inject") \
+            and any(k == "learning_rate" for k, _ in transforms[0].kws):
+        return transforms           # already kept in the state (RAdam's rewrite): nothing to add
+    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
+            and "learning_rate=learning_rate" in texts[0] and not transforms[0].func.startswith("optax.inject"):
+        tx = transforms[0]
+        static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
+        wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
+        kws = tx.kws if any(k == "learning_rate" for k, _ in tx.kws) else \
+            (("learning_rate", Value(_value_text(row, args, "lr")[0])),) + tx.kws
+        return [TxCall(wrapped, kws, tx.args)]
+    if any(t.startswith("optax.inject_hyperparams(") or "lambda learning_rate" in t for t in texts):
+        return f"{row.qualified}'s rewrite already injects a hyperparameter: keep its learning rate by hand"
+    body = texts[0] if len(texts) == 1 else f"optax.chain({', '.join(texts)})"
+    lr = _value_text(row, args, "lr")[0]
+    return [f"optax.inject_hyperparams(lambda learning_rate: {body})(learning_rate={lr})"]
 
 
 def _conditional(flags, args, branches, prefix) -> str:

@@ -52,6 +52,19 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
     out.needs_jnp = any(e.needs_jnp for e in per_group)
     out.needs_helpers = any(e.needs_helpers for e in per_group)
     mask = _decay_mask_form(row, groups, per_group)
+    if mask is not None and extras is not None and extras.inject:
+        # Every group's learning rate set alike (the loop over all of them): adamw's, in the state.
+        merged = {**outer, **{k: v for k, v in groups.groups[0].items() if k != "params"}}
+        args, params, problems = bind(row, [groups.groups[0]["params"]], list(merged.items()))
+        first = emit(row, args, params, problems, Extras(inject=extras.inject), document=document)
+        text = first.one_line() if first.ok else ""
+        mask = (text.replace("optax.inject_hyperparams(optax.adamw)(", "optax.inject_hyperparams(optax.adamw, "
+                             "static_args=('mask',))(", 1)[:-1] + f", mask={DECAY_MASK})") if text.startswith(
+            "optax.inject_hyperparams(optax.adamw)(") and text.endswith(")") else None
+        if mask is None or extras.prefix or any(k != "lr" for k in extras.inject):
+            out.problems.append("the learning rate set by hand over these parameter groups cannot be kept in one "
+                                "state: keep it by hand (optax.inject_hyperparams)")
+            return out
     if mask is not None:
         out.transforms = [mask]
         out.placeholders = (DECAY_MASK,)
@@ -68,6 +81,10 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         out.notes.extend(n for n in e.notes if n not in out.notes)
     if extras is not None and extras.prefix:
         out.transforms = list(extras.prefix) + out.transforms
+    if extras is not None and extras.inject and not (mask is not None and mask.startswith("optax.inject")):
+        out.problems.append("the learning rate set by hand (param_groups) over groups that became an "
+                            "optax.multi_transform: each group's transform keeps its own, which fix-all does not "
+                            "address yet")
     if extras is not None and (extras.learning_rate or extras.momentum):
         out.problems.append("a scheduler over parameter groups scales each group's lr: fold it in by hand")
     return out

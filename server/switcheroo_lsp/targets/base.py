@@ -100,6 +100,12 @@ class Target(Protocol):
         """What OPX203's message and the TODO add about the gradients: why they are not derived,
         or where the loss is computed ('' when nothing)."""
 
+    hyperparams_need_state: bool  # the hyperparameters are reached through the state's name (not the object)
+
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+        """Where optax.inject_hyperparams keeps hyperparameter `name`, as an expression that reads
+        and writes it (`inner`: the transform is inside optax.MultiSteps)."""
+
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         """OPX202 for a use of the optimizer that needs a person: `member` is 'closure' (a
         `step(closure)`), 'step_value' (the step's value used), 'state', 'state_dict',

@@ -56,6 +56,13 @@ class FlaxNnxTarget:
     def init_reads(self, names: Names) -> list[str]:
         return []
 
+    hyperparams_need_state: bool = False
+
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+        """`optimizer.opt_state.hyperparams["learning_rate"][...]`: nnx.Optimizer keeps each
+        hyperparameter as a variable (flax 0.12: `[...]` reads and writes its value)."""
+        return f'{receiver}.opt_state{".inner_opt_state" if inner else ""}.hyperparams["{name}"][...]'
+
     def steps_of(self, kinds: frozenset[str]):
         return OPTAX if kinds == {"optax"} else self
 

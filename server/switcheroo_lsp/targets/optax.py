@@ -99,6 +99,13 @@ class OptaxTarget:
             return f"; the loss is computed by `{gradients.hint}`"
         return ""
 
+    hyperparams_need_state: bool = True
+
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+        """`opt_state.hyperparams["learning_rate"]`: where optax.inject_hyperparams keeps it (the
+        dict is the state's own: writing into it sets what the next update uses)."""
+        return f'{names.state}{".inner_opt_state" if inner else ""}.hyperparams["{name}"]'
+
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         r = receiver
         if member == "closure" and lbfgs:

@@ -15,6 +15,7 @@ from ..analysis.findings import Site
 from ..analysis.tracing import Identity
 from .changes import Folded, Plan
 from .clipping import plan_clip
+from .hyperparams import plan_hyperparam
 from .imports import optax_name, plan_imports
 from .optimizers import plan_optimizer
 from .schedules import plan_schedule, plan_scheduler_step
@@ -40,6 +41,7 @@ class Planner:
         used: list[Site] = []
         folded: dict[Identity, Folded] = {}
         constructs: dict[Identity, Site] = {}
+        hyper: list[Site] = []
         for site in sites:
             # One statement may carry several findings (OPX102 + OPX203): plan it once.
             if id(site.ctx.stmt) in seen:
@@ -59,6 +61,10 @@ class Planner:
                 plan_step(self, site, plan, folded)
             elif kind == "zero_grad":
                 plan_zero_grad(site, plan)
+            elif kind == "hyperparam":
+                hyper.append(site)
+        for site in hyper:          # after the steps: whether the state is inside MultiSteps is known
+            plan_hyperparam(self, site, plan, folded)
         converted: list[tuple[cst.Call, StmtContext]] = []
         for ident in list(constructs) + [i for i in folded if i not in constructs]:
             site = constructs.get(ident) or self.result.construct_sites.get(ident)
@@ -101,4 +107,6 @@ def title(site: Site, target) -> str:
         return f"Remove {site.receiver}.step(): the schedule advances with every update"
     if kind == "clip":
         return f"Fold the clipping into the optimizer: {site.clip}"
+    if kind == "hyperparam":
+        return "Keep the learning rate in the optimizer's state (optax.inject_hyperparams)"
     return "Remove zero_grad(): JAX gradients are not accumulated"

@@ -1,0 +1,32 @@
+"""torch hyperparameters set or read by hand through `param_groups` -> the Optax hyperparameter
+`optax.inject_hyperparams` keeps in the optimizer's state (`opt_state.hyperparams[...]`).
+
+`optimizer.param_groups[0]["lr"] = frac * lr` (or a loop writing every group) changes what the
+next `step()` uses; `optax.inject_hyperparams(optax.adam)(learning_rate=lr)` keeps the learning
+rate in the state, where the loop sets it (`opt_state.hyperparams["learning_rate"] = frac * lr`)
+and the next update reads it (measured: tests/numerics/test_hyperparams.py).
+"""
+
+from __future__ import annotations
+
+# torch's group key -> the keyword of the Optax factory that takes it (every catalog row's
+# learning rate is its transform's `learning_rate`; the others convert only where the rewrite
+# passes them verbatim as that keyword of its one transform: emit.inject_transforms checks).
+# Proven in tests/numerics/test_hyperparams.py; `betas` (b1 and b2 from one tuple) is not yet.
+INJECTED = {"lr": "learning_rate", "weight_decay": "weight_decay", "momentum": "momentum", "eps": "eps"}
+
+# Keywords of an injected factory that are not numbers to keep in the state: a callable mask
+# would be read as a schedule.
+STATIC_ARGS = ("mask", "weight_decay_mask")
+
+NOTE = "optax.inject_hyperparams keeps it in the optimizer's state, where the next update reads it"
+
+HOVER = ("the learning rate set by hand (`param_groups[...][\"lr\"]`) lives in the optimizer state's "
+         "hyperparameters now: `optax.inject_hyperparams` keeps it there, where the loop writes and reads it "
+         "(`opt_state.hyperparams[\"learning_rate\"]`; with Flax NNX "
+         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`), and the next update uses it")
+
+
+def optax_name(key: str) -> str | None:
+    """The Optax hyperparameter a torch group key is ('lr' -> 'learning_rate'); None: not supported."""
+    return INJECTED.get(key)

@@ -1,0 +1,200 @@
+"""Proof by running: learning rates set by hand through `param_groups` (annealing, a file's own
+warmup-cosine function written to every group, a loop over `enumerate(...)`, `*=`, a read for
+logging) train like torch once fix-all keeps them in the state optax.inject_hyperparams holds.
+
+Optax target: each program runs whole as torch wrote it and whole as fix-all rewrote it (the
+gradient of the same quadratic supplied where the fix leaves `grads` for a person), the learning
+rate changing at every one of 50 updates. Flax NNX target: tests/fixtures/gradients/hand_set_lr.py
+runs through the gradients harness (MLP twins, the fix's own loss functions and nnx.Optimizer).
+float64: max |Δθ| <= 1e-12 (optax), 1e-10 (nnx, as the other whole-step proofs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+pytest.importorskip("flax")
+import jax.numpy as jnp  # noqa: E402
+
+import gradients_harness as h  # noqa: E402
+import numerics_harness as ref  # noqa: E402
+from switcheroo_lsp.engine import analyze, apply  # noqa: E402
+
+pytestmark = pytest.mark.numerics
+
+STEPS = 50
+N = 6
+rng = np.random.default_rng(24)
+Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+A = Q @ np.diag(np.geomspace(0.2, 5.0, N)) @ Q.T
+B = rng.standard_normal(N)
+NOISE = 0.3 * rng.standard_normal((STEPS, N))
+W0, V0 = rng.standard_normal(N - 2), rng.standard_normal(2)
+
+LOOP = "for t in range(50):\n"
+STEP = "    opt.zero_grad()\n    loss(t).backward()\n    opt.step()\n"
+GET_LR = (
+    "import math\n\n\n"
+    "def get_lr(it, warmup_iters=8, lr_decay_iters=40, learning_rate=0.05, min_lr=0.005):\n"
+    "    if it < warmup_iters:\n"
+    "        return learning_rate * (it + 1) / (warmup_iters + 1)\n"
+    "    if it > lr_decay_iters:\n"
+    "        return min_lr\n"
+    "    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)\n"
+    "    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)\n\n\n")
+
+CASES = [
+    # (id, program): `params` (one group: [w, v]) or `w`, `v` (two groups) and `loss(t)` are the harness's
+    ("adam-annealing-and-logging",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05, eps=1e-5)\nlogged = []\n" + LOOP
+     + "    frac = 1.0 - t / 50.0\n    opt.param_groups[0][\"lr\"] = frac * 0.05\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"lr\"])\n"),
+    ("adamw-own-warmup-cosine-every-group",
+     GET_LR + "import torch\nopt = torch.optim.AdamW(params, lr=0.05, betas=(0.9, 0.95), weight_decay=0.1)\n" + LOOP
+     + "    lr = get_lr(t)\n    for param_group in opt.param_groups:\n        param_group[\"lr\"] = lr\n" + STEP),
+    ("adamw-two-groups-one-decayed-own-warmup-cosine",
+     GET_LR + "import torch\nopt = torch.optim.AdamW([{\"params\": [w], \"weight_decay\": 0.1}, "
+     "{\"params\": [v], \"weight_decay\": 0.0}], lr=0.05, betas=(0.9, 0.95))\n" + LOOP
+     + "    lr = get_lr(t)\n    for param_group in opt.param_groups:\n        param_group[\"lr\"] = lr\n" + STEP),
+    ("sgd-l2-chain-enumerate-and-halving",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-2)\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        g[\"lr\"] = 0.02 + 0.01 * (t % 7)\n" + STEP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] *= 0.5\n"),
+    ("radam-already-injected-annealing",
+     "import torch\nopt = torch.optim.RAdam(params, lr=0.05)\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.05 * (1.0 - t / 60.0)\n" + STEP),
+    ("adamw-weight-decay-schedule-every-group",
+     "import torch\nopt = torch.optim.AdamW(params, lr=0.05, weight_decay=0.1)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 * (1.0 - t / 60.0)\n"
+     "        g[\"weight_decay\"] = 0.5 * t / 50.0\n" + STEP),
+    ("sgd-momentum-schedule",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.05, momentum=0.5)\n" + LOOP
+     + "    opt.param_groups[0][\"momentum\"] = 0.5 + 0.4 * t / 50.0\n" + STEP),
+    ("adam-eps-and-lr-every-group",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05, eps=1e-3)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"eps\"] = 1e-3 / (1 + t)\n        g[\"lr\"] = 0.05 / (1 + 0.1 * t)\n"
+     + STEP),
+    ("adam-l2-chain-annealing",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.03, weight_decay=1e-2)\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.03 * 0.95 ** t\n" + STEP),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def float64():
+    jax.config.update("jax_enable_x64", True)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+    jax.config.update("jax_enable_x64", False)
+
+
+def _objective(flat, t, xp):
+    a, b, noise = xp.asarray(A), xp.asarray(B), xp.asarray(NOISE[t])
+    return 0.5 * flat @ a @ flat - b @ flat + noise @ flat
+
+
+def run_torch(src: str):
+    w, v = torch.tensor(W0, requires_grad=True), torch.tensor(V0, requires_grad=True)
+    seen = []
+
+    def loss(t):
+        seen.append(np.concatenate([w.detach().numpy(), v.detach().numpy()]))
+        return _objective(torch.cat([w, v]), t, torch)
+
+    env = {"params": [w, v], "w": w, "v": v, "loss": loss, "__name__": "torch_program"}
+    exec(compile(src, "<torch>", "exec"), env)
+    seen.append(np.concatenate([w.detach().numpy(), v.detach().numpy()]))
+    return np.array(seen), env
+
+
+def run_optax(fixed: str, two_groups: bool):
+    env: dict = {"__name__": "optax_program"}
+
+    def flat(p):
+        return jnp.concatenate(p)
+
+    class _Loss:
+        def __init__(self, t):
+            self.t = t
+
+        def backward(self):
+            env["grads"] = jax.grad(lambda p: _objective(flat(p), self.t, jnp))(env["params"])
+
+    def loss(t):
+        seen.append(np.asarray(flat(env["params"])))
+        return _Loss(t)
+
+    seen: list = []
+    env.update(params=[jnp.asarray(W0), jnp.asarray(V0)], loss=loss)
+    if two_groups:
+        env["decay_mask"] = [True, False]        # the leaves of the first group (the fix's TODO)
+    exec(compile(fixed, "<optax>", "exec"), env)
+    seen.append(np.asarray(flat(env["params"])))
+    return np.array(seen), env
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_hand_set_learning_rate_trains_like_torch(case):
+    name, src = case
+    analysis = analyze(src)
+    fixed = apply(src, analysis.fix_all())
+    assert "param_groups" not in fixed and "torch.optim" not in fixed, fixed
+    assert "optax.inject_hyperparams(" in fixed and '.hyperparams["' in fixed, fixed
+    assert not [f for f in analysis.findings if f.code == "OPX202"], [f.message for f in analysis.findings]
+    theirs, torch_env = run_torch(src)
+    ours, optax_env = run_optax(fixed, "two-groups" in name)
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 0.05, "the run must go somewhere"
+    diff = np.max(np.abs(theirs - ours))
+    assert diff <= 1e-12, f"{diff:.3g}\n{fixed}"
+    if "logged" in torch_env:           # the read for logging reads what the update used
+        assert np.max(np.abs(np.array(torch_env["logged"]) - np.array(optax_env["logged"]))) <= 1e-15
+
+
+def test_without_the_writes_the_runs_differ():
+    """The comparison can tell: dropping the state writes from the fix is far off."""
+    name, src = CASES[1]
+    fixed = apply(src, analyze(src).fix_all())
+    unwritten = "\n".join(line for line in fixed.splitlines() if ".hyperparams[" not in line) + "\n"
+    assert np.max(np.abs(run_torch(src)[0] - run_optax(unwritten, False)[0])) > 1e-3
+
+
+# -- the flax-nnx target: the whole step, fixture tests/fixtures/gradients/hand_set_lr.py ----------
+
+UPDATES = 20
+
+
+def _regression(n: int, rng) -> list:
+    out = []
+    for _ in range(n):
+        x = rng.normal(size=(8, 3))
+        out.append((x, np.sin(x.sum(1, keepdims=True))))
+    return out
+
+
+@pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group"])
+def test_nnx_hand_set_learning_rate_trains_like_torch(function):
+    fx = h.fixed("hand_set_lr")
+    codes = [f.code for f in fx.analysis.findings]
+    assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
+    kwargs = {"lr_schedule": [0.05 + 0.01 * (i % 5) for i in range(UPDATES)]} if function == "train_every_group" \
+        else {}
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(3))
+        torch_model = h.TorchMLP((3, 8, 1), seed=11)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse, **kwargs)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse, **kwargs)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
+    if torch_out is not None:           # the learning rates read for logging
+        assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15

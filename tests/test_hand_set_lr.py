@@ -1,0 +1,46 @@
+"""Learning rates set by hand (issue 24): what stays for a person says why, and the hover says
+where the learning rate lives now. The rewrites are fixtures (gradients/hand_set_lr.py,
+manual/hand_set_lr_*.py); their numerics are tests/numerics/test_hyperparams.py."""
+
+from pathlib import Path
+
+from switcheroo_lsp.engine import Pos, analyze
+from switcheroo_lsp.frontends.hover import hover
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _by_line(text: str, target: str = "optax") -> dict[int, list]:
+    out: dict[int, list] = {}
+    for f in analyze(text, target).findings:
+        out.setdefault(f.span.start.line + 1, []).append(f)
+    return out
+
+
+def test_per_group_writes_say_why_they_stay():
+    found = _by_line((FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text())
+    said = {line: next(f.message for f in fs if f.code == "OPX202") for line, fs in found.items()
+            if any(f.code == "OPX202" for f in fs)}
+    assert "a statement inside it picks groups" in said[11]
+    assert "computed from the group itself" in said[15]
+    assert "optax.multi_transform" in said[17] and "does not address yet" in said[17]
+    assert "picked by its position" in said[19]
+    assert "optax.multi_transform" in said[23]         # a read, where the groups became one transform each
+
+
+def test_a_write_where_the_state_is_not_in_scope_stays_on_optax_and_converts_on_nnx():
+    text = (FIXTURES / "manual" / "hand_set_lr_in_a_function.py").read_text()
+    optax_line = _by_line(text)[7]
+    assert [f.code for f in optax_line] == ["OPX202"] and "not in scope here" in optax_line[0].message
+    assert [f.code for f in _by_line(text, "flax-nnx")[7]] == ["OPX107"]
+
+
+def test_hover_says_where_the_learning_rate_lives():
+    text = (FIXTURES / "gradients" / "hand_set_lr.py").read_text()
+    analysis = analyze(text)
+    write = next(f for f in analysis.findings if f.code == "OPX107")
+    markdown, _ = hover(analysis, write.span.start)
+    assert 'opt_state.hyperparams["learning_rate"]' in markdown and "inject_hyperparams" in markdown
+    construct = next(f for f in analysis.findings if f.code == "OPX101")
+    markdown, _ = hover(analysis, Pos(construct.span.start.line, construct.span.start.col))
+    assert "**Set by hand:**" in markdown
