@@ -116,8 +116,8 @@ class Analysis:
         if not self.target.derives_grads or site.finding.kind != "zero_grad" or not site.ids \
                 or any(i.kind != "torch" for i in site.ids):
             return []
-        return [s for s in self.result.sites.values() if s.finding.kind == "step" and s.finding.fixable
-                and s.ids == site.ids and s.ctx.scope is site.ctx.scope]
+        return [s for k, s in self.result.sites.items() if s.finding.kind == "step" and s.finding.fixable
+                and k not in self.withheld and s.ids == site.ids and s.ctx.scope is site.ctx.scope]
 
     def _fixable_sites(self, keys: set[int] | None) -> list[Site]:
         # An optimizer that `# noqa` keeps torch keeps everything about it torch too.
@@ -149,9 +149,9 @@ class Analysis:
         """For a construction whose class is chosen at run time and cannot convert as a whole: one
         fix per candidate class with a rewrite ("Convert as torch.optim.AdamW, the default"),
         converting the whole flow as if that class were the one chosen."""
-        findings = self.findings
-        finding = findings[key] if 0 <= key < len(findings) else None
-        if finding is None or not finding.data.get("candidates") or self.result is None:
+        findings = self.result.findings if self.result is not None else []
+        finding = findings[key] if 0 <= key < len(findings) and key not in self.withheld else None
+        if finding is None or not finding.data.get("candidates"):
             return []
         memo = ("alternatives", key)
         if memo in self._memo:
