@@ -109,12 +109,13 @@ class Analysis:
         return Fix(name, self._edits([site] + steps))
 
     def _zeroed_with(self, site: Site) -> list[Site]:
-        """The steps a torch optimizer's zero_grad() zeroes for, in its scope, where the target
-        derives gradients: removed alone, torch would add up their gradients, and a later fix of
-        the step would read the loop as never zeroed (`optax.trace`). Its fix converts them with
-        it, so fixes in any order end where fix-all does."""
+        """The steps an optimizer's zero_grad() zeroes for, in its scope, where the target
+        derives gradients (its construction fixed already or not): removed alone, torch would add
+        up their gradients, and a later fix of a step would no longer see where they were zeroed
+        (never: `optax.trace`; every iteration, the step under an `if`: not MultiSteps). Its fix
+        converts them with it, so fixes in any order end where fix-all does."""
         if not self.target.derives_grads or site.finding.kind != "zero_grad" or not site.ids \
-                or any(i.kind != "torch" for i in site.ids):
+                or any(i.kind not in ("torch", "optax", "nnx") for i in site.ids):
             return []
         return [s for k, s in self.result.sites.items() if s.finding.kind == "step" and s.finding.fixable
                 and k not in self.withheld and s.ids == site.ids and s.ctx.scope is site.ctx.scope]
