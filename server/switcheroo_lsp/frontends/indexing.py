@@ -25,6 +25,7 @@ from lsprotocol import types as t
 
 from ..analysis import cache, index
 from ..engine import Workspace as Project
+from .progress import WorkDone
 
 log = logging.getLogger("switcheroo")
 _tokens = itertools.count(1)
@@ -166,28 +167,17 @@ class Indexer:
             self.worker.kill()
 
 
-class _Progress:
-    """Server-initiated work-done progress where the client supports it."""
+class _Progress(WorkDone):
+    """The index's work-done progress where the client supports it."""
 
     def __init__(self, ls, title: str):
-        self.ls, self.title = ls, title
-        caps = ls.client_capabilities
-        self.enabled = bool(caps and caps.window and caps.window.work_done_progress)
-        self.token = f"switcheroo-index-{next(_tokens)}"
+        super().__init__(ls, f"switcheroo-index-{next(_tokens)}")
+        self.title = title
         self.begun = False
 
     async def begin(self, message: str) -> None:
-        if not self.enabled:
-            return
-        try:
-            await self.ls.work_done_progress.create_async(self.token)
-        except Exception as e:          # a client that refuses: index without a progress bar
-            log.warning("work done progress: %s", e)
-            self.enabled = False
-            return
-        self.ls.work_done_progress.begin(self.token, t.WorkDoneProgressBegin(
+        self.begun = await self.open(t.WorkDoneProgressBegin(
             title=self.title, message=message, percentage=0, cancellable=False))
-        self.begun = True
 
     def report(self, message: str, done: int, total: int) -> None:
         if self.enabled and self.begun:

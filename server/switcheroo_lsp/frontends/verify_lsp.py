@@ -25,6 +25,7 @@ from lsprotocol import types as t
 from pygls.uris import to_fs_path
 
 from ..engine import Analysis, Finding, Span
+from .progress import WorkDone
 
 COMMAND = "switcheroo.verify"
 TITLE = "Verify this rewrite"
@@ -194,27 +195,18 @@ def _done(ls, status: str, message: str, kind: t.MessageType, **extra) -> dict:
     return {"status": status, "message": message, **extra}
 
 
-class _Progress:
+class _Progress(WorkDone):
     """Server-initiated work-done progress, where the client supports it; its cancel kills the run."""
 
     def __init__(self, ls, token: str):
-        self.ls, self.token = ls, token
-        caps = ls.client_capabilities
-        self.enabled = bool(caps and caps.window and caps.window.work_done_progress)
+        super().__init__(ls, token)
         self.cancelled = False
         self.proc = None
 
     async def begin(self, title: str) -> None:
-        if not self.enabled:
+        if not await self.open(t.WorkDoneProgressBegin(
+                title=title, cancellable=True, message="starting python", percentage=0)):
             return
-        try:
-            await self.ls.work_done_progress.create_async(self.token)
-        except Exception as e:          # a client that refuses: run without a progress bar
-            log.warning("work done progress: %s", e)
-            self.enabled = False
-            return
-        self.ls.work_done_progress.begin(self.token, t.WorkDoneProgressBegin(
-            title=title, cancellable=True, message="starting python", percentage=0))
         future = self.ls.work_done_progress.tokens.get(self.token)
         if future is not None:
             future.add_done_callback(self._cancelled)
