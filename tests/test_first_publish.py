@@ -21,29 +21,30 @@ def shown(f):
     return f.code, f.span, f.message, f.fixable, f.severity
 
 
-def first_and_complete(root: Path, path: Path, target: str, scanned: bool):
+def first_and_complete(root: Path, path: Path, target: str, scanned: bool, facts: bool = True):
     text = path.read_text()
     complete = analyze(text, target, workspace=Workspace([root]), path=str(path))
     ws = Workspace([root], background=True)          # the server's: the index comes from a worker
     if scanned:
-        indexed(ws, root)
+        indexed(ws, root, facts)
     return analyze(text, target, workspace=ws, path=str(path), wait=False), complete
 
 
-def indexed(ws: Workspace, root: Path) -> Workspace:
-    """What the server's index hands its workspace: the scan, then every file's facts."""
+def indexed(ws: Workspace, root: Path, facts: bool = True) -> Workspace:
+    """What the server's index hands its workspace: the scan, then (`facts`) every file's facts."""
     snap = scan([root])
     ws.apply_scan(snap)
-    ws.apply_facts(facts_of_files(list(snap.files)))
+    if facts:
+        ws.apply_facts(facts_of_files(list(snap.files)))
     return ws
 
 
-def assert_nothing_withdrawn(root: Path, target: str, scanned: bool) -> int:
+def assert_nothing_withdrawn(root: Path, target: str, scanned: bool, facts: bool = True) -> int:
     """Every finding of every file's first analysis is in its complete one, word for word, and
     the fixes of those findings edit the same way. Returns how many were shown first."""
     count = 0
     for path in sorted(root.rglob("*.py")):
-        first, complete = first_and_complete(root, path, target, scanned)
+        first, complete = first_and_complete(root, path, target, scanned, facts)
         final = {shown(f): f for f in complete.findings}
         for f in first.findings:
             assert shown(f) in final, f"{path.name}:{f.span.start.line + 1} {f.code} withdrawn: {f.message}"
@@ -56,10 +57,58 @@ def assert_nothing_withdrawn(root: Path, target: str, scanned: bool) -> int:
     return count
 
 
+@pytest.mark.parametrize("facts", [True, False], ids=["indexed", "scanned-only"])
 @pytest.mark.parametrize("target", ["optax", "flax-nnx"])
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
-def test_a_first_analysis_never_shows_what_the_complete_one_withdraws(project, target):
-    assert_nothing_withdrawn(project.resolve(), target, scanned=True)
+def test_a_first_analysis_never_shows_what_the_complete_one_withdraws(project, target, facts):
+    # scanned-only: who imports whom is known, the files' facts are not yet (the worker has not
+    # sent them): what their texts could hold stands in for them.
+    assert_nothing_withdrawn(project.resolve(), target, scanned=True, facts=facts)
+
+
+def test_torch_s_functions_are_not_taken_for_the_project_s_methods():
+    root = (ROOT / "library_calls").resolve()
+    # `loss = F.cross_entropy(...)` is torch's function, even though the project has a method of
+    # that name returning an optimizer: probe()'s optimizer is shown at once, before the index's
+    # facts arrive, and Objective's SGD is not taken to reach `loss.backward()`.
+    first, complete = first_and_complete(root, root / "train.py", "optax", scanned=True, facts=False)
+    assert sorted({f.span.start.line + 1 for f in first.findings}) == [10, 12, 15]
+    assert all(f.fixable for f in complete.findings)
+    called = root / "proj" / "objectives.py"
+    _, builder = first_and_complete(root, called, "optax", scanned=True)
+    assert [(f.code, f.fixable) for f in builder.findings] == [("OPX101", True)]
+
+
+def test_a_name_bound_in_the_statement_is_not_the_library_s_module():
+    project = {}
+    neighbours = settled.Neighbours(frozenset(), frozenset({"cross_entropy"}))
+    library = "import torch.nn.functional as F\n\ndef f(x):\n    return F.cross_entropy(x)\n"
+    local = "import torch.nn.functional as F\n\ndef f(x):\n    F = pick()\n    return F.cross_entropy(x)\n"
+    unknown = "def f(obj, x):\n    return obj.cross_entropy(x)\n"
+    kind_of = lambda module, name: project.get((module, name), settled.EXTERNAL)  # noqa: E731
+    assert settled.withheld_lines(library, kind_of, set(), neighbours) == []
+    assert settled.withheld_lines(local, kind_of, set(), neighbours) == [(2, 4)]
+    assert settled.withheld_lines(unknown, kind_of, set(), neighbours) == [(0, 1)]
+
+
+def test_read_chunk_by_chunk_the_rule_gives_what_the_whole_text_gives():
+    from switcheroo_lsp.document.parsed import ParsedDocument
+    neighbours = settled.Neighbours(frozenset({"optimizer"}), frozenset({"configure"}))
+    kind_of = lambda module, name: settled.OPEN if module.startswith(("proj", ".")) else settled.EXTERNAL  # noqa: E731
+    texts = [p.read_text() for p in sorted(ROOT.rglob("*.py"))]
+    assert len(texts) > 20
+    for text in texts:
+        doc = ParsedDocument.parse(text)
+        chunks = list(zip(doc.start_lines, doc.chunks))
+        for exported in (None, set(), {"main", "fit"}):
+            assert settled.withheld_lines(text, kind_of, exported, neighbours, chunks) == \
+                settled.withheld_lines(text, kind_of, exported, neighbours)
+    # An edit reads again only the statements it changed.
+    doc = ParsedDocument.parse(texts[0])
+    settled.withheld_lines(texts[0], kind_of, None, neighbours, list(zip(doc.start_lines, doc.chunks)))
+    edited = doc.replaced(texts[0] + "\nx = 1\n")
+    kept = [c for c in edited.chunks if "settled" in c.cache]
+    assert len(kept) == len(doc.chunks) - 1 or len(kept) == len(doc.chunks)
 
 
 def test_what_no_other_file_can_reach_is_shown_at_once_and_the_rest_waits():

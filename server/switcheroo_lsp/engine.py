@@ -316,7 +316,9 @@ def _withheld(result: AnalysisResult, workspace: Workspace, path: str, text: str
     own = any(i.ctx is not None and result.program.in_primary(i.ctx)
               and (i.kind == "torch" or (i.kind == "optax" and i.target is not None))
               for i in result.tracer.identities)
-    lines = workspace.withheld_lines(path, text) if own and workspace.knows_importers else None
+    doc = result.program.primary.doc
+    chunks = list(zip(doc.start_lines, doc.chunks))
+    lines = workspace.withheld_lines(path, text, chunks) if own and workspace.knows_importers else None
     if lines is None:
         return keys
     starts = sorted(lines)

@@ -231,13 +231,16 @@ class StatementNames:
     And attributes by name, which the closed-world check follows across files (reach.py):
     `stores`, the attribute names it assigns (`self.opt = ...`) or defines in a class body (its
     methods, class attributes); `loads`, those it reads (`x.opt`, `x.step()`); `used_calls`,
-    the methods it calls keeping the result (`opt = model.configure_optimizers()`)."""
+    the methods it calls keeping the result (`opt = model.configure_optimizers()`), each with
+    the name its receiver starts from (`('model', 'configure_optimizers')`; None: not a name);
+    `assigned`, every name it binds anywhere, locals included."""
     binds: dict = field(default_factory=dict)
     refs: set = field(default_factory=set)
     imports: list = field(default_factory=list)
     stores: set = field(default_factory=set)
     loads: set = field(default_factory=set)
     used_calls: set = field(default_factory=set)
+    assigned: set = field(default_factory=set)
 
 
 def statement_names(stmt: ast.stmt) -> StatementNames:
@@ -277,7 +280,7 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             (out.loads if type(node.ctx) is ast.Load else out.stores).add(node.attr)
         elif kind is ast.Call:
             if type(node.func) is ast.Attribute and id(node) not in discarded:
-                out.used_calls.add(node.func.attr)
+                out.used_calls.add((_root_name(node.func.value), node.func.attr))
         elif kind is ast.Expr:
             if type(node.value) is ast.Call:
                 discarded.add(id(node.value))
@@ -291,15 +294,20 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
         elif kind is ast.Name:
             if id(node) not in bases:
                 refs.add((node.id, None))
+            if type(node.ctx) is not ast.Load:
+                out.assigned.add(node.id)
             if compound and not local and type(node.ctx) is not ast.Load:
                 bind(node.id, "other")
         elif kind is ast.Import or kind is ast.ImportFrom:
             out.imports.append((node, local))
+            if local:
+                out.assigned.update(a.asname or a.name.split(".")[0] for a in node.names)
             if not local:
                 for a in node.names:
                     bind(a.asname or (a.name.split(".")[0] if kind is ast.Import else a.name), "import")
         elif kind is ast.Global or kind is ast.Nonlocal:
             refs.update((n, None) for n in node.names)
+            out.assigned.update(node.names)
             if kind is ast.Global:
                 for n in node.names:
                     bind(n, "other")
@@ -307,17 +315,24 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             if not local and type(node.target) is ast.Name:
                 bind(node.target.id, "other")
         elif kind is ast.ExceptHandler or kind is ast.MatchAs or kind is ast.MatchStar:
+            if node.name:
+                out.assigned.add(node.name)
             if node.name and not local and compound:
                 bind(node.name, "other")
         elif kind is ast.MatchMapping:
+            if node.rest:
+                out.assigned.add(node.rest)
             if node.rest and not local and compound:
                 bind(node.rest, "other")
         elif kind is ast.arg or kind is ast.AnnAssign:
+            if kind is ast.arg:
+                out.assigned.add(node.arg)
             _string_annotation(node.annotation, refs)
         if isinstance(node, _SCOPES):
-            if node is not stmt and not local and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                   ast.ClassDef)):
-                bind(node.name, "other")
+            if node is not stmt and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out.assigned.add(node.name)
+                if not local:
+                    bind(node.name, "other")
             if not isinstance(node, ast.Lambda):
                 _string_annotation(getattr(node, "returns", None), refs)
             # Decorators, defaults, annotations and bases run where the definition is; the body
@@ -329,6 +344,13 @@ def statement_names(stmt: ast.stmt) -> StatementNames:
             continue
         stack.extend((child, local) for child in ast.iter_child_nodes(node))
     return out
+
+
+def _root_name(node) -> str | None:
+    """The name a dotted receiver starts from (`torch.nn.functional` -> 'torch')."""
+    while type(node) is ast.Attribute:
+        node = node.value
+    return node.id if type(node) is ast.Name else None
 
 
 def _string_annotation(ann, refs: set) -> None:

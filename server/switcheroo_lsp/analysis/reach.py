@@ -102,7 +102,8 @@ class Reach:
                 if found is not None:
                     self._callers.setdefault(id(found), []).append((site.call, site.ctx))
                 elif isinstance(func, cst.Attribute) and name in methods and self.tracer.class_of(
-                        func.value, site.ctx.scope) is None:
+                        func.value, site.ctx.scope) is None and not self.tracer.library_module(
+                        func.value, site.ctx.scope):
                     self._callers.setdefault(("method", name), []).append((site.call, site.ctx))
         out = list(self._callers.get(id(function), []))
         if function.parent is not None and function.parent.kind == "class":

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -50,7 +51,8 @@ class _Item:
     refs: set[tuple[str, str | None]] = field(default_factory=set)   # (name, first attribute)
     stores: set[str] = field(default_factory=set)      # attribute names assigned or defined
     loads: set[str] = field(default_factory=set)       # attribute names read
-    used_calls: set[str] = field(default_factory=set)  # methods called, the result kept
+    used_calls: set = field(default_factory=set)      # (receiver's first name, method) called, the result kept
+    assigned: set[str] = field(default_factory=set)    # every name it binds, locals included
     meets: bool = False        # reaches another file of the project by itself
 
 
@@ -63,32 +65,44 @@ class Neighbours:
     returning: frozenset | None = frozenset()
 
 
+# Names after a dot (comments and line continuations may sit between them) and after `def`.
+_AFTER_DOT = re.compile(r"\.(?:\s|\\\r?\n|#[^\r\n]*)*([^\W\d]\w*)")
+_DEFINED = re.compile(r"\bdef(?:\s|\\\r?\n)+([^\W\d]\w*)")
+
+
+def rough_facts(text: str) -> dict:
+    """For a file not indexed yet, a superset of its index facts' `attrs` (attribute names it
+    reads) and `returning` (its classes' methods that return a value), read off the text."""
+    return {"attrs": set(_AFTER_DOT.findall(text)), "returning": set(_DEFINED.findall(text))}
+
+
 def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exported: set[str] | None,
-                   neighbours: Neighbours = Neighbours()) -> list[tuple[int, int]] | None:
+                   neighbours: Neighbours = Neighbours(), chunks=None) -> list[tuple[int, int]] | None:
     """The (first, last) line ranges, 0-based, of the top-level statements whose findings wait
     for other files. `kind_of(module as written, name)` says what an import binds (EXTERNAL,
     MODULE, CONST, OPEN; name None: the module itself); `exported` the names files of the
     project import from this one (None: any name); `neighbours` what the files it is traced
-    with do with attributes. None: everything waits (the text does not parse as Python)."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    with do with attributes. `chunks`: the text's parsed chunks (document/parsed.py) with
+    their first lines, [(line, chunk)]: each chunk's statements are read once and kept on it,
+    so that an edit costs what it changed. None: everything waits (the text does not parse
+    as Python)."""
+    statements = _statements(text) if chunks is None else _chunked(chunks)
+    if statements is None:
         return None
     kind_of = _memo(kind_of)
     imports: dict[str, tuple[str, str | None, bool]] = {}    # name -> (module, name, plain `import a.b`)
     bindings: dict[str, list] = {}
     star_open = False
     items: list[_Item] = []
-    for stmt in tree.body:
-        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
-        item = _Item(first, (stmt.end_lineno or stmt.lineno) - 1)
-        names = statement_names(stmt)
+    for first, last, names in statements:
+        item = _Item(first, last)
         for name, bs in names.binds.items():
             bindings.setdefault(name, []).extend(bs)
         # What the statement binds other than imports (an import links to its module, not here).
         item.binds = {n for n, bs in names.binds.items() if any(k != "import" for k, _ in bs)}
         item.refs = names.refs
         item.stores, item.loads, item.used_calls = names.stores, names.loads, names.used_calls
+        item.assigned = names.assigned
         for sub, nested in names.imports:
             for alias in sub.names:
                 if isinstance(sub, ast.Import):
@@ -143,7 +157,17 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exporte
             i = parent[i]
         return i
 
+    def library(root: str | None, item: _Item) -> bool:
+        """Is the receiver a module of a library (`F.cross_entropy(...)`, F imported from torch)?
+        Its functions are never a method of the project's classes (tracing.py agrees)."""
+        if root is None or root not in imports or root in item.assigned \
+                or any(k != "import" for k, _ in bindings.get(root, ())):
+            return False
+        module = imports[root][0]
+        return not module.startswith(".") and kind_of(module.split(".")[0], None) == EXTERNAL
+
     for i, item in enumerate(items):
+        item.used_calls = {attr for root, attr in item.used_calls if not library(root, item)}
         if any(meets(n, a) for n, a in item.refs):
             item.meets = True
         shared = item.binds if exported is None else item.binds & exported
@@ -163,6 +187,31 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exporte
                 parent[find(i)] = find(j)
     reached = {find(i) for i, item in enumerate(items) if item.meets}
     return [(item.first, item.last) for i, item in enumerate(items) if find(i) in reached]
+
+
+def _statements(text: str, offset: int = 0) -> list[tuple[int, int, object]] | None:
+    """Each top-level statement's (first line, last line, statement_names), lines 0-based."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    out = []
+    for stmt in tree.body:
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+        out.append((offset + first, offset + (stmt.end_lineno or stmt.lineno) - 1, statement_names(stmt)))
+    return out
+
+
+def _chunked(chunks) -> list[tuple[int, int, object]] | None:
+    out = []
+    for line, chunk in chunks:
+        if "settled" not in chunk.cache:
+            chunk.cache["settled"] = _statements(chunk.text)
+        found = chunk.cache["settled"]
+        if found is None:
+            return None
+        out.extend((line + first, line + last, names) for first, last, names in found)
+    return out
 
 
 def _memo(kind_of):

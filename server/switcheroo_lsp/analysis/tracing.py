@@ -156,7 +156,8 @@ class Tracer:
         self._arg_at: dict[int, StmtContext] = {}  # id(an argument fed to a parameter) -> its statement
         self._untraced: dict[Binding, Identity] = {}
         self._optimizer_classes: list[Scope] | None = None
-        self._factories: dict[str, Scope | None] = {}
+        self._sole: dict[str, Scope | None] = {}     # method name -> the one method so named returning an optimizer
+        self._tops: set[str] | None = None           # the program's top-level package names
         self.clips: list[tuple[CallSite, str]] = []
         self._classes: dict[int, Scope | None] = {}
         self._qualified: dict[tuple[int, int], str | None] = {}
@@ -901,21 +902,34 @@ class Tracer:
             cls = self.class_ref(func.value, scope)           # a classmethod: `GPT.from_pretrained(...)`
             if cls is not None:
                 return self.method(cls, func.attr.value)
+            if self.library_module(func.value, scope):
+                return None
             return self._sole_factory(func.attr.value)
         found = self.definition(func, scope)
         return found if found is not None and found.kind == "function" else None
+
+    def library_module(self, expr, scope: Scope) -> bool:
+        """Does `expr` name a library's module or one of its members through the imports
+        (`F`, `torch.nn.functional`), not the program's? Its functions are not the program's
+        methods (settled.py relies on it: what such calls return never waits for other files)."""
+        q = self.qualified(expr, scope)
+        if q is None or q.startswith("."):
+            return False
+        if self._tops is None:
+            self._tops = {m.split(".")[0] for m in self.program.modules}
+        return q.split(".")[0] not in self._tops
 
     def _sole_factory(self, name: str) -> Scope | None:
         """On an object whose class is unknown (`model.configure_optimizers(...)`, `model` an
         untyped parameter): the method of that name, when it is the one method of the program
         so named that returns an optimizer."""
-        if name not in self._factories:
-            self._factories[name] = None          # asked again while answering: no
+        if name not in self._sole:
+            self._sole[name] = None          # asked again while answering: no
             found = [f for f in self.program.scopes if f.kind == "function" and f.name == name
                      and f.parent is not None and f.parent.kind == "class" and f.returns]
             returning = [f for f in found if isinstance(self.returned_ids(f, frozenset(), None), frozenset)]
-            self._factories[name] = returning[0] if len(returning) == 1 else None
-        return self._factories[name]
+            self._sole[name] = returning[0] if len(returning) == 1 else None
+        return self._sole[name]
 
     def returned_ids(self, function: Scope, seen, index: int | None) -> frozenset | str:
         """What a function returns, when every return statement agrees."""

@@ -72,12 +72,13 @@ class Workspace:
     # -- the index ----------------------------------------------------------------------------------
     def apply_scan(self, snap: Snapshot) -> None:
         """The files of the workspace and what each imports, from the index."""
-        self._listed = [Path(p) for p in snap.files]
+        files = [(Path(p), r.digest) for p, r in snap.files.items()]    # one Path per file: pathlib is slow
+        self._listed = [f for f, _ in files]
         self._walked = not snap.truncated
         self._known = set(snap.files)
-        self._indexed_imports = {Path(p): snap.imports.get(r.digest, []) for p, r in snap.files.items()}
-        self._torch = {Path(p): snap.torch.get(r.digest, True) for p, r in snap.files.items()}
-        self._facts = {Path(p): snap.facts[r.digest] for p, r in snap.files.items() if r.digest in snap.facts}
+        self._indexed_imports = {f: snap.imports.get(d, []) for f, d in files}
+        self._torch = {f: snap.torch.get(d, True) for f, d in files}
+        self._facts = {f: snap.facts[d] for f, d in files if d in snap.facts}
         self._forget_names()
         self._importers = None
         self._scanned = True
@@ -392,10 +393,13 @@ class Workspace:
         whose links (from the cache: same files, same texts) are taken as they are and into
         which the links worked out are written."""
         if snap is not None:
+            # One Path per file (pathlib's parsing is most of the cost of linking 3,000 files).
+            paths = {str(f): f for f in self._indexed_imports}
             for p, targets in snap.links.items():
-                path = Path(p)
-                if path in self._indexed_imports:
-                    self._forwards[path] = (self._indexed_imports[path], {Path(t): n for t, n in targets})
+                path = paths.get(p)
+                if path is not None:
+                    self._forwards[path] = (self._indexed_imports[path],
+                                            {paths.get(t) or Path(t): n for t, n in targets})
         self.build_index()
         if snap is not None:
             for path, (_, out) in self._forwards.items():
@@ -526,9 +530,12 @@ class Workspace:
             if facts is None and unit in self._open:        # the editor's text: its own facts
                 facts = self._open_facts(unit)
             if facts is None or "attrs" not in facts:
-                if unit in self._unreadable or self.text(unit) is None:
+                # Not indexed yet: every name its text puts after a dot or a `def` (a superset
+                # of what its facts will say, so nothing shown now is withdrawn then).
+                text = self.text(unit)
+                if text is None:
                     continue
-                return settled.Neighbours(None, None)
+                facts = settled.rough_facts(text)
             attrs.update(facts["attrs"])
             returning.update(facts["returning"])
         return settled.Neighbours(frozenset(attrs), frozenset(returning))
@@ -541,7 +548,8 @@ class Workspace:
             f.facts = file_facts(f.text.encode("utf-8", errors="replace"))
         return f.facts
 
-    def withheld_lines(self, path, text: str) -> list[tuple[int, int]] | None:
-        """The lines of `path` (its text `text`) whose findings other files could change."""
+    def withheld_lines(self, path, text: str, chunks=None) -> list[tuple[int, int]] | None:
+        """The lines of `path` (its text `text`, parsed into `chunks`: settled.withheld_lines)
+        whose findings other files could change."""
         p = Path(path).resolve()
-        return settled.withheld_lines(text, self.kind_of(p), self.exported(p), self.neighbours(p))
+        return settled.withheld_lines(text, self.kind_of(p), self.exported(p), self.neighbours(p), chunks)

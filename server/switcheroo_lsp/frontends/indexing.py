@@ -41,7 +41,9 @@ _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')];
 def _scan_and_link(roots: list[str]):
     """In the index's thread: the scan, and who imports whom worked out on a workspace of its
     own (nothing the event loop touches); both cached."""
-    cached = cache.load_index(roots, facts=False)      # the facts come from the worker
+    # The cached facts of unchanged files come with the scan: a document's first analysis can
+    # then settle what they show (the worker computes the missing ones, and writes the cache).
+    cached = cache.load_index(roots)
     snap = index.scan(roots, cached)
     linked = Project(roots, background=True)
     linked.apply_scan(snap)
