@@ -200,3 +200,24 @@ def test_who_imports_whom_is_cached_while_the_files_and_their_texts_stay(tmp_pat
     ws.apply_scan(fresh)
     ws.link(fresh)
     assert names(ws.units_for(root / "main.py")) == {"__init__.py", "loop.py"}
+
+
+def test_a_second_start_has_the_cached_facts_with_the_scan(tmp_path, monkeypatch, capsys):
+    """The server's scan thread hands over the cached facts with who imports whom, so that the
+    first publish of a document can show what they settle; unless the facts file is large
+    (its JSON would hold the GIL, and the event loop, for long): then the worker sends them."""
+    from switcheroo_lsp.analysis import index_worker
+    from switcheroo_lsp.frontends import indexing
+    monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
+    root = project(tmp_path / "p")
+    roots = [str(root.resolve())]
+    snap, linked = indexing._scan_and_link(roots)          # the first start: nothing cached
+    assert snap.facts == {} and linked.facts(root.resolve() / "pkg" / "loop.py") is None
+    index_worker.main(roots)                               # its worker writes the facts
+    capsys.readouterr()
+    snap, linked = indexing._scan_and_link(roots)          # the next start
+    loop = linked.facts(root.resolve() / "pkg" / "loop.py")
+    assert loop is not None and loop["defines"]["fit"]["params"] == ["model", "optimizer"]
+    monkeypatch.setattr(indexing, "FACTS_WITH_SCAN", 10)
+    snap, linked = indexing._scan_and_link(roots)
+    assert snap.facts == {}

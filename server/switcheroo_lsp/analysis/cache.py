@@ -57,6 +57,14 @@ def _header(kind: str, roots) -> dict:
             "roots": sorted(str(r) for r in roots)}
 
 
+def size(roots, kind: str) -> int:
+    """The size of a project's cache file of that kind in bytes (0: there is none)."""
+    try:
+        return path_for(roots, kind).stat().st_size
+    except OSError:
+        return 0
+
+
 def read(path: Path, kind: str, roots) -> dict | None:
     """The cache's body if it is ours and well formed; a bad one is deleted."""
     try:
