@@ -132,11 +132,15 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def scan(roots, cached: Snapshot | None = None) -> Snapshot:
+def scan(roots, cached: Snapshot | None = None, listed_hook=None) -> Snapshot:
     """Every file of the workspace with its imports, reusing what `cached` knows of files whose
-    size and mtime did not change (and of contents already seen, by digest)."""
+    size and mtime did not change (and of contents already seen, by digest). `listed_hook(n)`
+    is told, once the files are listed, how many of them the cache does not know."""
     roots = [str(Path(r).resolve()) for r in roots]
     listed, truncated = list_files(roots)
+    if listed_hook is not None:
+        known_files = cached.files if cached is not None else {}
+        listed_hook(sum(1 for p in listed if p not in known_files))
     out = Snapshot(roots, truncated=truncated, listing=digest("\n".join(listed).encode()))
     known = cached or Snapshot([])
     for path in listed:

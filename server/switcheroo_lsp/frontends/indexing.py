@@ -39,9 +39,13 @@ _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')];
 
 
 FACTS_WITH_SCAN = 1 << 20     # bytes of cached facts read with the scan, at most
+# A document opened while the server starts waits for the import scan (who imports it), this
+# long at most, unless the scan has more files to read than this: a first publish with findings.
+SCAN_WAIT = 0.25
+SCAN_READS = 1000
 
 
-def _scan_and_link(roots: list[str]):
+def _scan_and_link(roots: list[str], listed_hook=None):
     """In the index's thread: the scan, and who imports whom worked out on a workspace of its
     own (nothing the event loop touches); both cached."""
     # The cached facts of unchanged files come with the scan, so that a document's first
@@ -49,7 +53,7 @@ def _scan_and_link(roots: list[str]):
     # event loop waits meanwhile: a large project's facts (4 MB at 3,000 files: a quarter of a
     # second) come from the worker, a batch at a time, like those it computes.
     cached = cache.load_index(roots, facts=cache.size(roots, "facts") <= FACTS_WITH_SCAN)
-    snap = index.scan(roots, cached)
+    snap = index.scan(roots, cached, listed_hook)
     linked = Project(roots, background=True)
     linked.apply_scan(snap)
     linked.link(snap)
@@ -66,6 +70,7 @@ class Indexer:
         self.again = False
         self.client_ready: asyncio.Event | None = None     # `initialized`: progress may be shown
         self.scan: concurrent.futures.Future | None = None   # the import scan's thread
+        self.unknown_files: int | None = None    # how many files the scan reads (the cache knows the rest)
         self._threads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="switcheroo-index")
 
     def take_scan(self) -> bool:
@@ -79,6 +84,24 @@ class Indexer:
             return False
         self._apply(*scan.result())
         return True
+
+    async def scan_in_flight(self, timeout: float = SCAN_WAIT) -> None:
+        """Wait, `timeout` seconds at most, for the import scan if it is running: a document
+        opened as the server starts is analysed once who imports it is known, rather than
+        alongside the scan's thread (which shares the GIL: both took longer) with every
+        finding withheld."""
+        scan = self.scan
+        if scan is None or scan.done():
+            return
+        waiting = asyncio.wrap_future(scan)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not waiting.done() and asyncio.get_running_loop().time() < deadline:
+            if self.unknown_files is not None and self.unknown_files > SCAN_READS:
+                return          # thousands of files to read: not worth waiting for
+            await asyncio.wait({waiting}, timeout=0.01)
+
+    def _listed(self, unknown: int) -> None:      # in the scan's thread
+        self.unknown_files = unknown
 
     def _apply(self, snap, linked) -> None:
         self.ls.codebase.apply_scan(snap)
@@ -118,7 +141,8 @@ class Indexer:
             if scan:
                 # Who imports whom first, in a thread (files and the cache are read, mostly
                 # without the GIL). From then on a document's first analysis knows its importers.
-                self.scan = self._threads.submit(_scan_and_link, roots)
+                self.unknown_files = None
+                self.scan = self._threads.submit(_scan_and_link, roots, self._listed)
                 snap, linked = await asyncio.wrap_future(self.scan)
                 self._apply(snap, linked)
                 self.ls.on_index()

@@ -266,6 +266,8 @@ class SwitcherooServer(LanguageServer):
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
+            if uri not in self.entries:
+                await self.indexer.scan_in_flight()
             entry = self.entry(uri)
             if entry is not None and not self.pulls:
                 self.publish(uri, entry, quiet=self._quiet.pop(uri, False))
