@@ -89,6 +89,9 @@ def test_a_name_bound_in_the_statement_is_not_the_library_s_module():
     assert settled.withheld_lines(library, kind_of, set(), neighbours) == []
     assert settled.withheld_lines(local, kind_of, set(), neighbours) == [(2, 4)]
     assert settled.withheld_lines(unknown, kind_of, set(), neighbours) == [(0, 1)]
+    project[("proj", None)] = project[("proj", "losses")] = settled.MODULE
+    twice = "from proj import losses as F\nimport torch.nn.functional as F\n\ndef f(x):\n    return F.cross_entropy(x)\n"
+    assert settled.withheld_lines(twice, kind_of, set(), neighbours) == [(3, 4)]
 
 
 def test_read_chunk_by_chunk_the_rule_gives_what_the_whole_text_gives():

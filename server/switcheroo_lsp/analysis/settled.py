@@ -91,6 +91,7 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exporte
         return None
     kind_of = _memo(kind_of)
     imports: dict[str, tuple[str, str | None, bool]] = {}    # name -> (module, name, plain `import a.b`)
+    sources: dict[str, set[str]] = {}          # name -> every module it is imported from
     bindings: dict[str, list] = {}
     star_open = False
     items: list[_Item] = []
@@ -118,6 +119,7 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exporte
                     item.meets = item.meets or what not in (EXTERNAL, CONST)
                 else:
                     imports[bound] = (module, name, plain)
+                    sources.setdefault(bound, set()).add(module)
         items.append(item)
     kinds = binding_kinds(bindings)
 
@@ -163,8 +165,7 @@ def withheld_lines(text: str, kind_of: Callable[[str, str | None], str], exporte
         if root is None or root not in imports or root in item.assigned \
                 or any(k != "import" for k, _ in bindings.get(root, ())):
             return False
-        module = imports[root][0]
-        return not module.startswith(".") and kind_of(module.split(".")[0], None) == EXTERNAL
+        return all(not m.startswith(".") and kind_of(m.split(".")[0], None) == EXTERNAL for m in sources[root])
 
     for i, item in enumerate(items):
         item.used_calls = {attr for root, attr in item.used_calls if not library(root, item)}
