@@ -81,6 +81,26 @@ CASES = [
     ("adam-l2-chain-annealing",
      "import torch\nopt = torch.optim.Adam(params, lr=0.03, weight_decay=1e-2)\n" + LOOP
      + "    opt.param_groups[0][\"lr\"] = 0.03 * 0.95 ** t\n" + STEP),
+    # Per group (issue 24, item 2): the groups become an optax.multi_transform, each label's transform
+    # injected; `w` is group0's leaf, `v` group1's (param_labels, the fix's TODO, given by the harness).
+    ("adamw-per-group-only-the-first-decayed",
+     GET_LR + "import torch\nopt = torch.optim.AdamW([{\"params\": [w]}, {\"params\": [v]}], lr=0.05, "
+     "weight_decay=0.1)\n" + LOOP
+     + "    for i, param_group in enumerate(opt.param_groups):\n        param_group[\"lr\"] = get_lr(t)\n"
+     "        if i == 0:  # only the regularized group\n            param_group[\"weight_decay\"] = 0.2 * t / 50.0\n"
+     "        else:\n            param_group[\"weight_decay\"] = 0.0\n" + STEP),
+    ("adamw-per-group-lr-scale",
+     "import torch\nopt = torch.optim.AdamW([{\"params\": [w], \"lr_scale\": 1.0}, {\"params\": [v], \"lr_scale\": 0.25}], "
+     "lr=0.05, betas=(0.9, 0.95), weight_decay=0.05)\nlogged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 * (1.0 - t / 60.0) * g[\"lr_scale\"]\n" + STEP
+     + "    logged.append(opt.param_groups[1][\"lr\"])\n"),
+    ("sgd-per-index-write-and-own-lr",
+     "import torch\nopt = torch.optim.SGD([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.01}], lr=0.1, momentum=0.9)\n"
+     "logged = []\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.05 + 0.01 * (t % 5)\n"
+     "    opt.param_groups[1][\"lr\"] = 0.0 if t % 10 < 3 else 0.02 / (1 + t)\n" + STEP
+     + "    for i, g in enumerate(opt.param_groups):\n        g[\"lr\"] *= 0.5 + 0.25 * i\n"
+     "    logged.append(opt.param_groups[-1][\"lr\"])\n"),
 ]
 
 
@@ -113,7 +133,7 @@ def run_torch(src: str):
     return np.array(seen), env
 
 
-def run_optax(fixed: str, two_groups: bool):
+def run_optax(fixed: str, two_groups: bool, labels=("group0", "group1")):
     env: dict = {"__name__": "optax_program"}
 
     def flat(p):
@@ -134,6 +154,7 @@ def run_optax(fixed: str, two_groups: bool):
     env.update(params=[jnp.asarray(W0), jnp.asarray(V0)], loss=loss)
     if two_groups:
         env["decay_mask"] = [True, False]        # the leaves of the first group (the fix's TODO)
+        env["param_labels"] = list(labels)       # each leaf's group (the fix's TODO)
     exec(compile(fixed, "<optax>", "exec"), env)
     seen.append(np.asarray(flat(env["params"])))
     return np.array(seen), env
@@ -148,7 +169,7 @@ def test_hand_set_learning_rate_trains_like_torch(case):
     assert "optax.inject_hyperparams(" in fixed and '.hyperparams["' in fixed, fixed
     assert not [f for f in analysis.findings if f.code == "OPX202"], [f.message for f in analysis.findings]
     theirs, torch_env = run_torch(src)
-    ours, optax_env = run_optax(fixed, "two-groups" in name)
+    ours, optax_env = run_optax(fixed, "two-groups" in name or "per-group" in name or "per-index" in name)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 0.05, "the run must go somewhere"
     diff = np.max(np.abs(theirs - ours))
     assert diff <= 1e-12, f"{diff:.3g}\n{fixed}"
@@ -162,6 +183,15 @@ def test_without_the_writes_the_runs_differ():
     fixed = apply(src, analyze(src).fix_all())
     unwritten = "\n".join(line for line in fixed.splitlines() if ".hyperparams[" not in line) + "\n"
     assert np.max(np.abs(run_torch(src)[0] - run_optax(unwritten, False)[0])) > 1e-3
+
+
+def test_per_group_writes_reach_their_own_group():
+    """The comparison can tell which group a write reached: the same fix with the labels swapped is far off."""
+    name, src = next(c for c in CASES if c[0] == "sgd-per-index-write-and-own-lr")
+    fixed = apply(src, analyze(src).fix_all())
+    assert "optax.multi_transform(" in fixed and 'inner_states["group1"].inner_state.hyperparams' in fixed
+    swapped = run_optax(fixed, True, labels=("group1", "group0"))[0]
+    assert np.max(np.abs(run_torch(src)[0] - swapped)) > 1e-3
 
 
 # -- the flax-nnx target: the whole step, fixture tests/fixtures/gradients/hand_set_lr.py ----------

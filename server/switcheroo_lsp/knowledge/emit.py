@@ -67,6 +67,9 @@ class Extras:
     prefix: tuple[str, ...] = ()
     decay_mask: str | None = None     # the leaves weight decay applies to (timm's exclusion of biases and norms)
     inject: tuple[str, ...] = ()      # torch hyperparameters the loop sets by hand ('lr'): kept in the state
+    # Per parameter group, the ones set or read group by group (`param_groups[1]["lr"] = 0.0`): each
+    # group's transform keeps its own in its state (multi_transform); () when none is.
+    inject_groups: tuple[tuple[str, ...], ...] = ()
 
 
 # Transforms whose weight decay takes a mask, and the keyword that does.
