@@ -19,6 +19,7 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 pytest.importorskip("flax")
 import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
 
 import gradients_harness as h  # noqa: E402
 import numerics_harness as ref  # noqa: E402
@@ -210,7 +211,7 @@ def _regression(n: int, rng) -> list:
 @pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group"])
 def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     fx = h.fixed("hand_set_lr")
-    codes = [f.code for f in fx.analysis.findings]
+    codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]   # (train_per_group's TODO)
     assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
     kwargs = {"lr_schedule": [0.05 + 0.01 * (i % 5) for i in range(UPDATES)]} if function == "train_every_group" \
         else {}
@@ -228,3 +229,62 @@ def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
     if torch_out is not None:           # the learning rates read for logging
         assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+# Per group on Flax NNX: the groups are two submodules of one model (body, head), the fix's
+# multi_transform labels each leaf by the submodule it is in (param_labels, the fix's TODO).
+
+class TorchBodyHead(torch.nn.Module):
+    def __init__(self, seed: int):
+        super().__init__()
+        mlp = h.TorchMLP((3, 8, 1), seed=seed)
+        self.body, self.head = mlp.layers[0], mlp.layers[1]
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+    def flat(self) -> np.ndarray:
+        return np.concatenate([p.detach().numpy().ravel().copy() for layer in (self.body, self.head)
+                               for p in (layer.weight, layer.bias)])
+
+
+class NnxBodyHead(nnx.Module):
+    def __init__(self, twin: TorchBodyHead, dtype):
+        self.body, self.head = h.NnxMLP._linear(twin.body, dtype), h.NnxMLP._linear(twin.head, dtype)
+
+    def __call__(self, x):
+        return self.head(jnp.tanh(self.body(x)))
+
+    def flat(self) -> np.ndarray:
+        return np.concatenate([np.asarray(p).ravel() for layer in (self.body, self.head)
+                               for p in (layer.kernel[...].T, layer.bias[...])])
+
+
+def _labels(params):
+    return jax.tree_util.tree_map_with_path(lambda path, _: "group0" if path[0].key == "body" else "group1", params)
+
+
+@pytest.mark.parametrize("labels", [_labels, "swapped"])
+def test_nnx_per_group_learning_rates_train_like_torch(labels):
+    fx = h.fixed("hand_set_lr")
+    assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"][...]' in fx.fixed
+    schedule = [0.03 + 0.01 * (i % 3) for i in range(UPDATES)]
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(5))
+        torch_model = TorchBodyHead(seed=13)
+        nnx_model = NnxBodyHead(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")["train_per_group"](torch_model, t, h.torch_mse, schedule)
+        ns = fx.namespace("nnx")
+        ns["param_labels"] = _labels if labels is _labels else (
+            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = ns["train_per_group"](nnx_model, j, h.jax_mse, schedule)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if labels == "swapped":             # the comparison tells the groups apart
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
+    assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
