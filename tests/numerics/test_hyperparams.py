@@ -95,6 +95,15 @@ CASES = [
      "lr=0.05, betas=(0.9, 0.95), weight_decay=0.05)\nlogged = []\n" + LOOP
      + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 * (1.0 - t / 60.0) * g[\"lr_scale\"]\n" + STEP
      + "    logged.append(opt.param_groups[1][\"lr\"])\n"),
+    ("adam-betas-every-group-and-logging",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05)\nlogged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"betas\"] = (0.9 - 0.008 * t, 0.999 - 0.001 * (t % 4))\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"betas\"][0])\n"),
+    ("adamw-per-group-betas",
+     "import torch\nopt = torch.optim.AdamW([{\"params\": [w]}, {\"params\": [v], \"betas\": (0.5, 0.9)}], lr=0.05, "
+     "betas=(0.8, 0.99))\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        if i == 1:\n"
+     "            g[\"betas\"] = (0.5 + 0.008 * t, 0.9)\n        g[\"lr\"] = 0.05 / (1 + 0.05 * t)\n" + STEP),
     ("sgd-per-index-write-and-own-lr",
      "import torch\nopt = torch.optim.SGD([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.01}], lr=0.1, momentum=0.9)\n"
      "logged = []\n" + LOOP

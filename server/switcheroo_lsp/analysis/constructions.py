@@ -426,7 +426,7 @@ class Builder:
         info = self._group_info(ident)
         for use in self._remote_param_groups(ident):
             form = self.hyper_form(use)
-            if isinstance(form, HyperUse) and all(injected_knowledge.optax_name(k) for k in form.keys) and (
+            if isinstance(form, HyperUse) and all(injected_knowledge.optax_names(k) for k in form.keys) and (
                     not form.per_group or isinstance(info, GroupInfo)):
                 forms.append(form)
         state = decide_hyper_state(self, ident, forms, info, lambda extras: self._emission(ident, extras))
@@ -458,10 +458,13 @@ class Builder:
 
     def _hyper_problem(self, ident: Identity, form: HyperUse, use: ReceiverUse) -> str:
         """Why a readable param_groups use still needs a person ('' when it converts)."""
-        unsupported = [k for k in form.keys if injected_knowledge.optax_name(k) is None]
+        unsupported = [k for k in form.keys if injected_knowledge.optax_names(k) is None]
         if unsupported:
             return (f"{', '.join(repr(k) for k in unsupported)}: not a hyperparameter fix-all keeps in Optax's "
-                    "state yet (lr, weight_decay, momentum, eps are)")
+                    "state yet (lr, weight_decay, momentum, eps, betas are)")
+        split = [k for k, op, _ in form.writes if op != "=" and len(injected_knowledge.optax_names(k)) > 1]
+        if split:
+            return f"{split[0]!r} is changed in place, not set: set it (b1 and b2 are kept apart in Optax)"
         if form.kind == "read" and any(u is not use and u.member == "param_groups" and u.ctx.stmt is use.ctx.stmt
                                        for u in self.uses(ident, "param_groups")):
             return "the statement uses the groups more than once: rewrite one by hand"

@@ -31,7 +31,7 @@ class HyperState:
 
 
 def is_hyperparameter(key: str) -> bool:
-    return injected_knowledge.optax_name(key) is not None
+    return injected_knowledge.optax_names(key) is not None
 
 
 def form_keys(form: HyperUse) -> list[str]:
@@ -114,9 +114,15 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
     return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info)
 
 
-def where(target, receiver: str, names, state: HyperState, key: str, group: int, inner: bool = False) -> str:
-    """The expression reading and writing torch key `key` of group `group` in the converted state."""
-    return target.hyperparam(receiver, names, injected_knowledge.optax_name(key), inner, state.paths[group])
+def where(target, receiver: str, names, state: HyperState, key: str, group: int, inner: bool = False,
+          write: bool = False) -> str:
+    """The expression reading (and writing) torch key `key` of group `group` in the converted state;
+    `betas` is two of them: `(<b1>, <b2>)` (`write`: without the parentheses)."""
+    places = [target.hyperparam(receiver, names, n, inner, state.paths[group])
+              for n in injected_knowledge.optax_names(key)]
+    if len(places) == 1:
+        return places[0]
+    return ", ".join(places) if write else f"({', '.join(places)})"
 
 
 def message(builder, form: HyperUse, use, receiver: str, names, state: HyperState) -> str:

@@ -21,8 +21,8 @@ def plan_hyperparam(p, site: Site, plan: Plan, folded: dict) -> None:
     fold = folded.setdefault(site.identity, Folded())
     inner = fold.accumulate is not None         # inside optax.MultiSteps: its inner state's
 
-    def where(key: str, group: int) -> str:
-        return state_place(p.target, site.receiver, site.names, state, key, group, inner)
+    def where(key: str, group: int, write: bool = False) -> str:
+        return state_place(p.target, site.receiver, site.names, state, key, group, inner, write)
 
     if form.kind == "read":
         text = where(form.key, group_of(form, state.groups.count))
@@ -31,7 +31,7 @@ def plan_hyperparam(p, site: Site, plan: Plan, folded: dict) -> None:
         plan.change(site.ctx).swap = (form.read, cst.parse_expression(text))
         return
     writes = unroll(form, state.groups, lambda g, k: where(k, g))
-    lines = [f"{where(w.key, w.group)} {w.op} {w.value}" for w in writes]
+    lines = [f"{where(w.key, w.group, write=True)} {w.op} {w.value}" for w in writes]
     if form.kind == "write":
         plan.replace(site.ctx, lines)
     else:                   # the loop over the groups: each group's writes, in torch's order
