@@ -21,8 +21,8 @@ def test_per_group_writes_convert_each_to_its_groups_state():
     text = (FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text()
     for target in ("optax", "flax-nnx"):
         found = _by_line(text, target)
-        assert [f.code for f in found[13]] == ["OPX107"] and [f.code for f in found[18]] == ["OPX107"]
-        assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"]' in found[18][0].message
+        assert [f.code for f in found[13]] == ["OPX107"] and [f.code for f in found[20]] == ["OPX107"]
+        assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"]' in found[20][0].message
         assert not [f for fs in found.values() for f in fs if f.code == "OPX202"], target
 
 
@@ -54,3 +54,17 @@ def test_hover_says_where_the_learning_rate_lives():
     construct = next(f for f in analysis.findings if f.code == "OPX101")
     markdown, _ = hover(analysis, Pos(construct.span.start.line, construct.span.start.col))
     assert "**Set by hand:**" in markdown
+
+
+def test_hover_says_which_group_moved_where():
+    text = (FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text()
+    analysis = analyze(text)
+    loop = next(f for f in analysis.findings if f.code == "OPX107")
+    markdown, _ = hover(analysis, loop.span.start)
+    assert ("group 1's `betas` (`model.head.parameters()`) → `(opt_state.inner_states[\"group1\"].inner_state"
+            ".hyperparams[\"b1\"], opt_state.inner_states[\"group1\"].inner_state.hyperparams[\"b2\"])`") in markdown
+    assert "group 0's `weight_decay` (`model.body.parameters()`) → " in markdown
+    construct = next(f for f in analysis.findings if f.code == "OPX101")
+    markdown, _ = hover(analysis, construct.span.start)
+    assert ('group 1 (`model.head.parameters()`): `lr`, `betas`, `weight_decay` in '
+            '`opt_state.inner_states["group1"].inner_state.hyperparams`') in markdown

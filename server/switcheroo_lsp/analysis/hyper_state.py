@@ -28,6 +28,7 @@ class HyperState:
     by_group: tuple[tuple[str, ...], ...]       # per group, its keys ((): one state for all)
     paths: tuple[str, ...]                      # per group, its state's place from the optimizer's ('' : the top)
     groups: GroupsInfo                          # what the unrolling knows (count 1: one state)
+    sources: tuple[str, ...] = ()               # per group (several states), its params' text
 
 
 def is_hyperparameter(key: str) -> bool:
@@ -111,7 +112,9 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
     e = emission(Extras(inject=keys, inject_groups=by_group))
     if e is None or not e.ok:
         return None
-    return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info)
+    groups = builder.groups_of(ident)
+    sources = tuple(g["params"].source for g in groups.groups) if isinstance(groups, Groups) else ()
+    return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info, sources)
 
 
 def where(target, receiver: str, names, state: HyperState, key: str, group: int, inner: bool = False,
@@ -143,3 +146,33 @@ def message(builder, form: HyperUse, use, receiver: str, names, state: HyperStat
         what = f"each group's {keys}, group by group ({receiver}.param_groups)"
     places = ", ".join(dict.fromkeys(at(w.key, w.group) for w in writes))
     return f"{what} {first[1]} ... → {places} {first[1]} ..."
+
+
+def moves(target, form: HyperUse, receiver: str, names, state: HyperState) -> list[str]:
+    """What the hover lists: each torch value the use sets or reads, and where it lives now."""
+    def torch_side(key: str, group: int) -> str:
+        if len(state.paths) == 1:
+            return f"`{key}`" if form.kind == "loop" else f"`param_groups[{form.group}][{key!r}]`"
+        source = f" (`{state.sources[group]}`)" if group < len(state.sources) else ""
+        return f"group {group}'s `{key}`{source}"
+
+    if form.kind == "read":
+        g = group_of(form, state.groups.count)
+        pairs = [(form.key, g)]
+    else:
+        pairs = [(w.key, w.group) for w in unroll(form, state.groups, lambda g, k: "_")]
+    return [f"{torch_side(k, g)} → `{where(target, receiver, names, state, k, g)}`" for k, g in dict.fromkeys(pairs)]
+
+
+def kept(target, receiver: str, names, state: HyperState) -> list[str]:
+    """What the construction's hover lists: where each group keeps the hyperparameters set by hand."""
+    if len(state.paths) == 1:
+        return []
+    out = []
+    for g, keys in enumerate(state.by_group):
+        if keys:
+            source = f" (`{state.sources[g]}`)" if g < len(state.sources) else ""
+            out.append(f"group {g}{source}: {', '.join(f'`{k}`' for k in keys)} in `"
+                       f"{where(target, receiver, names, state, keys[0], g).rsplit('.hyperparams', 1)[0]}"
+                       f".hyperparams`")
+    return out

@@ -25,7 +25,9 @@ NOTE = "optax.inject_hyperparams keeps it in the optimizer's state, where the ne
 HOVER = ("the learning rate set by hand (`param_groups[...][\"lr\"]`) lives in the optimizer state's "
          "hyperparameters now: `optax.inject_hyperparams` keeps it there, where the loop writes and reads it "
          "(`opt_state.hyperparams[\"learning_rate\"]`; with Flax NNX "
-         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`), and the next update uses it")
+         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`; a parameter group's, where the groups became "
+         "an `optax.multi_transform`, in its own state: `opt_state.inner_states[\"group1\"].inner_state"
+         ".hyperparams[...]`), and the next update uses it")
 
 
 def optax_names(key: str) -> tuple[str, ...] | None:
