@@ -430,6 +430,9 @@ class Builder:
                     not form.per_group or isinstance(info, GroupInfo)):
                 forms.append(form)
         state = decide_hyper_state(self, ident, forms, info, lambda extras: self._emission(ident, extras))
+        if isinstance(state, str):
+            self._hyper[("why", id(ident))] = state
+            state = None
         self._injected[ident] = state
         return state
 
@@ -973,8 +976,7 @@ class Builder:
         if not why:
             why = self._hyper_problem(ident, form, use)
         if not why and not self.injected(ident):
-            e = self._emission(ident, Extras(inject=form.keys))
-            why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
+            why = self._hyper.get(("why", id(ident))) or "its construction cannot keep them in its state"
         if why:
             self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} ({why})")
             return

@@ -104,6 +104,8 @@ def _block(body) -> tuple:
 def _substitute(value: cst.BaseExpression, form: HyperUse, g: int, groups: Groups, read: Reader) -> str:
     """The value's text for group g; a string starting with NUL: why it cannot be written."""
     problem: list[str] = []
+    if _binds(value, {form.index, form.group_name} - {None}):
+        return f"\0the value rebinds the loop's names inside it ({cst.Module(body=()).code_for_node(value)})"
 
     class _T(cst.CSTTransformer):
         def leave_Name(self, original, updated):
@@ -131,6 +133,35 @@ def _substitute(value: cst.BaseExpression, form: HyperUse, g: int, groups: Group
     if problem:
         return "\0" + problem[0]
     return cst.Module(body=()).code_for_node(new)
+
+
+def _binds(node, names: set[str]) -> bool:
+    """Does a comprehension, lambda or `:=` inside `node` bind one of `names` (its uses are not the loop's)?"""
+    found = []
+
+    class _V(cst.CSTVisitor):
+        def visit_CompFor(self, n):
+            found.extend(x.value for x in _names(n.target))
+
+        def visit_Lambda(self, n):
+            found.extend(p.name.value for p in n.params.params + n.params.kwonly_params + n.params.posonly_params)
+
+        def visit_NamedExpr(self, n):
+            found.extend(x.value for x in _names(n.target))
+
+    node.visit(_V())
+    return bool(set(found) & names)
+
+
+def _names(node) -> list:
+    out = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n):
+            out.append(n)
+
+    node.visit(_V())
+    return out
 
 
 def _atom(text: str) -> cst.BaseExpression:

@@ -78,22 +78,26 @@ def _literal(text: str) -> bool:
     return True
 
 
-def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None, emission) -> HyperState | None:
+def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None, emission) -> HyperState | str:
     """One state where it trains like torch (every use alike, or one group), else one per group;
-    None when neither construction can keep them (`emission(extras)`: the builder's)."""
+    why neither construction can keep them (`emission(extras)`: the builder's)."""
     from ..knowledge.emit import Extras
     keys = tuple(dict.fromkeys(k for f in forms for k in form_keys(f)))
     if not keys:
-        return None
+        return "nothing it sets or reads through param_groups converts"
     count = info.count if isinstance(info, GroupsInfo) else None
+    why = ""
     if count == 1 or not any(f.per_group for f in forms):
         e = emission(Extras(inject=keys))
         if e is not None and e.ok:
             one = info if isinstance(info, GroupsInfo) and count == 1 else GroupsInfo(
                 1, [info.constants[0] if isinstance(info, GroupsInfo) else {}], frozenset(keys), is_hyperparameter)
             return HyperState(keys, (), ("",), one)
+        why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
+    if isinstance(info, str):
+        return f"its parameter groups cannot be told apart statically ({info})"
     if not isinstance(info, GroupsInfo) or info.count < 2:
-        return None
+        return why or "its construction cannot keep them in its state"
     per: list[list[str]] = [[] for _ in range(info.count)]
 
     def reader(g: int, key: str) -> str:
@@ -103,7 +107,7 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
     for f in forms:
         unrolled = unroll(f, info, reader)
         if isinstance(unrolled, str):
-            return None
+            return unrolled
         for w in unrolled:
             per[w.group].append(w.key)
         if f.kind == "read":
@@ -111,7 +115,7 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
     by_group = tuple(tuple(dict.fromkeys(p)) for p in per)
     e = emission(Extras(inject=keys, inject_groups=by_group))
     if e is None or not e.ok:
-        return None
+        return "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
     groups = builder.groups_of(ident)
     sources = tuple(g["params"].source for g in groups.groups) if isinstance(groups, Groups) else ()
     return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info, sources)

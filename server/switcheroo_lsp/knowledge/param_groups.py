@@ -111,8 +111,7 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         out.transforms = list(extras.prefix) + out.transforms
     if extras is not None and extras.inject and not by_group and not (mask is not None and mask.startswith("optax.inject")):
         out.problems.append("the learning rate set by hand (param_groups) over groups that became an "
-                            "optax.multi_transform: each group's transform keeps its own, which fix-all does not "
-                            "address yet")
+                            "optax.multi_transform: each group's transform keeps its own, set group by group")
     if extras is not None and (extras.learning_rate or extras.momentum):
         out.problems.append("a scheduler over parameter groups scales each group's lr: fold it in by hand")
     return out
