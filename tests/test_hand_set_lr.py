@@ -17,15 +17,25 @@ def _by_line(text: str, target: str = "optax") -> dict[int, list]:
     return out
 
 
-def test_per_group_writes_say_why_they_stay():
-    found = _by_line((FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text())
+def test_per_group_writes_convert_each_to_its_groups_state():
+    text = (FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text()
+    for target in ("optax", "flax-nnx"):
+        found = _by_line(text, target)
+        assert [f.code for f in found[13]] == ["OPX107"] and [f.code for f in found[20]] == ["OPX107"]
+        assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"]' in found[20][0].message
+        assert not [f for fs in found.values() for f in fs if f.code == "OPX202"], target
+
+
+def test_per_group_writes_that_cannot_be_told_apart_say_why_they_stay():
+    found = _by_line((FIXTURES / "manual" / "hand_set_lr_groups_apart.py").read_text())
     said = {line: next(f.message for f in fs if f.code == "OPX202") for line, fs in found.items()
             if any(f.code == "OPX202" for f in fs)}
-    assert "a statement inside it picks groups" in said[11]
-    assert "computed from the group itself" in said[15]
-    assert "optax.multi_transform" in said[17] and "does not address yet" in said[17]
-    assert "picked by its position" in said[19]
-    assert "optax.multi_transform" in said[23]         # a read, where the groups became one transform each
+    assert "which group is which cannot be told statically" in said[11]
+    assert "group 1 is given no literal 'lr_scale'" in said[13]
+    assert "a condition fix-all cannot decide" in said[15] and "epoch is not known" in said[15]
+    assert "cannot read statically (head_index)" in said[18]
+    assert "the optimizer has 2 groups" in said[19]
+    assert sorted(said) == [11, 13, 15, 18, 19]
 
 
 def test_a_write_where_the_state_is_not_in_scope_stays_on_optax_and_converts_on_nnx():
@@ -44,3 +54,17 @@ def test_hover_says_where_the_learning_rate_lives():
     construct = next(f for f in analysis.findings if f.code == "OPX101")
     markdown, _ = hover(analysis, Pos(construct.span.start.line, construct.span.start.col))
     assert "**Set by hand:**" in markdown
+
+
+def test_hover_says_which_group_moved_where():
+    text = (FIXTURES / "manual" / "hand_set_lr_per_group.py").read_text()
+    analysis = analyze(text)
+    loop = next(f for f in analysis.findings if f.code == "OPX107")
+    markdown, _ = hover(analysis, loop.span.start)
+    assert ("group 1's `betas` (`model.head.parameters()`) → `(opt_state.inner_states[\"group1\"].inner_state"
+            ".hyperparams[\"b1\"], opt_state.inner_states[\"group1\"].inner_state.hyperparams[\"b2\"])`") in markdown
+    assert "group 0's `weight_decay` (`model.body.parameters()`) → " in markdown
+    construct = next(f for f in analysis.findings if f.code == "OPX101")
+    markdown, _ = hover(analysis, construct.span.start)
+    assert ('group 1 (`model.head.parameters()`): `lr`, `betas`, `weight_decay` in '
+            '`opt_state.inner_states["group1"].inner_state.hyperparams`') in markdown

@@ -19,6 +19,7 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 pytest.importorskip("flax")
 import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
 
 import gradients_harness as h  # noqa: E402
 import numerics_harness as ref  # noqa: E402
@@ -81,6 +82,35 @@ CASES = [
     ("adam-l2-chain-annealing",
      "import torch\nopt = torch.optim.Adam(params, lr=0.03, weight_decay=1e-2)\n" + LOOP
      + "    opt.param_groups[0][\"lr\"] = 0.03 * 0.95 ** t\n" + STEP),
+    # Per group (issue 24, item 2): the groups become an optax.multi_transform, each label's transform
+    # injected; `w` is group0's leaf, `v` group1's (param_labels, the fix's TODO, given by the harness).
+    ("adamw-per-group-only-the-first-decayed",
+     GET_LR + "import torch\nopt = torch.optim.AdamW([{\"params\": [w]}, {\"params\": [v]}], lr=0.05, "
+     "weight_decay=0.1)\n" + LOOP
+     + "    for i, param_group in enumerate(opt.param_groups):\n        param_group[\"lr\"] = get_lr(t)\n"
+     "        if i == 0:  # only the regularized group\n            param_group[\"weight_decay\"] = 0.2 * t / 50.0\n"
+     "        else:\n            param_group[\"weight_decay\"] = 0.0\n" + STEP),
+    ("adamw-per-group-lr-scale",
+     "import torch\nopt = torch.optim.AdamW([{\"params\": [w], \"lr_scale\": 1.0}, {\"params\": [v], \"lr_scale\": 0.25}], "
+     "lr=0.05, betas=(0.9, 0.95), weight_decay=0.05)\nlogged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 * (1.0 - t / 60.0) * g[\"lr_scale\"]\n" + STEP
+     + "    logged.append(opt.param_groups[1][\"lr\"])\n"),
+    ("adam-betas-every-group-and-logging",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05)\nlogged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"betas\"] = (0.9 - 0.008 * t, 0.999 - 0.001 * (t % 4))\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"betas\"][0])\n"),
+    ("adamw-per-group-betas",
+     "import torch\nopt = torch.optim.AdamW([{\"params\": [w]}, {\"params\": [v], \"betas\": (0.5, 0.9)}], lr=0.05, "
+     "betas=(0.8, 0.99))\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        if i == 1:\n"
+     "            g[\"betas\"] = (0.5 + 0.008 * t, 0.9)\n        g[\"lr\"] = 0.05 / (1 + 0.05 * t)\n" + STEP),
+    ("sgd-per-index-write-and-own-lr",
+     "import torch\nopt = torch.optim.SGD([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.01}], lr=0.1, momentum=0.9)\n"
+     "logged = []\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.05 + 0.01 * (t % 5)\n"
+     "    opt.param_groups[1][\"lr\"] = 0.0 if t % 10 < 3 else 0.02 / (1 + t)\n" + STEP
+     + "    for i, g in enumerate(opt.param_groups):\n        g[\"lr\"] *= 0.5 + 0.25 * i\n"
+     "    logged.append(opt.param_groups[-1][\"lr\"])\n"),
 ]
 
 
@@ -113,7 +143,7 @@ def run_torch(src: str):
     return np.array(seen), env
 
 
-def run_optax(fixed: str, two_groups: bool):
+def run_optax(fixed: str, two_groups: bool, labels=("group0", "group1")):
     env: dict = {"__name__": "optax_program"}
 
     def flat(p):
@@ -134,6 +164,7 @@ def run_optax(fixed: str, two_groups: bool):
     env.update(params=[jnp.asarray(W0), jnp.asarray(V0)], loss=loss)
     if two_groups:
         env["decay_mask"] = [True, False]        # the leaves of the first group (the fix's TODO)
+        env["param_labels"] = list(labels)       # each leaf's group (the fix's TODO)
     exec(compile(fixed, "<optax>", "exec"), env)
     seen.append(np.asarray(flat(env["params"])))
     return np.array(seen), env
@@ -148,7 +179,7 @@ def test_hand_set_learning_rate_trains_like_torch(case):
     assert "optax.inject_hyperparams(" in fixed and '.hyperparams["' in fixed, fixed
     assert not [f for f in analysis.findings if f.code == "OPX202"], [f.message for f in analysis.findings]
     theirs, torch_env = run_torch(src)
-    ours, optax_env = run_optax(fixed, "two-groups" in name)
+    ours, optax_env = run_optax(fixed, "two-groups" in name or "per-group" in name or "per-index" in name)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 0.05, "the run must go somewhere"
     diff = np.max(np.abs(theirs - ours))
     assert diff <= 1e-12, f"{diff:.3g}\n{fixed}"
@@ -162,6 +193,15 @@ def test_without_the_writes_the_runs_differ():
     fixed = apply(src, analyze(src).fix_all())
     unwritten = "\n".join(line for line in fixed.splitlines() if ".hyperparams[" not in line) + "\n"
     assert np.max(np.abs(run_torch(src)[0] - run_optax(unwritten, False)[0])) > 1e-3
+
+
+def test_per_group_writes_reach_their_own_group():
+    """The comparison can tell which group a write reached: the same fix with the labels swapped is far off."""
+    name, src = next(c for c in CASES if c[0] == "sgd-per-index-write-and-own-lr")
+    fixed = apply(src, analyze(src).fix_all())
+    assert "optax.multi_transform(" in fixed and 'inner_states["group1"].inner_state.hyperparams' in fixed
+    swapped = run_optax(fixed, True, labels=("group1", "group0"))[0]
+    assert np.max(np.abs(run_torch(src)[0] - swapped)) > 1e-3
 
 
 # -- the flax-nnx target: the whole step, fixture tests/fixtures/gradients/hand_set_lr.py ----------
@@ -180,7 +220,7 @@ def _regression(n: int, rng) -> list:
 @pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group"])
 def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     fx = h.fixed("hand_set_lr")
-    codes = [f.code for f in fx.analysis.findings]
+    codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]   # (train_per_group's TODO)
     assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
     kwargs = {"lr_schedule": [0.05 + 0.01 * (i % 5) for i in range(UPDATES)]} if function == "train_every_group" \
         else {}
@@ -198,3 +238,62 @@ def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
     if torch_out is not None:           # the learning rates read for logging
         assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+# Per group on Flax NNX: the groups are two submodules of one model (body, head), the fix's
+# multi_transform labels each leaf by the submodule it is in (param_labels, the fix's TODO).
+
+class TorchBodyHead(torch.nn.Module):
+    def __init__(self, seed: int):
+        super().__init__()
+        mlp = h.TorchMLP((3, 8, 1), seed=seed)
+        self.body, self.head = mlp.layers[0], mlp.layers[1]
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+    def flat(self) -> np.ndarray:
+        return np.concatenate([p.detach().numpy().ravel().copy() for layer in (self.body, self.head)
+                               for p in (layer.weight, layer.bias)])
+
+
+class NnxBodyHead(nnx.Module):
+    def __init__(self, twin: TorchBodyHead, dtype):
+        self.body, self.head = h.NnxMLP._linear(twin.body, dtype), h.NnxMLP._linear(twin.head, dtype)
+
+    def __call__(self, x):
+        return self.head(jnp.tanh(self.body(x)))
+
+    def flat(self) -> np.ndarray:
+        return np.concatenate([np.asarray(p).ravel() for layer in (self.body, self.head)
+                               for p in (layer.kernel[...].T, layer.bias[...])])
+
+
+def _labels(params):
+    return jax.tree_util.tree_map_with_path(lambda path, _: "group0" if path[0].key == "body" else "group1", params)
+
+
+@pytest.mark.parametrize("labels", [_labels, "swapped"])
+def test_nnx_per_group_learning_rates_train_like_torch(labels):
+    fx = h.fixed("hand_set_lr")
+    assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"][...]' in fx.fixed
+    schedule = [0.03 + 0.01 * (i % 3) for i in range(UPDATES)]
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(5))
+        torch_model = TorchBodyHead(seed=13)
+        nnx_model = NnxBodyHead(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")["train_per_group"](torch_model, t, h.torch_mse, schedule)
+        ns = fx.namespace("nnx")
+        ns["param_labels"] = _labels if labels is _labels else (
+            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = ns["train_per_group"](nnx_model, j, h.jax_mse, schedule)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if labels == "swapped":             # the comparison tells the groups apart
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
+    assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15

@@ -22,6 +22,8 @@ from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
 from . import choices as choosing
 from .gradients import Gradients
+from .group_writes import Groups as GroupInfo, group_of, unroll
+from .hyper_state import HyperState, decide as decide_hyper_state, group_info, message as hyper_message
 from .hyperparams import HyperUse, read_use
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
 from .program import chunk_facts
@@ -386,9 +388,9 @@ class Builder:
         """The Optax expression for a torch construction (with a schedule and clipping folded in,
         and the hyperparameters its loop sets by hand kept in its state); None when the catalog
         has no row for it."""
-        keys = self.injected(ident)
-        if keys and (extras is None or not extras.inject):
-            extras = dataclasses.replace(extras or Extras(), inject=keys)
+        state = self.hyper_state(ident)
+        if state is not None and (extras is None or not extras.inject):
+            extras = dataclasses.replace(extras or Extras(), inject=state.keys, inject_groups=state.by_group)
         return self._emission(ident, extras)
 
     # -- hyperparameters set by hand ------------------------------------------------------------
@@ -402,29 +404,47 @@ class Builder:
         """The torch hyperparameters ('lr') the flow of `ident` sets or reads through param_groups
         in a form fix-all converts, where its construction can keep them in its state (the
         construction is then built with optax.inject_hyperparams); () otherwise."""
+        state = self.hyper_state(ident)
+        return state.keys if state is not None else ()
+
+    def hyper_state(self, ident: Identity) -> HyperState | None:
+        """Where the flow's hyperparameters set by hand live once converted (hyper_state.py)."""
         if ident in self._injected:
             return self._injected[ident]
-        self._injected[ident] = ()          # (the emission below asks again)
+        self._injected[ident] = None          # (the emission below asks again)
         if ident.kind != "torch" or ident.factory or ident.chosen_by or ident.call is None or (
                 ident.choice is not None and len(ident.choice.candidates) > 1):
-            return ()
-        keys: list[str] = []
+            return None
+        forms: list[HyperUse] = []
         for use in self.uses(ident, "param_groups"):
             form = self.hyper_form(use)
             if isinstance(form, HyperUse) and not self._hyper_problem(ident, form, use):
-                keys.extend(k for k in form.keys if k not in keys)
+                forms.append(form)
         # The project's other files that set it (an optimizer returned by `configure_optimizers()`,
         # its learning rate set in train.py): their analysis converts what this one cannot judge
         # from here, so the construction keeps in its state whatever they may write or read.
+        info = self._group_info(ident)
         for use in self._remote_param_groups(ident):
             form = self.hyper_form(use)
-            if isinstance(form, HyperUse) and all(injected_knowledge.optax_name(k) for k in form.keys):
-                keys.extend(k for k in form.keys if k not in keys)
-        if keys:
-            e = self._emission(ident, Extras(inject=tuple(keys)))
-            if e is not None and e.ok:
-                self._injected[ident] = tuple(keys)
-        return self._injected[ident]
+            if isinstance(form, HyperUse) and all(injected_knowledge.optax_names(k) for k in form.keys) and (
+                    not form.per_group or isinstance(info, GroupInfo)):
+                forms.append(form)
+        state = decide_hyper_state(self, ident, forms, info, lambda extras: self._emission(ident, extras))
+        if isinstance(state, str):
+            self._hyper[("why", id(ident))] = state
+            state = None
+        self._injected[ident] = state
+        return state
+
+    def _group_info(self, ident: Identity) -> GroupInfo | str | None:
+        """The groups as the unrolling of per-group writes sees them (hyper_state.group_info)."""
+        key = ("groups", id(ident))
+        if key not in self._hyper:
+            uses = self.uses(ident, "param_groups") + self._remote_param_groups(ident)
+            forms = [self.hyper_form(u) for u in uses]
+            self._hyper[key] = group_info(self, ident, [f for f in forms if isinstance(f, HyperUse)],
+                                          exact=all(isinstance(f, HyperUse) for f in forms))
+        return self._hyper[key]
 
     def _remote_param_groups(self, ident: Identity) -> list[ReceiverUse]:
         """`param_groups` uses of `ident` in the program's other files."""
@@ -441,18 +461,28 @@ class Builder:
 
     def _hyper_problem(self, ident: Identity, form: HyperUse, use: ReceiverUse) -> str:
         """Why a readable param_groups use still needs a person ('' when it converts)."""
-        unsupported = [k for k in form.keys if injected_knowledge.optax_name(k) is None]
+        unsupported = [k for k in form.keys if injected_knowledge.optax_names(k) is None]
         if unsupported:
             return (f"{', '.join(repr(k) for k in unsupported)}: not a hyperparameter fix-all keeps in Optax's "
-                    "state yet (lr, weight_decay, momentum, eps are)")
+                    "state yet (lr, weight_decay, momentum, eps, betas are)")
+        split = [k for k, op, _ in form.writes if op != "=" and len(injected_knowledge.optax_names(k)) > 1]
+        if split:
+            return f"{split[0]!r} is changed in place, not set: set it (b1 and b2 are kept apart in Optax)"
         if form.kind == "read" and any(u is not use and u.member == "param_groups" and u.ctx.stmt is use.ctx.stmt
                                        for u in self.uses(ident, "param_groups")):
             return "the statement uses the groups more than once: rewrite one by hand"
         groups = self.groups_of(ident)
         several = isinstance(groups, str) or (isinstance(groups, Groups) and len(groups.groups) > 1)
-        if several and form.kind == "write":
-            return ("the optimizer has several parameter groups, which Optax's state cannot tell apart by "
-                    "position: only a loop setting every group alike converts")
+        if form.per_group or (several and form.kind == "write"):
+            info = self._group_info(ident)
+            if isinstance(info, str):
+                return f"its parameter groups cannot be told apart statically ({info})"
+            if info is None:
+                return ("its parameter groups are not written out where it is built, so which group is which "
+                        "cannot be told statically")
+            unrolled = unroll(form, info, lambda g, k: "_")
+            if isinstance(unrolled, str):
+                return unrolled
         if self.target.hyperparams_need_state:
             names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
             base = names.state.split(".", 1)[0]
@@ -946,26 +976,21 @@ class Builder:
         if not why:
             why = self._hyper_problem(ident, form, use)
         if not why and not self.injected(ident):
-            e = self._emission(ident, Extras(inject=form.keys))
-            why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
+            why = self._hyper.get(("why", id(ident))) or "its construction cannot keep them in its state"
         if why:
             self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} ({why})")
             return
         names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
         if self.target.wrapper is not None:
             names.module = self.module_for(ident).text
-        where = self.target.hyperparam(recv, names, injected_knowledge.optax_name(form.keys[0]))
-        if form.kind == "read":
-            message = f"{self.text(form.read, use.ctx)} → {where} ({injected_knowledge.NOTE})"
-        else:
-            first = form.writes[0]
-            keys = ", ".join(repr(k) for k in form.keys)
-            what = (f"{recv}.param_groups[0][{first[0]!r}]" if form.kind == "write" else
-                    f"every group's {keys} ({recv}.param_groups)")
-            where = ", ".join(self.target.hyperparam(recv, names, injected_knowledge.optax_name(k)) for k in form.keys)
-            message = f"{what} {first[1]} ... → {where} {first[1]} ... ({injected_knowledge.NOTE})"
+        state = self.hyper_state(ident)
+        if form.kind != "read" and not isinstance(unroll(form, state.groups, lambda g, k: "_"), list):
+            self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} "
+                         "(the groups it sets are not the ones its construction keeps apart)")
+            return
+        message = f"{hyper_message(self, form, use, recv, names, state)} ({injected_knowledge.NOTE})"
         f = Finding("OPX107", span, message, "hyperparam", noqa, ignore, fixable=True)
-        self.add(f, Site(f, use.ctx, ident, names=names, receiver=recv, ids=ids, hyper=form))
+        self.add(f, Site(f, use.ctx, ident, names=names, receiver=recv, ids=ids, hyper=form, hyper_state=state))
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)

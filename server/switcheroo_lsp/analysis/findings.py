@@ -99,3 +99,4 @@ class Site:
     groups: Any = None                          # parameter groups (param_groups.Groups)
     gradients: Any = None                       # steps: where their gradients come from (gradients.StepGradients)
     hyper: Any = None                           # param_groups writes and reads (hyperparams.HyperUse)
+    hyper_state: Any = None                     # and where they live once converted (hyper_state.HyperState)

@@ -1,10 +1,12 @@
 """What a use of `<optimizer>.param_groups` does to its hyperparameters, read from the tree.
 
-The forms that set or read the same value for every group convert (knowledge/hyperparams.py):
-- `opt.param_groups[0]["lr"] = expr` (or `*=`...): a write of the first group's;
-- `for g in opt.param_groups: g["lr"] = expr` (or `for i, g in enumerate(...)`, `i` unused):
-  a write of every group's, the loop's body nothing but such writes;
-- `opt.param_groups[0]["lr"]` read in an expression (logging).
+The forms that convert (knowledge/hyperparams.py):
+- `opt.param_groups[k]["lr"] = expr` (or `*=`...): a write of group k's (k a literal);
+- `for g in opt.param_groups: g["lr"] = expr` (or `for i, g in enumerate(...)`): a write of every
+  group's, the loop's body nothing but such writes and `if`s over them; the values and the
+  conditions may use the index and the group's own keys (`g["lr_scale"]`), unrolled per group
+  where the groups are known (group_writes.py);
+- `opt.param_groups[k]["lr"]` read in an expression (logging).
 Anything else is said in words (a string): why the use needs a person.
 """
 
@@ -26,6 +28,17 @@ class HyperUse:
     read: cst.BaseExpression | None = None      # the read (`opt.param_groups[0]["lr"]`), swapped
     key: str = ""                               # the key read
     quote: str = '"'                            # how the key is quoted (inside an f-string, its other quote)
+    group: int = 0                              # write / read: the group's position (a literal; -1 the last)
+    body: tuple = ()                            # loop: its statements (writes, and `if`s over writes)
+    group_name: str = ""                        # loop: the name each group is bound to
+    index: str | None = None                    # loop: enumerate's index name
+    uniform: bool = True                        # loop: every group written alike (no `if`, index or group read)
+    group_reads: tuple[str, ...] = ()           # loop: the keys read from the group itself
+
+    @property
+    def per_group(self) -> bool:
+        """Does it tell the groups apart (a position other than the first, a loop setting each its own)?"""
+        return self.group != 0 if self.kind != "loop" else not self.uniform
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -42,6 +55,9 @@ def _literal_index(sub: cst.Subscript):
     value = sub.slice[0].slice.value
     if isinstance(value, cst.Integer):
         return int(value.value)
+    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) \
+            and isinstance(value.expression, cst.Integer):
+        return -int(value.expression.value)
     if isinstance(value, cst.SimpleString):
         return value.evaluated_value
     return None
@@ -87,9 +103,10 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     up = r.parent_of(node, ctx)
     stmt = ctx.stmt
     if isinstance(up, cst.Subscript) and up.value is node:
-        if _literal_index(up) != 0:
-            return ("a group is picked by its position: per-group hyperparameters (each group's transform in "
-                    "optax.multi_transform with its own) are not converted yet")
+        group = _literal_index(up)
+        if not isinstance(group, int):
+            return (f"a group is picked by a value fix-all cannot read statically ({_code(up.slice[0].slice)}): "
+                    "which group it is cannot be told")
         outer = r.parent_of(up, ctx)
         key = _key_of(outer, up)
         if key is None:
@@ -98,12 +115,12 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
             targets = [t.target for t in stmt.targets] if isinstance(stmt, cst.Assign) else [stmt.target]
             if any(t is outer for t in targets):
                 write = _write(stmt, up)
-                return HyperUse("write", ctx, (write,)) if write else "a write fix-all cannot read"
+                return HyperUse("write", ctx, (write,), group=group) if write else "a write fix-all cannot read"
             if any(outer in _nodes(t) for t in targets):
                 return "the group's value is written as part of an unpacking"
         if isinstance(stmt, (cst.AnnAssign, cst.Del, cst.For, cst.With)) or r.is_store(outer, ctx):
             return "the group's value is written in a form fix-all cannot read"
-        return HyperUse("read", ctx, (), read=outer, key=key, quote=_quote_inside(outer, ctx, r))
+        return HyperUse("read", ctx, (), read=outer, key=key, quote=_quote_inside(outer, ctx, r), group=group)
     loop, index = None, None
     if (up is None or up is stmt) and isinstance(stmt, cst.For) and stmt.iter is node:
         loop = stmt
@@ -124,33 +141,101 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
         return "the loop over the groups unpacks them in a form fix-all cannot read"
     if loop.orelse is not None or not isinstance(loop.body, (cst.IndentedBlock, cst.SimpleStatementSuite)):
         return "the loop over the groups has an else clause"
-    smalls = []
-    lines = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else [loop.body]
-    for line in lines:
-        if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            return ("the loop over the groups sets them differently (a statement inside it picks groups): per-group "
-                    "hyperparameters, each group's transform in optax.multi_transform with its own, are not "
-                    "converted yet")
-        smalls.extend(line.body)
-    writes = []
-    for small in smalls:
-        write = _write(small, group.value)
-        if write is None:
-            return "the loop over the groups does more than set their values"
-        writes.append(write)
-    value_nodes = [s.value for s in smalls]
-    if any(_names_in(v, group.value) for v in value_nodes):
-        return (f"each group's value is computed from the group itself ({group.value}[...]): per-group "
-                "hyperparameters are not converted yet")
-    if index is not None and any(_names_in(v, index) for v in lines):
-        return f"the writes depend on the group's index ({index}): per-group hyperparameters are not converted yet"
+    lines = tuple(loop.body.body if isinstance(loop.body, cst.IndentedBlock) else [loop.body])
+    writes: list = []
+    why = _read_body(lines, group.value, writes)
+    if why:
+        return why
+    reads = tuple(dict.fromkeys(k for line in lines for k in _group_reads(line, group.value)))
+    if any(n for line in lines for n in _bare(line, group.value)):
+        return f"the loop uses the group ({group.value}) other than by its keys"
+    uniform = not reads and not any(isinstance(line, cst.If) for line in lines) and not (
+        index is not None and any(_names_in(line, index) for line in lines))
     names = [group.value] + ([index] if index is not None else [])
     for name in names:
         inside = {id(n) for n in _names_in(loop, name)}
         for n, nctx in r.names(name):
             if nctx.scope is ctx.scope and id(n) not in inside and not _rebound(name, nctx):
                 return f"{name}, a torch parameter group, is used after the loop"
-    return HyperUse("loop", ctx, tuple(writes))
+    return HyperUse("loop", ctx, tuple(writes), body=lines, group_name=group.value, index=index, uniform=uniform,
+                    group_reads=reads)
+
+
+def _read_body(lines, group: str, writes: list) -> str:
+    """Collect the writes of a loop body made of writes and `if`s over them; why not, else ''."""
+    for line in lines:
+        if isinstance(line, cst.If):
+            branch = line
+            while branch is not None:
+                body = branch.body
+                why = _read_body(tuple(body.body if isinstance(body, cst.IndentedBlock) else [body]), group, writes)
+                if why:
+                    return why
+                branch = branch.orelse
+                if isinstance(branch, cst.Else):
+                    inner = branch.body
+                    why = _read_body(tuple(inner.body if isinstance(inner, cst.IndentedBlock) else [inner]), group,
+                                     writes)
+                    if why:
+                        return why
+                    branch = None
+            continue
+        if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            return "the loop over the groups does more than set their values (a statement other than a write or if)"
+        for small in line.body:
+            write = _write(small, group)
+            if write is None:
+                return "the loop over the groups does more than set their values"
+            writes.append(write)
+    return ""
+
+
+def group_read_key(node, group: str) -> str | None:
+    """'lr_scale' for `<group>["lr_scale"]`."""
+    return _key_of(node, group)
+
+
+def _group_reads(node, group: str) -> list[str]:
+    """The keys read from the group (`g["lr_scale"]`) in values and conditions (not write targets)."""
+    found = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Assign(self, n):
+            n.value.visit(self)
+            return False
+
+        def visit_AugAssign(self, n):
+            n.value.visit(self)
+            return False
+
+        def visit_Subscript(self, n):
+            key = _key_of(n, group)
+            if key is not None:
+                found.append(key)
+                return False
+            return True
+
+    node.visit(_V())
+    return found
+
+
+def _bare(node, group: str) -> list:
+    """Uses of the group's name that are not `<group>["key"]` (a method, the dict handed on)."""
+    found = []
+
+    class _V(cst.CSTVisitor):
+        def visit_Subscript(self, n):
+            if _key_of(n, group) is not None:
+                return False
+            return True
+
+        def visit_Name(self, n):
+            if n.value == group:
+                found.append(n)
+
+    node.visit(_V())
+    return found
+
 
 
 def _quote_inside(node, ctx: StmtContext, r) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..analysis.findings import Site
 from ..engine import Analysis, Finding, Pos, Span
+from ..analysis.hyper_state import kept, moves
 from ..knowledge.hyperparams import HOVER as HYPERPARAMS
 
 SCHEDULE_NOTE = ("A schedule is a function of the update count, passed as `learning_rate`; optax "
@@ -61,11 +62,19 @@ def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
             out.append(f"**Not exact:** {site.emission.difference}")
         else:
             out.append(FAITHFUL)
-        if site.identity is not None and any(s.finding.kind == "hyperparam" and s.identity is site.identity
-                                             for s in analysis.result.sites.values()):
+        hyper = [s for s in analysis.result.sites.values()
+                 if s.finding.kind == "hyperparam" and site.identity is not None and s.identity is site.identity]
+        if hyper:
             out.append(f"**Set by hand:** {HYPERPARAMS}.")
+            h = hyper[0]
+            groups = kept(analysis.target, h.receiver, h.names, h.hyper_state)
+            if groups:
+                out.append(_bullets("Each parameter group's transform is wrapped in `optax.inject_hyperparams` "
+                                    "(`optax.multi_transform` keeps one state per group)", groups))
     elif kind == "hyperparam":
         out.append(f"**Where it lives now:** {HYPERPARAMS}.")
+        out.append(_bullets("What moved where", moves(analysis.target, site.hyper, site.receiver, site.names,
+                                                      site.hyper_state)))
     elif kind in ("step", "undefined"):
         if site.missing:
             out.append(f"**Define first:** {', '.join(f'`{m}`' for m in site.missing)} "

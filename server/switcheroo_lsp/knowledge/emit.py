@@ -67,6 +67,9 @@ class Extras:
     prefix: tuple[str, ...] = ()
     decay_mask: str | None = None     # the leaves weight decay applies to (timm's exclusion of biases and norms)
     inject: tuple[str, ...] = ()      # torch hyperparameters the loop sets by hand ('lr'): kept in the state
+    # Per parameter group, the ones set or read group by group (`param_groups[1]["lr"] = 0.0`): each
+    # group's transform keeps its own in its state (multi_transform); () when none is.
+    inject_groups: tuple[tuple[str, ...], ...] = ()
 
 
 # Transforms whose weight decay takes a mask, and the keyword that does.
@@ -442,28 +445,42 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
     learning_rate=lr, ...)` where the learning rate is one keyword of one transform; else a small
     factory of it around the whole chain (`inject_hyperparams(lambda learning_rate: optax.chain(
     add_decayed_weights(wd), adam(learning_rate=learning_rate)))(learning_rate=lr)`). A string: why not."""
-    from .hyperparams import optax_name
-    unknown = [k for k in extras.inject if optax_name(k) is None]
+    from .hyperparams import optax_names
+    unknown = [k for k in extras.inject if optax_names(k) is None]
     if unknown:
         return f"{', '.join(unknown)}: not a hyperparameter fix-all keeps in the state yet"
     out = _inject_learning_rate(row, args, transforms, extras, flags)
     others = [k for k in extras.inject if k != "lr"]
     if isinstance(out, str) or not others:
         return out
-    # Another hyperparameter set by hand (`weight_decay`, `momentum`, `eps`): kept where it is
-    # one keyword of the one transform, verbatim (its value flows nowhere else).
+    # Another hyperparameter set by hand (`weight_decay`, `momentum`, `eps`, `betas`): kept where
+    # it is one keyword of the one transform (b1 and b2 for betas), verbatim (its value flows
+    # nowhere else).
     tx = out[0] if len(out) == 1 and isinstance(out[0], TxCall) else None
     for key in others:
-        name = optax_name(key)
+        names = optax_names(key)
         probe = dict(args)
-        probe[key] = ArgValue(name)
+        probe[key] = ArgValue(names[0]) if len(names) == 1 else ArgValue(
+            f"({', '.join(names)})", elements=tuple(ArgValue(n) for n in names))
         chain, _ = _chain_for(row, probe, {}, [])
         texts = [tx_text(t) for t in chain]
-        uses = sum(len(re.findall(rf"(?<![\w.]){name}(?![\w=])", t)) for t in texts)
-        if tx is None or len(texts) != 1 or uses != 1 or f"{name}={name}" not in texts[0] \
-                or not any(k == name for k, _ in tx.kws):
-            return (f"{row.qualified}'s {key} is not one keyword of its rewrite here: keep it in the state by hand "
-                    "(optax.inject_hyperparams)")
+        why = (f"{row.qualified}'s {key} is not one keyword of its rewrite here: keep it in the state by hand "
+               "(optax.inject_hyperparams)")
+        missing = []
+        for name in names:
+            uses = sum(len(re.findall(rf"(?<![\w.]){name}(?![\w=])", t)) for t in texts)
+            if tx is None or len(texts) != 1 or uses != 1 or f"{name}={name}" not in texts[0]:
+                return why
+            if not any(k == name for k, _ in tx.kws):
+                missing.append(name)
+        if missing:
+            # torch's default betas, where the rewrite leaves Optax's equal default: given
+            # explicitly, so that the state keeps the tuple's two halves from the start.
+            default = row.defaults().get(key)
+            if len(names) == 1 or not isinstance(default, tuple) or len(default) != len(names):
+                return why
+            tx = TxCall(tx.func, tx.kws + tuple((n, Value(repr(default[names.index(n)]))) for n in missing), tx.args)
+            out = [tx]
     return out
 
 

@@ -9,11 +9,12 @@ and the next update reads it (measured: tests/numerics/test_hyperparams.py).
 
 from __future__ import annotations
 
-# torch's group key -> the keyword of the Optax factory that takes it (every catalog row's
+# torch's group key -> the keywords of the Optax factory that take it (every catalog row's
 # learning rate is its transform's `learning_rate`; the others convert only where the rewrite
-# passes them verbatim as that keyword of its one transform: emit.inject_transforms checks).
-# Proven in tests/numerics/test_hyperparams.py; `betas` (b1 and b2 from one tuple) is not yet.
-INJECTED = {"lr": "learning_rate", "weight_decay": "weight_decay", "momentum": "momentum", "eps": "eps"}
+# passes them verbatim as those keywords of its one transform: emit.inject_transforms checks;
+# `betas` is one tuple in torch, b1 and b2 in Optax). Proven in tests/numerics/test_hyperparams.py.
+INJECTED = {"lr": ("learning_rate",), "weight_decay": ("weight_decay",), "momentum": ("momentum",),
+            "eps": ("eps",), "betas": ("b1", "b2")}
 
 # Keywords of an injected factory that are not numbers to keep in the state: a callable mask
 # would be read as a schedule.
@@ -24,9 +25,12 @@ NOTE = "optax.inject_hyperparams keeps it in the optimizer's state, where the ne
 HOVER = ("the learning rate set by hand (`param_groups[...][\"lr\"]`) lives in the optimizer state's "
          "hyperparameters now: `optax.inject_hyperparams` keeps it there, where the loop writes and reads it "
          "(`opt_state.hyperparams[\"learning_rate\"]`; with Flax NNX "
-         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`), and the next update uses it")
+         "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`; a parameter group's, where the groups became "
+         "an `optax.multi_transform`, in its own state: `opt_state.inner_states[\"group1\"].inner_state"
+         ".hyperparams[...]`), and the next update uses it")
 
 
-def optax_name(key: str) -> str | None:
-    """The Optax hyperparameter a torch group key is ('lr' -> 'learning_rate'); None: not supported."""
+def optax_names(key: str) -> tuple[str, ...] | None:
+    """The Optax hyperparameters a torch group key is ('lr' -> ('learning_rate',), 'betas' -> ('b1',
+    'b2')); None: not supported."""
     return INJECTED.get(key)

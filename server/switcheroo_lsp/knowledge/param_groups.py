@@ -17,6 +17,28 @@ from .emit import ArgValue, Emission, Extras, bind, emit
 
 LABELS = "param_labels"
 DECAY_MASK = "decay_mask"
+# Where group i's hyperparameters are, from the optimizer's state, once its transform in the
+# multi_transform is wrapped in optax.inject_hyperparams (optax 0.2.8: a PartitionState whose
+# inner_states[label] is a MaskedState around the InjectHyperparamsState). Measured in
+# tests/numerics/test_hyperparams.py.
+GROUP_STATE = '.inner_states["{label}"].inner_state'
+
+
+def label(i: int) -> str:
+    return f"group{i}"
+
+
+def group_state(i: int) -> str:
+    return GROUP_STATE.format(label=label(i))
+
+
+def ignored_keys(row: OptimizerRow, group: dict) -> list[str]:
+    """A group's keys torch's optimizer never reads (`"lr_scale": 0.1`, `"name": "head"`): torch
+    keeps them in the group's dict for the training loop's own use."""
+    if row.module != "torch.optim":
+        return []
+    known = set(row.defaults()) | {"params"}
+    return [k for k in group if k not in known]
 
 
 @dataclass
@@ -32,15 +54,17 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
     if len(groups.groups) == 1:
         # One group is no grouping: its keys are the optimizer's arguments.
         group = groups.groups[0]
-        merged = {**outer, **{k: v for k, v in group.items() if k != "params"}}
+        merged = {**outer, **{k: v for k, v in group.items() if k != "params" and k not in ignored_keys(row, group)}}
         args, params, problems = bind(row, [group["params"]], list(merged.items()))
         return emit(row, args, params, problems, extras, document=document)
     per_group: list[Emission] = []
-    for group in groups.groups:
+    by_group = extras.inject_groups if extras is not None else ()
+    for i, group in enumerate(groups.groups):
         # A group's own value wins over the optimizer's.
-        merged = {**outer, **{k: v for k, v in group.items() if k != "params"}}
+        merged = {**outer, **{k: v for k, v in group.items() if k != "params" and k not in ignored_keys(row, group)}}
         args, params, problems = bind(row, [group["params"]], list(merged.items()))
-        emission = emit(row, args, params, problems, document=document)
+        inject = Extras(inject=by_group[i]) if by_group and by_group[i] else None
+        emission = emit(row, args, params, problems, inject, document=document)
         if emission.problems:
             out = Emission(torch=row.qualified)
             out.problems = [f"group {len(per_group)}: {p}" for p in emission.problems]
@@ -51,7 +75,11 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
     out.difference = "; ".join(e.difference for e in per_group if e.difference)
     out.needs_jnp = any(e.needs_jnp for e in per_group)
     out.needs_helpers = any(e.needs_helpers for e in per_group)
-    mask = _decay_mask_form(row, groups, per_group)
+    mask = None if by_group else _decay_mask_form(row, groups, per_group)
+    if by_group and extras.prefix:
+        out.problems.append("the hyperparameters set by hand per group, with clipping folded in front of the "
+                            "groups' transforms: keep them by hand (optax.inject_hyperparams)")
+        return out
     if mask is not None and extras is not None and extras.inject:
         # Every group's learning rate set alike (the loop over all of them): adamw's, in the state.
         merged = {**outer, **{k: v for k, v in groups.groups[0].items() if k != "params"}}
@@ -71,7 +99,7 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         out.notes = [f"two groups that differ only in weight decay: optax.adamw's mask= applies it to the "
                      f"first group's leaves; define {DECAY_MASK} (a pytree of bools like params)"]
     else:
-        inner = ", ".join(f'"group{i}": {e.one_line()}' for i, e in enumerate(per_group))
+        inner = ", ".join(f'"{label(i)}": {e.one_line()}' for i, e in enumerate(per_group))
         out.transforms = [f"optax.multi_transform({{{inner}}}, {LABELS})"]
         out.placeholders = (LABELS,)
         members = "; ".join(f"group{i} = {g['params'].source}" for i, g in enumerate(groups.groups))
@@ -81,10 +109,9 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         out.notes.extend(n for n in e.notes if n not in out.notes)
     if extras is not None and extras.prefix:
         out.transforms = list(extras.prefix) + out.transforms
-    if extras is not None and extras.inject and not (mask is not None and mask.startswith("optax.inject")):
+    if extras is not None and extras.inject and not by_group and not (mask is not None and mask.startswith("optax.inject")):
         out.problems.append("the learning rate set by hand (param_groups) over groups that became an "
-                            "optax.multi_transform: each group's transform keeps its own, which fix-all does not "
-                            "address yet")
+                            "optax.multi_transform: each group's transform keeps its own, set group by group")
     if extras is not None and (extras.learning_rate or extras.momentum):
         out.problems.append("a scheduler over parameter groups scales each group's lr: fold it in by hand")
     return out

@@ -102,9 +102,10 @@ class Target(Protocol):
 
     hyperparams_need_state: bool  # the hyperparameters are reached through the state's name (not the object)
 
-    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False, path: str = "") -> str:
         """Where optax.inject_hyperparams keeps hyperparameter `name`, as an expression that reads
-        and writes it (`inner`: the transform is inside optax.MultiSteps)."""
+        and writes it (`inner`: the transform is inside optax.MultiSteps; `path`: from the state to
+        the injected transform's, a parameter group's in a multi_transform)."""
 
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         """OPX202 for a use of the optimizer that needs a person: `member` is 'closure' (a

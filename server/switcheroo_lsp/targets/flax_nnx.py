@@ -58,10 +58,10 @@ class FlaxNnxTarget:
 
     hyperparams_need_state: bool = False
 
-    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False, path: str = "") -> str:
         """`optimizer.opt_state.hyperparams["learning_rate"][...]`: nnx.Optimizer keeps each
         hyperparameter as a variable (flax 0.12: `[...]` reads and writes its value)."""
-        return f'{receiver}.opt_state{".inner_opt_state" if inner else ""}.hyperparams["{name}"][...]'
+        return f'{receiver}.opt_state{".inner_opt_state" if inner else ""}{path}.hyperparams["{name}"][...]'
 
     def steps_of(self, kinds: frozenset[str]):
         return OPTAX if kinds == {"optax"} else self

@@ -101,10 +101,10 @@ class OptaxTarget:
 
     hyperparams_need_state: bool = True
 
-    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False) -> str:
+    def hyperparam(self, receiver: str, names: Names, name: str, inner: bool = False, path: str = "") -> str:
         """`opt_state.hyperparams["learning_rate"]`: where optax.inject_hyperparams keeps it (the
         dict is the state's own: writing into it sets what the next update uses)."""
-        return f'{names.state}{".inner_opt_state" if inner else ""}.hyperparams["{name}"]'
+        return f'{names.state}{".inner_opt_state" if inner else ""}{path}.hyperparams["{name}"]'
 
     def manual_message(self, member: str, receiver: str, lbfgs: bool = False) -> str:
         r = receiver

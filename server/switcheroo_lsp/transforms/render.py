@@ -263,7 +263,10 @@ class _Rewriter(cst.CSTTransformer):
                 body = upd.body.body[0]
                 kept += list(body.leading_lines)
                 return [_Removed(kept, body.trailing_whitespace, [], False)] + after
-            inner = [comment_line(c) for c in comments_in(orig.body)]
+            body = orig.body
+            if isinstance(body, cst.IndentedBlock):     # its header's comment is kept above already
+                body = body.with_changes(header=cst.TrailingWhitespace())
+            inner = [comment_line(c) for c in comments_in(body)]
             return [_Removed(kept + inner, cst.TrailingWhitespace(), [], False)] + after
         lost = _lost_comments(header_only(orig), [header_only(upd)]) if change.commented else []
         comments = [comment_line(t) for t in change.before if t.startswith("#")] + [comment_line(c) for c in lost]
