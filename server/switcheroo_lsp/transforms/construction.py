@@ -18,6 +18,7 @@ import libcst as cst
 
 from ..analysis.arguments import unwrap_tensor
 from ..knowledge.emit import LINE_LIMIT, Emission, TxCall, Value, rename_optax, tx_text
+from .fitting import fitted
 
 _SPACE = cst.SimpleWhitespace(" ")
 _NONE = cst.SimpleWhitespace("")
@@ -61,16 +62,24 @@ class _Layout:
 
 
 def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_name: str, indent: str,
-          default_indent: str = "    ", columns: tuple[int, int] | None = None) -> cst.BaseExpression:
+          default_indent: str = "    ", columns: tuple[int, int] | None = None, fit: bool = False) -> cst.BaseExpression:
     """The Optax expression replacing `call`. `named` maps torch's argument names to the call's
     Args; `indent` is the statement's indentation (for a long chain broken over lines);
     `columns`: where the torch call starts on its line and where the new expression will
-    (arguments aligned under the torch call's `(` follow the new one's)."""
+    (arguments aligned under the torch call's `(` follow the new one's); `fit`: the expression
+    is the statement's own (no wrapper around it), so one made of text is spread over lines
+    when it does not fit (fitting.py)."""
     builder = _Builder(named, optax_name)
     layout, sources = _read_layout(call)
     transforms = emission.transforms
     if len(transforms) == 1 and not isinstance(transforms[0], TxCall):
-        return builder.single_line(transforms[0])      # made up of text: comments go above the statement
+        # Made up of text: comments go above the statement; spread when it grows past the limit
+        # (and past the torch call's first line, whose length the file already lives with).
+        node = builder.single_line(transforms[0])
+        if not fit or columns is None or columns[1] + len(_code(node)) <= max(
+                LINE_LIMIT, columns[0] + len(_code(call).split("\n")[0])):
+            return node
+        return fitted(node, columns[1], len(indent), default_indent)
     if layout is not None and columns is not None:
         head = rename_optax(transforms[0].func, optax_name) if len(transforms) == 1 else f"{optax_name}.chain"
         layout = _realigned(layout, call, columns, head, indent)

@@ -44,7 +44,8 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
                 at = len(indent)        # on a line of its own inside MultiSteps(, shifted one step in
             named = factory_args(call) if ident.factory or row is None else named_args(row, call)
             tx = construction.build(call, emission, named, p.optax_name, indent, default_indent,
-                                    (column, at) if at is not None else None)
+                                    (column, at) if at is not None else None,
+                                    fit=wrapper is None and accumulate is None)
             return _multi_steps(tx, accumulate, p.optax_name, default_indent) if accumulate is not None else tx
 
         wrapper = p.target.wrapper
