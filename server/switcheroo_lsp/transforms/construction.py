@@ -62,13 +62,14 @@ class _Layout:
 
 
 def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_name: str, indent: str,
-          default_indent: str = "    ", columns: tuple[int, int] | None = None, fit: bool = False) -> cst.BaseExpression:
+          default_indent: str = "    ", columns: tuple[int, int] | None = None,
+          fit: tuple[int, int] | None = None) -> cst.BaseExpression:
     """The Optax expression replacing `call`. `named` maps torch's argument names to the call's
     Args; `indent` is the statement's indentation (for a long chain broken over lines);
     `columns`: where the torch call starts on its line and where the new expression will
-    (arguments aligned under the torch call's `(` follow the new one's); `fit`: the expression
-    is the statement's own (no wrapper around it), so one made of text is spread over lines
-    when it does not fit (fitting.py)."""
+    (arguments aligned under the torch call's `(` follow the new one's); `fit`: (the column the
+    expression starts at, the indentation of the line it is on): one made of text is spread
+    over lines there when it does not fit (fitting.py); None: it stays on one line."""
     builder = _Builder(named, optax_name)
     layout, sources = _read_layout(call)
     transforms = emission.transforms
@@ -76,10 +77,10 @@ def build(call: cst.Call, emission: Emission, named: dict[str, cst.Arg], optax_n
         # Made up of text: comments go above the statement; spread when it grows past the limit
         # (and past the torch call's first line, whose length the file already lives with).
         node = builder.single_line(transforms[0])
-        if not fit or columns is None or columns[1] + len(_code(node)) <= max(
-                LINE_LIMIT, columns[0] + len(_code(call).split("\n")[0])):
+        if fit is None or fit[0] + len(_code(node)) <= max(
+                LINE_LIMIT, (columns[0] if columns else 0) + len(_code(call).split("\n")[0])):
             return node
-        return fitted(node, columns[1], len(indent), default_indent)
+        return fitted(node, fit[0], fit[1], default_indent)
     if layout is not None and columns is not None:
         head = rename_optax(transforms[0].func, optax_name) if len(transforms) == 1 else f"{optax_name}.chain"
         layout = _realigned(layout, call, columns, head, indent)

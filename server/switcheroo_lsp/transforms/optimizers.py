@@ -38,14 +38,17 @@ def plan_optimizer(p, ident: Identity, site: Site | None, folded: Folded | None,
         accumulate = folded.accumulate if folded else None
         column = p.program.span(ident.call, ctx).start.col
 
-        def build(call: cst.Call, at: int | None = column) -> cst.BaseExpression:
-            """`at`: where the new expression starts on the call's line (None: on a line of its own)."""
+        def build(call: cst.Call, at: int | None = column, inside: int | None = None) -> cst.BaseExpression:
+            """`at`: where the new expression starts on the call's line (None: on a line of its own);
+            `inside`: it is on a line of its own inside the wrapper, this many columns in."""
             if accumulate is not None and at is not None:
                 at = len(indent)        # on a line of its own inside MultiSteps(, shifted one step in
             named = factory_args(call) if ident.factory or row is None else named_args(row, call)
+            fit = None
+            if accumulate is None:      # (MultiSteps shifts it afterwards: it stays on one line)
+                fit = (inside, inside) if inside is not None else (at, len(indent)) if wrapper is None else None
             tx = construction.build(call, emission, named, p.optax_name, indent, default_indent,
-                                    (column, at) if at is not None else None,
-                                    fit=wrapper is None and accumulate is None)
+                                    (column, at) if at is not None else None, fit)
             return _multi_steps(tx, accumulate, p.optax_name, default_indent) if accumulate is not None else tx
 
         wrapper = p.target.wrapper

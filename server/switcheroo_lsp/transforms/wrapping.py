@@ -35,7 +35,7 @@ def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseEx
     if isinstance(open_ws, cst.ParenthesizedWhitespace) and params is not None and call.args and call.args[0] is params:
         # Spread from `(`: the comment after `(` and the params argument's go with the module.
         lead, trail, stripped = _params_comments(call, params)
-        transform = build(stripped, None)
+        transform = build(stripped, None, inside=(len(indent) if open_ws.indent else 0) + len(open_ws.last_line.value))
         close = _closing(call)
         return _spread(func, module, transform, keywords, open_ws.last_line, open_ws.indent, lead, trail, close,
                        open_ws.first_line)
@@ -48,7 +48,7 @@ def wrap(call: cst.Call, params: cst.Arg | None, build: Callable[..., cst.BaseEx
     if "\n" in text and "\n" in _CODEGEN.code_for_node(call):
         return hugged           # the user's own layout (hanging from `(`) is kept as it is
     # Spread: the transform on a line of its own, one step in.
-    transform = build(call, len(indent) + len(default_indent))
+    transform = build(call, len(indent) + len(default_indent), inside=len(indent) + len(default_indent))
     return _spread(func, module, transform, keywords, cst.SimpleWhitespace(default_indent), True, [], None,
                    cst.ParenthesizedWhitespace(indent=True, last_line=_NONE))
 
