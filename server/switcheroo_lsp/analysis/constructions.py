@@ -22,7 +22,7 @@ from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
 from . import choices as choosing
 from .gradients import Gradients
-from .group_writes import Groups as GroupInfo, group_of, unroll
+from .group_writes import Groups as GroupInfo, unroll
 from .hyper_state import HyperState, decide as decide_hyper_state, group_info, message as hyper_message
 from .hyperparams import HyperUse, read_use
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
