@@ -3,9 +3,10 @@
 The Optax expressions built from text (`optax.multi_transform({...}, param_labels)`, a chain
 wrapped in `optax.inject_hyperparams(lambda ...)(...)`) come out on one line. Past the line
 limit, a call puts each argument on a line of its own, one step deeper, with a trailing comma
-and `)` back at the call's own depth; a dict does the same with its entries; an argument that
-still does not fit is spread in turn. What fits stays as it is. Only generated text is spread:
-the user's nodes inside it keep their layout (they are on one line there already).
+(none after a sole argument) and `)` back at the call's own depth; a dict does the same with its
+entries; an argument that still does not fit is spread in turn. What fits stays as it is, and
+so does what is already on several lines (the user's own layout); starred arguments and `**`
+entries are never split.
 """
 
 from __future__ import annotations
