@@ -68,3 +68,13 @@ def test_hover_says_which_group_moved_where():
     markdown, _ = hover(analysis, construct.span.start)
     assert ('group 1 (`model.head.parameters()`): `lr`, `betas`, `weight_decay` in '
             '`opt_state.inner_states["group1"].inner_state.hyperparams`') in markdown
+
+
+def test_a_condition_python_itself_would_reject_stays_torch_saying_so():
+    text = ("import torch\n\nopt = torch.optim.SGD([{'params': a.parameters()}, {'params': b.parameters()}], lr=0.1)\n"
+            "for i, g in enumerate(opt.param_groups):\n"
+            "    if i < 'head':\n"
+            "        g['lr'] = 0.0\n")
+    found = _by_line(text)
+    said = [f.message for f in found[4] if f.code == "OPX202"]
+    assert said and "a condition fix-all cannot decide for each group (i < 'head')" in said[0]

@@ -18,7 +18,8 @@ from typing import Callable
 
 import libcst as cst
 
-from .hyperparams import HyperUse, group_read_key
+from .arguments import code
+from .hyperparams import HyperUse, group_read_key, names_in
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def unroll(form: HyperUse, groups: Groups, read: Reader) -> list[GroupWrite] | s
     """The writes of `form`, group by group; why not (a string)."""
     n = groups.count
     if form.kind in ("write", "read"):
-        g = form.group + n if form.group < 0 else form.group
+        g = group_of(form, n)
         if not 0 <= g < n:
             return f"param_groups[{form.group}]: the optimizer has {n} group{'s' if n != 1 else ''}"
         if form.kind == "read":
@@ -89,7 +90,7 @@ def _lines(form: HyperUse, lines, g: int, groups: Groups, read: Reader, out: lis
         for small in line.body:
             target = small.targets[0].target if isinstance(small, cst.Assign) else small.target
             key = group_read_key(target, form.group_name)
-            op = "=" if isinstance(small, cst.Assign) else cst.Module(body=()).code_for_node(small.operator).strip()
+            op = "=" if isinstance(small, cst.Assign) else code(small.operator).strip()
             value = _substitute(small.value, form, g, groups, read)
             if value.startswith("\0"):
                 return value[1:]
@@ -105,7 +106,7 @@ def _substitute(value: cst.BaseExpression, form: HyperUse, g: int, groups: Group
     """The value's text for group g; a string starting with NUL: why it cannot be written."""
     problem: list[str] = []
     if _binds(value, {form.index, form.group_name} - {None}):
-        return f"\0the value rebinds the loop's names inside it ({cst.Module(body=()).code_for_node(value)})"
+        return f"\0the value rebinds the loop's names inside it ({code(value)})"
 
     class _T(cst.CSTTransformer):
         def leave_Name(self, original, updated):
@@ -132,7 +133,7 @@ def _substitute(value: cst.BaseExpression, form: HyperUse, g: int, groups: Group
     new = value.visit(_T())
     if problem:
         return "\0" + problem[0]
-    return cst.Module(body=()).code_for_node(new)
+    return code(new)
 
 
 def _binds(node, names: set[str]) -> bool:
@@ -141,27 +142,16 @@ def _binds(node, names: set[str]) -> bool:
 
     class _V(cst.CSTVisitor):
         def visit_CompFor(self, n):
-            found.extend(x.value for x in _names(n.target))
+            found.extend(x.value for x in names_in(n.target))
 
         def visit_Lambda(self, n):
             found.extend(p.name.value for p in n.params.params + n.params.kwonly_params + n.params.posonly_params)
 
         def visit_NamedExpr(self, n):
-            found.extend(x.value for x in _names(n.target))
+            found.extend(x.value for x in names_in(n.target))
 
     node.visit(_V())
     return bool(set(found) & names)
-
-
-def _names(node) -> list:
-    out = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n):
-            out.append(n)
-
-    node.visit(_V())
-    return out
 
 
 def _atom(text: str) -> cst.BaseExpression:
@@ -187,9 +177,12 @@ def _decide(test, form: HyperUse, g: int, groups: Groups) -> bool | str:
     """The value of an `if`'s test for group g: its index, literals, keys given at construction."""
     try:
         return bool(_eval(test, form, g, groups))
+    except TypeError:       # `i < "a"`, `i in 3`: Python itself would raise
+        return (f"the loop picks groups by a condition fix-all cannot decide for each group "
+                f"({code(test)})")
     except _Undecided as e:
         return (f"the loop picks groups by a condition fix-all cannot decide for each group "
-                f"({cst.Module(body=()).code_for_node(test)}{': ' + str(e) if str(e) else ''})")
+                f"({code(test)}{': ' + str(e) if str(e) else ''})")
 
 
 def _eval(node, form: HyperUse, g: int, groups: Groups):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from .arguments import code
 from .facts import ReceiverUse, StmtContext
 from .references import refs
 
@@ -43,10 +44,6 @@ class HyperUse:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([w[0] for w in self.writes] + ([self.key] if self.key else [])))
-
-
-def _code(node) -> str:
-    return cst.Module(body=()).code_for_node(node)
 
 
 def _literal_index(sub: cst.Subscript):
@@ -77,19 +74,20 @@ def _write(small, holder) -> tuple[str, str, str] | None:
     """(key, operator, value) for `<holder>["key"] = value` / `<holder>["key"] op= value`."""
     if isinstance(small, cst.Assign) and len(small.targets) == 1:
         key = _key_of(small.targets[0].target, holder)
-        return (key, "=", _code(small.value)) if key else None
+        return (key, "=", code(small.value)) if key else None
     if isinstance(small, cst.AugAssign):
         key = _key_of(small.target, holder)
-        return (key, _code(small.operator).strip(), _code(small.value)) if key else None
+        return (key, code(small.operator).strip(), code(small.value)) if key else None
     return None
 
 
-def _names_in(node, name: str) -> list[cst.Name]:
+def names_in(node, name: str | None = None) -> list[cst.Name]:
+    """The names in `node` (only those spelt `name`, when given)."""
     found = []
 
     class _V(cst.CSTVisitor):
         def visit_Name(self, n):
-            if n.value == name:
+            if name is None or n.value == name:
                 found.append(n)
 
     node.visit(_V())
@@ -105,7 +103,7 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     if isinstance(up, cst.Subscript) and up.value is node:
         group = _literal_index(up)
         if not isinstance(group, int):
-            return (f"a group is picked by a value fix-all cannot read statically ({_code(up.slice[0].slice)}): "
+            return (f"a group is picked by a value fix-all cannot read statically ({code(up.slice[0].slice)}): "
                     "which group it is cannot be told")
         outer = r.parent_of(up, ctx)
         key = _key_of(outer, up)
@@ -150,10 +148,10 @@ def read_use(use: ReceiverUse) -> HyperUse | str:
     if any(n for line in lines for n in _bare(line, group.value)):
         return f"the loop uses the group ({group.value}) other than by its keys"
     uniform = not reads and not any(isinstance(line, cst.If) for line in lines) and not (
-        index is not None and any(_names_in(line, index) for line in lines))
+        index is not None and any(names_in(line, index) for line in lines))
     names = [group.value] + ([index] if index is not None else [])
     for name in names:
-        inside = {id(n) for n in _names_in(loop, name)}
+        inside = {id(n) for n in names_in(loop, name)}
         for n, nctx in r.names(name):
             if nctx.scope is ctx.scope and id(n) not in inside and not _rebound(name, nctx):
                 return f"{name}, a torch parameter group, is used after the loop"
@@ -235,7 +233,6 @@ def _bare(node, group: str) -> list:
 
     node.visit(_V())
     return found
-
 
 
 def _quote_inside(node, ctx: StmtContext, r) -> str:

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..analysis.arguments import code
 from ..knowledge.emit import LINE_LIMIT
 
-_CODEGEN = cst.Module(body=())
 _NONE = cst.SimpleWhitespace("")
 
 
 def fitted(node: cst.BaseExpression, column: int, indent: int, step: str, depth: int = 0) -> cst.BaseExpression:
     """`node`, starting at `column` on a line indented `indent` columns (its statement's) plus
     `depth` steps (`step` is the file's indentation unit)."""
-    if column + len(_code(node)) <= LINE_LIMIT or "\n" in _code(node):
+    if column + len(code(node)) <= LINE_LIMIT or "\n" in code(node):
         return node
     if isinstance(node, cst.Call) and node.args and not any(a.star for a in node.args):
         func = node.func
-        if isinstance(func, cst.Call) and column + len(_code(func)) + 1 > LINE_LIMIT:
+        if isinstance(func, cst.Call) and column + len(code(func)) + 1 > LINE_LIMIT:
             # `inject_hyperparams(lambda ...: chain(...))(learning_rate=...)`: the inner call is
             # spread; the outer arguments follow its `)` when they fit there.
             func = fitted(func, column, indent, step, depth)
             last = indent + len(step) * depth + 1
-            if last + len(_code(node.with_changes(func=cst.Name("f")))) - 1 <= LINE_LIMIT:
+            if last + len(code(node.with_changes(func=cst.Name("f")))) - 1 <= LINE_LIMIT:
                 return node.with_changes(func=func)
         one = len(node.args) == 1
         args = [a.with_changes(value=fitted(a.value, indent + len(step) * (depth + 1) + len(_prefix(a)), indent,
@@ -43,12 +43,12 @@ def fitted(node: cst.BaseExpression, column: int, indent: int, step: str, depth:
         return node.with_changes(func=func, args=args, whitespace_before_args=_line(step, depth + 1),
                                  whitespace_after_func=_NONE)
     if isinstance(node, cst.Lambda):
-        head = len(_code(node)) - len(_code(node.body))
+        head = len(code(node)) - len(code(node.body))
         return node.with_changes(body=fitted(node.body, column + head, indent, step, depth))
     if isinstance(node, cst.Dict) and node.elements and all(isinstance(e, cst.DictElement) for e in node.elements):
         elements = []
         for i, e in enumerate(node.elements):
-            key = _code(e.key) + ": "
+            key = code(e.key) + ": "
             value = fitted(e.value, indent + len(step) * (depth + 1) + len(key), indent, step, depth + 1)
             elements.append(e.with_changes(value=value, whitespace_before_colon=_NONE,
                                            whitespace_after_colon=cst.SimpleWhitespace(" "),
@@ -56,10 +56,6 @@ def fitted(node: cst.BaseExpression, column: int, indent: int, step: str, depth:
         return node.with_changes(elements=elements, lbrace=cst.LeftCurlyBrace(whitespace_after=_line(step, depth + 1)),
                                  rbrace=cst.RightCurlyBrace(whitespace_before=_NONE))
     return node
-
-
-def _code(node) -> str:
-    return _CODEGEN.code_for_node(node)
 
 
 def _prefix(arg: cst.Arg) -> str:
