@@ -37,6 +37,7 @@ class _File:
     doc: ParsedDocument | None = None
     imports: list | None = None      # index.imports_of(text)
     facts: dict | None = None        # index.file_facts(text), for an open document traced with another
+    rough: dict | None = None        # settled.rough_facts(text), until the index's facts arrive
 
 
 class Workspace:
@@ -532,10 +533,12 @@ class Workspace:
             if facts is None or "attrs" not in facts:
                 # Not indexed yet: every name its text puts after a dot or a `def` (a superset
                 # of what its facts will say, so nothing shown now is withdrawn then).
-                text = self.text(unit)
-                if text is None:
+                f = self._file(unit)
+                if f is None:
                     continue
-                facts = settled.rough_facts(text)
+                if f.rough is None:         # read once per text, not on every keystroke
+                    f.rough = settled.rough_facts(f.text)
+                facts = f.rough
             attrs.update(facts["attrs"])
             returning.update(facts["returning"])
         return settled.Neighbours(frozenset(attrs), frozenset(returning))
