@@ -111,7 +111,7 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
         for w in unrolled:
             per[w.group].append(w.key)
         if f.kind == "read":
-            per[f.group + info.count if f.group < 0 else f.group].append(f.key)
+            per[group_of(f, info.count)].append(f.key)
     by_group = tuple(tuple(dict.fromkeys(p)) for p in per)
     e = emission(Extras(inject=keys, inject_groups=by_group))
     if e is None or not e.ok:
