@@ -100,6 +100,19 @@ def test_a_results_entry_of_the_wrong_shape_is_not_trusted(project, analysed, ca
     assert sorted(analysed) == ["helpers.py", "train.py"]      # other.py has no rows to damage
 
 
+def test_a_remembered_row_names_the_file_as_this_run_was_given_it(project, analysed, capsys, monkeypatch):
+    # The language server remembers findings in the same file, under absolute paths; a check
+    # run from the project's folder names the files as it was given them.
+    first = json.loads(check(capsys, str(project))[1])
+    assert first and all(Path(r["path"]).is_absolute() for r in first)
+    monkeypatch.chdir(project)
+    analysed.clear()
+    again = json.loads(check(capsys, ".")[1])
+    assert analysed == []
+    assert not any(Path(r["path"]).is_absolute() for r in again)
+    assert [{**r, "path": str(project / r["path"])} for r in again] == first
+
+
 def test_a_long_check_shows_its_progress_on_a_terminal_only(tmp_path, monkeypatch):
     import os
     import pty

@@ -211,13 +211,13 @@ def test_a_second_start_has_the_cached_facts_with_the_scan(tmp_path, monkeypatch
     monkeypatch.setenv(cache.ENV, str(tmp_path / "cache"))
     root = project(tmp_path / "p")
     roots = [str(root.resolve())]
-    snap, linked = indexing._scan_and_link(roots)          # the first start: nothing cached
+    snap, linked, _ = indexing._scan_and_link(roots)          # the first start: nothing cached
     assert snap.facts == {} and linked.facts(root.resolve() / "pkg" / "loop.py") is None
     index_worker.main(roots)                               # its worker writes the facts
     capsys.readouterr()
-    snap, linked = indexing._scan_and_link(roots)          # the next start
+    snap, linked, _ = indexing._scan_and_link(roots)          # the next start
     loop = linked.facts(root.resolve() / "pkg" / "loop.py")
     assert loop is not None and loop["defines"]["fit"]["params"] == ["model", "optimizer"]
     monkeypatch.setattr(indexing, "FACTS_WITH_SCAN", 10)
-    snap, linked = indexing._scan_and_link(roots)
+    snap, linked, _ = indexing._scan_and_link(roots)
     assert snap.facts == {}

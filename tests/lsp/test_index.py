@@ -216,3 +216,76 @@ async def test_a_corrupt_cache_is_discarded(client: Client):
     assert set(data["files"]) == {str(p) for p in root.glob("*.py")}
     train = open_file(client, root / "train.py")
     assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
+
+
+# -- findings remembered from an earlier analysis (frontends/remembered.py) ---------------------------
+
+def check(root: Path) -> None:
+    """`switcheroo check` over the project: it remembers every file's findings in the cache."""
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "switcheroo_lsp", "check", str(root)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "OPX102" in done.stdout, done.stderr
+
+
+async def test_findings_checked_before_are_the_first_publish(pushing: Client):
+    client = pushing
+    root = new_project()
+    check(root)
+    await start(client, root)
+    await client.indexed()
+    train = open_file(client, root / "train.py")
+    # What other files add is there at once (without the remembered findings the first publish
+    # is PROBE alone: the tests above), and the complete analysis publishes nothing new.
+    assert codes_at(await client.pushed(train)) == sorted(PROBE + MAIN)
+    assert await settle(client, train, lambda c: True) == sorted(PROBE + MAIN)
+    await client.barrier()
+    assert publishes(client, train) == [sorted(PROBE + MAIN)]
+    first = [p for p in client.published if p.uri == train.uri][0].diagnostics
+    assert all(d.data["key"] >= 0 and d.code_description.href.endswith(d.code.lower()) for d in first)
+
+
+async def test_unsaved_changes_are_not_taken_for_the_text_checked(pushing: Client):
+    client = pushing
+    root = new_project()
+    check(root)
+    await start(client, root)
+    await client.indexed()
+    train = client.open((root / "train.py").read_text() + "# more\n", uri=(root / "train.py").as_uri())
+    assert codes_at(await client.pushed(train)) == PROBE
+    assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
+
+
+async def test_a_changed_neighbour_is_not_taken_for_the_one_checked(pushing: Client):
+    client = pushing
+    root = new_project()
+    check(root)
+    helpers = root / "helpers.py"
+    helpers.write_text(helpers.read_text() + "\n# changed after the check\n")
+    await start(client, root)
+    await client.indexed()
+    train = open_file(client, root / "train.py")
+    assert codes_at(await client.pushed(train)) == PROBE
+    assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
+
+
+remembering = _fixture("remembering", [VSCODE, VSCODE], ["first start", "next start"])
+
+
+async def test_the_server_remembers_for_its_next_start(remembering: Client):
+    client = remembering
+    if _remembering.root is None:
+        _remembering.root = new_project()
+    root = _remembering.root
+    await start(client, root)
+    await client.indexed()
+    train = open_file(client, root / "train.py")
+    first = codes_at(await client.pushed(train))
+    assert first == (sorted(PROBE + MAIN) if _remembering.started else PROBE)
+    _remembering.started = True
+    assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
+
+
+class _remembering:
+    root: Path | None = None
+    started = False

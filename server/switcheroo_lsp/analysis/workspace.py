@@ -24,7 +24,7 @@ from ..document.chunks import scan as scan_chunks
 from ..document.parsed import ParsedDocument, parse_chunk
 from ..document.text import Source
 from . import settled
-from .index import MAX_FILES, SKIP_DIRS, Snapshot, file_facts, imports_of
+from .index import MAX_FILES, SKIP_DIRS, Snapshot, digest, file_facts, imports_of
 from .program import Unit
 
 MAX_UNITS = 40          # neighbours traced with a document, at most (the cost of every keystroke)
@@ -61,6 +61,7 @@ class Workspace:
         self._names: dict[Path, tuple[str, bool]] = {}
         self._forwards: dict[Path, tuple[list, dict[Path, str]]] = {}   # file -> (its imports, _forward)
         self._unreadable: set[Path] = set()
+        self._digests: dict[Path, str] = {}       # the index's digest of each file's bytes
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], roots=()) -> "Workspace":
@@ -79,6 +80,7 @@ class Workspace:
         self._known = set(snap.files)
         self._indexed_imports = {f: snap.imports.get(d, []) for f, d in files}
         self._torch = {f: snap.torch.get(d, True) for f, d in files}
+        self._digests = dict(files)
         self._facts = {f: snap.facts[d] for f, d in files if d in snap.facts}
         self._forget_names()
         self._importers = None
@@ -86,8 +88,10 @@ class Workspace:
 
     def apply_facts(self, facts: dict[str, tuple[str, dict]]) -> None:
         """Per-file facts from the index (path -> (digest, facts))."""
-        for p, (_, f) in facts.items():
-            self._facts[Path(p)] = f
+        for p, (d, f) in facts.items():
+            path = Path(p)
+            self._facts[path] = f
+            self._digests[path] = d
 
     def facts(self, path: Path) -> dict | None:
         """The index's facts of a file (what it binds, defines, constructs), when known and the
@@ -95,6 +99,22 @@ class Workspace:
         if path in self._open:
             return None
         return self._facts.get(path)
+
+    def content_digest(self, path: Path) -> str | None:
+        """The digest of a file's content as the analysis sees it: an open document's text, the
+        text read from disk, else what the index read (None: not known). Texts are digested
+        as UTF-8, like the bytes of most files on disk."""
+        text = self._open.get(path)
+        if text is None:
+            f = self._files.get(path)
+            text = f.text if f is not None else None
+        if text is not None:
+            return digest(text.encode("utf-8", "surrogatepass"))
+        return self._digests.get(path)
+
+    def disk_digest(self, path: Path) -> str | None:
+        """The digest of a file's bytes when the index read it (None: not indexed)."""
+        return self._digests.get(path)
 
     @property
     def knows_importers(self) -> bool:
@@ -143,6 +163,7 @@ class Workspace:
         self._indexed_imports.pop(p, None)
         self._torch.pop(p, None)
         self._facts.pop(p, None)
+        self._digests.pop(p, None)
         self._forwards.pop(p, None)
         self._importers = None                  # its imports may have changed: linked again when asked
         if p.suffix == ".py":

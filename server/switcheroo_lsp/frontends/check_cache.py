@@ -15,10 +15,22 @@ import json
 from pathlib import Path
 
 from ..analysis import cache, index
-from ..engine import Workspace
+from ..engine import CODES, Workspace
 
 KIND = "results"
 KEEP = 5000          # entries kept from earlier runs, at least
+
+
+def key(target: str | None, path: Path, digest_of, units: dict[Path, set[str]]) -> str | None:
+    """What a file's findings depend on, digested: the target, the file and the files it is
+    traced with (with the names it knows them by), each by content. None when a digest is not
+    known (the language server's: a file the index has not read)."""
+    digests = [digest_of(path)] + [digest_of(u) for u in units]
+    if None in digests:
+        return None
+    parts = [target or "", str(path), digests[0],
+             [[str(u), d, sorted(names)] for (u, names), d in zip(units.items(), digests[1:])]]
+    return hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
 
 
 class Results:
@@ -48,23 +60,18 @@ class Results:
 
     def key(self, path: str, target: str | None) -> str:
         p = Path(path).resolve()
-        units = self.workspace.unit_paths(p)
-        parts = [target or "", str(p), self.digest_of(p),
-                 [[str(u), self.digest_of(u), sorted(names)] for u, names in units.items()]]
-        return hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
+        return key(target, p, self.digest_of, self.workspace.unit_paths(p))
 
     def get(self, key: str) -> dict | None:
         """{"rows": [...], "error": str | None, "related": [...]} when known and well formed."""
         entry = self.old.get(key) or self.new.get(key)
-        if not (isinstance(entry, dict) and isinstance(entry.get("rows"), list)
-                and all(_row_ok(r) for r in entry["rows"]) and (entry.get("error") is None or isinstance(entry["error"], str))
-                and isinstance(entry.get("related"), list) and all(isinstance(p, str) for p in entry["related"])):
+        if not entry_ok(entry):
             return None
         self.new[key] = entry
         return entry
 
-    def put(self, key: str, rows: list[dict], error: str | None, related: list[str]) -> None:
-        self.new[key] = {"rows": rows, "error": error, "related": related}
+    def put(self, key: str, rows: list[dict], error: str | None, related: list[str], keys: list[int]) -> None:
+        self.new[key] = {"rows": rows, "error": error, "related": related, "keys": keys}
 
     def save(self) -> None:
         """Keep what this run used or found (newest last) and, from earlier runs (another target,
@@ -82,5 +89,23 @@ _ROW = {"path": str, "line": int, "column": int, "end_line": int, "end_column": 
         "severity": str, "message": str, "fixable": bool}
 
 
+def rows_of(path: str, findings) -> list[dict]:
+    """Every finding of a file as a row (the settings filter them where they are shown)."""
+    return [{"path": path, "line": f.span.start.line + 1, "column": f.span.start.col + 1,
+             "end_line": f.span.end.line + 1, "end_column": f.span.end.col + 1,
+             "code": f.code, "severity": CODES[f.code][0], "message": f.message, "fixable": f.fixable}
+            for f in findings]
+
+
 def _row_ok(row) -> bool:
     return isinstance(row, dict) and all(type(row.get(k)) is t for k, t in _ROW.items())
+
+
+def entry_ok(entry) -> bool:
+    """A remembered result as this version writes it: its rows, the error, the related files,
+    and each finding's key (what ties a diagnostic to its fix in the server)."""
+    return (isinstance(entry, dict) and isinstance(entry.get("rows"), list)
+            and all(_row_ok(r) for r in entry["rows"]) and (entry.get("error") is None or isinstance(entry["error"], str))
+            and isinstance(entry.get("related"), list) and all(isinstance(p, str) for p in entry["related"])
+            and isinstance(entry.get("keys"), list) and len(entry["keys"]) == len(entry["rows"])
+            and all(type(k) is int for k in entry["keys"]))

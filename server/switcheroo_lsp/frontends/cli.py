@@ -18,7 +18,7 @@ from .. import __version__
 from ..analysis import cache, index
 from ..engine import CODES, Workspace, analyze, apply
 from ..targets import TARGETS
-from .check_cache import Results
+from .check_cache import Results, rows_of
 from .config import Settings, load_pyproject, visible
 from .report_formats import render
 
@@ -36,6 +36,7 @@ class FileResult:
     related: list = field(default_factory=list)    # the project's files it was traced with
     diff: str | None = None           # a notebook's diff, per cell
     notes: list[str] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)   # each finding's key in its analysis
 
 
 def read_source(path: Path) -> str:
@@ -78,12 +79,8 @@ def _process(args: tuple[str, Settings, bool, tuple[str, ...]]) -> FileResult:
     if analysis.syntax_error:
         return FileResult(path, [], error=f"{path}: {analysis.syntax_error.message}")
     # Every finding (the settings filter them where they are shown: a cached run filters alike).
-    rows = [{"path": path, "line": f.span.start.line + 1, "column": f.span.start.col + 1,
-             "end_line": f.span.end.line + 1, "end_column": f.span.end.col + 1,
-             "code": f.code, "severity": CODES[f.code][0], "message": f.message, "fixable": f.fixable}
-            for f in analysis.findings]
-    result = FileResult(path, rows, flows=analysis.flow_keys() if fixing else set(),
-                        related=analysis.related_paths())
+    result = FileResult(path, rows_of(path, analysis.findings), flows=analysis.flow_keys() if fixing else set(),
+                        related=analysis.related_paths(), keys=[f.key for f in analysis.findings])
     if fixing:
         keys = {f.key for f in visible(analysis.findings, settings) if f.fixable}
         edits = analysis.fix_all(keys)
@@ -167,7 +164,8 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
             keys[i] = store.key(path, settings.target)
             hit = store.get(keys[i])
             if hit is not None and not (fixing and any(r["fixable"] for r in _shown(hit["rows"], settings))):
-                results[i] = FileResult(path, hit["rows"], error=hit["error"], related=hit["related"])
+                rows = [{**r, "path": path} for r in hit["rows"]]     # the server may have written it
+                results[i] = FileResult(path, rows, error=hit["error"], related=hit["related"])
     todo = [i for i, r in enumerate(results) if r is None]
     jobs = [(files[i][0], files[i][1], fixing, roots) for i in todo]
     progress = _Progress(len(files), len(files) - len(todo))
@@ -188,7 +186,7 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
         for i, key in keys.items():
             res = results[i]
             if i in todo and res is not None:
-                store.put(key, res.findings, res.error, res.related)
+                store.put(key, res.findings, res.error, res.related, res.keys)
         store.save()
     for (_, settings), res in zip(files, results):
         res.findings = _shown(res.findings, settings)

@@ -26,6 +26,7 @@ from lsprotocol import types as t
 from ..analysis import cache, index
 from ..engine import Workspace as Project
 from .progress import WorkDone
+from .remembered import Remembered
 
 log = logging.getLogger("switcheroo")
 _tokens = itertools.count(1)
@@ -47,7 +48,8 @@ SCAN_READS = 1000
 
 def _scan_and_link(roots: list[str], listed_hook=None):
     """In the index's thread: the scan, and who imports whom worked out on a workspace of its
-    own (nothing the event loop touches); both cached."""
+    own (nothing the event loop touches); both cached. And the findings remembered from earlier
+    analyses (remembered.py)."""
     # The cached facts of unchanged files come with the scan, so that a document's first
     # analysis can settle what they show; but reading JSON holds the GIL throughout, and the
     # event loop waits meanwhile: a large project's facts (4 MB at 3,000 files: a quarter of a
@@ -59,7 +61,7 @@ def _scan_and_link(roots: list[str], listed_hook=None):
     linked.link(snap)
     if cached is None or cached.files != snap.files or cached.links != snap.links:
         cache.save_index(snap, facts=False)
-    return snap, linked
+    return snap, linked, Remembered.load(roots)
 
 
 class Indexer:
@@ -103,9 +105,11 @@ class Indexer:
     def _listed(self, unknown: int) -> None:      # in the scan's thread
         self.unknown_files = unknown
 
-    def _apply(self, snap, linked) -> None:
+    def _apply(self, snap, linked, remembered) -> None:
         self.ls.codebase.apply_scan(snap)
         self.ls.codebase.adopt(linked)
+        if self.ls.remembered is None:
+            self.ls.remembered = remembered
 
     def initialized(self) -> None:
         self._ready().set()
@@ -143,8 +147,8 @@ class Indexer:
                 # without the GIL). From then on a document's first analysis knows its importers.
                 self.unknown_files = None
                 self.scan = self._threads.submit(_scan_and_link, roots, self._listed)
-                snap, linked = await asyncio.wrap_future(self.scan)
-                self._apply(snap, linked)
+                snap, linked, remembered = await asyncio.wrap_future(self.scan)
+                self._apply(snap, linked, remembered)
                 self.ls.on_index()
                 read = len(snap.read)
             await begun

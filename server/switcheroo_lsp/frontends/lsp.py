@@ -27,19 +27,22 @@ from pygls.workspace import TextDocument, Workspace
 
 from .. import __version__
 from ..engine import Workspace as Project
-from ..engine import Analysis, Finding, Pos, Span, TextEdit, analyze, from_units, reconsider, to_units
+from ..engine import (CODES, DOCS_URL, Analysis, Finding, Pos, Source, Span, TextEdit, analyze, from_units,
+                      reconsider, to_units)
 from ..targets import target_named
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
 from . import notebook_sync as notebooks
 from . import verify_lsp
 from .indexing import Indexer, Loader
+from .remembered import Remembered
 
 FIX_ALL = "source.fixAll.switcheroo"
 FIX_ALL_TITLE = "switcheroo: convert every torch.optim use in this file to {}"
 SEVERITY = {"error": t.DiagnosticSeverity.Error, "warning": t.DiagnosticSeverity.Warning,
             "information": t.DiagnosticSeverity.Information, "hint": t.DiagnosticSeverity.Hint}
 log = logging.getLogger("switcheroo")
+SAVE_AFTER = 3.0      # seconds without a newly remembered analysis before the cache file is written
 
 
 class _Unanswerable:
@@ -122,6 +125,9 @@ class SwitcherooServer(LanguageServer):
         self._published: dict[str, tuple] = {}      # uri -> (version, diagnostics) last pushed
         self._pulled: dict[str, list] = {}          # uri -> diagnostics last pulled
         self._quiet: dict[str, bool] = {}
+        self.remembered: Remembered | None = None     # findings of earlier analyses (remembered.py)
+        self._recalled: dict[str, int | None] = {}     # uri -> the version shown from them
+        self._saving: asyncio.TimerHandle | None = None
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -227,6 +233,7 @@ class SwitcherooServer(LanguageServer):
                 self.codebase.remember(path, analysis.doc)
             if analysis.complete:
                 self.loader.forget(uri)
+                self.keep_findings(uri, path, analysis)
             elif analysis.pending:
                 self.loader.want(uri, analysis.pending)
         if same and entry.analysis.complete and not analysis.complete:
@@ -239,6 +246,57 @@ class SwitcherooServer(LanguageServer):
         self.entries[uri] = entry
         self._settle_gc()
         return entry
+
+    def recall(self, uri: str) -> bool:
+        """Publish a document's remembered findings (the first time it is analysed), if its text
+        and its neighbours' are those of an earlier complete analysis. True when it did."""
+        doc = self.workspace.text_documents.get(unquote(uri))
+        path = to_fs_path(uri)
+        if self.remembered is None or doc is None or not path or self.pulls or self.notebooks.owns(uri):
+            return False
+        settings = self.settings_for(uri)
+        self.codebase.set_open(path, doc.source)
+        hit = self.remembered.get(self.remembered.key(self.codebase, path, settings.target))
+        if hit is None:
+            return False
+        source = Source(doc.source)
+        diagnostics = [] if self.excluded(uri) else [
+            self.row_diagnostic(source, row, key, settings)
+            for row, key in zip(hit["rows"], hit["keys"]) if settings.enabled(row["code"])]
+        self._recalled[uri] = doc.version
+        self._published[uri] = (doc.version, diagnostics)
+        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics, version=doc.version))
+        return True
+
+    def row_diagnostic(self, source: Source, row: dict, key: int, settings: Settings) -> t.Diagnostic:
+        """A remembered finding as to_diagnostic() makes it from the analysis's own."""
+        span = Span(Pos(row["line"] - 1, row["column"] - 1), Pos(row["end_line"] - 1, row["end_column"] - 1))
+        code = row["code"]
+        return t.Diagnostic(
+            range=self.source_range(source, span), message=row["message"],
+            severity=SEVERITY[settings.severity_of(code, CODES[code][0])], code=code, source="switcheroo",
+            code_description=t.CodeDescription(href=DOCS_URL.format(code=code.lower())),
+            data={"fixable": row["fixable"], "key": key})
+
+    def keep_findings(self, uri: str, path: str, analysis: Analysis) -> None:
+        """Remember a complete analysis of a text on disk; written to the cache soon after."""
+        if self.remembered is None:
+            return
+        try:
+            kept = self.remembered.keep(self.codebase, path, self.settings_for(uri).target, analysis)
+        except Exception:
+            log.exception("remembering the findings of %s failed", path)
+            return
+        if kept:
+            if self._saving is not None:
+                self._saving.cancel()
+            self._saving = asyncio.get_running_loop().call_later(SAVE_AFTER, self.save_findings)
+
+    def save_findings(self) -> None:
+        self._saving = None
+        if self.remembered is not None:
+            self.remembered.save()
 
     def _settle_gc(self) -> None:
         """Move what is alive now (the analyses kept for code actions and hovers) out of the
@@ -268,6 +326,8 @@ class SwitcherooServer(LanguageServer):
                 await asyncio.sleep(delay)
             if uri not in self.entries:
                 await self.indexer.scan_in_flight()
+                self.indexer.take_scan()
+                self.recall(uri)
             entry = self.entry(uri)
             if entry is not None and not self.pulls:
                 self.publish(uri, entry, quiet=self._quiet.pop(uri, False))
@@ -288,6 +348,11 @@ class SwitcherooServer(LanguageServer):
         return [self.to_diagnostic(shown, f) for f in visible(shown.findings, self.settings_for(uri))]
 
     def publish(self, uri: str, entry: Entry, quiet: bool = False) -> None:
+        if uri in self._recalled:
+            if self._recalled[uri] == entry.version and not entry.analysis.complete:
+                return      # the remembered findings stand until the complete analysis
+            del self._recalled[uri]
+            quiet = quiet or self._published.get(uri, (None,))[0] == entry.version
         diagnostics = self.diagnostics(uri, entry)
         if quiet and self._published.get(uri) == (entry.version, diagnostics):
             return          # analysed again (another file, the index): nothing new to show
@@ -348,7 +413,10 @@ class SwitcherooServer(LanguageServer):
 
     # -- conversions --------------------------------------------------------------------------------
     def to_range(self, analysis: Analysis, span: Span) -> t.Range:
-        src, enc = analysis.source, self.encoding
+        return self.source_range(analysis.source, span)
+
+    def source_range(self, src: Source, span: Span) -> t.Range:
+        enc = self.encoding
         return t.Range(
             start=t.Position(span.start.line, to_units(src.line(span.start.line), span.start.col, enc)),
             end=t.Position(span.end.line, to_units(src.line(span.end.line), span.end.col, enc)))
@@ -498,6 +566,7 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
     if task is not None:
         task.cancel()
     ls.entries.pop(uri, None)
+    ls._recalled.pop(uri, None)
     ls._published.pop(uri, None)
     ls._pulled.pop(uri, None)
     ls.loader.forget(uri)
@@ -637,6 +706,9 @@ async def verify_command(ls: SwitcherooServer, *args) -> dict:
 @server.feature(t.SHUTDOWN)
 def on_shutdown(ls: SwitcherooServer, *args) -> None:
     ls.indexer.stop()
+    if ls._saving is not None:
+        ls._saving.cancel()
+        ls.save_findings()
 
 
 def serve() -> None:
