@@ -13,7 +13,6 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
-import pytest
 import pytest_lsp
 from lsprotocol import types as t
 from pytest_lsp import ClientServerConfig

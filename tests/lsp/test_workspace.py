@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lsprotocol import types as t
 
-from lsp_support import DOC_DIR, PROFILES, Client, Doc, lsp_client, rng
+from lsp_support import DOC_DIR, PROFILES, Client, Doc, lsp_client
 
 client = lsp_client(PROFILES)
 _n = itertools.count()
