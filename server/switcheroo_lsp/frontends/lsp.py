@@ -406,6 +406,8 @@ class SwitcherooServer(LanguageServer):
                 self.workspace_diagnostic_refresh(None)
             return
         for uri in [doc.uri for doc in self.workspace.text_documents.values()]:   # as the client spelt it
+            if uri in self.pending and uri not in self.entries:
+                continue        # its first analysis is on its way (and may show remembered findings first)
             entry = self.entry(uri)
             if entry is not None:
                 self.publish(uri, entry, quiet=quiet)
