@@ -126,7 +126,7 @@ class SwitcherooServer(LanguageServer):
         self._pulled: dict[str, list] = {}          # uri -> diagnostics last pulled
         self._quiet: dict[str, bool] = {}
         self.remembered: Remembered | None = None     # findings of earlier analyses (remembered.py)
-        self._recalled: dict[str, int | None] = {}     # uri -> the version shown from them
+        self._recalled: dict[str, tuple] = {}     # uri -> (version, diagnostics) shown from them
         self._saving: asyncio.TimerHandle | None = None
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
@@ -247,27 +247,32 @@ class SwitcherooServer(LanguageServer):
         self._settle_gc()
         return entry
 
-    def recall(self, uri: str) -> bool:
-        """Publish a document's remembered findings (the first time it is analysed), if its text
-        and its neighbours' are those of an earlier complete analysis. True when it did."""
+    def recall(self, uri: str) -> list[t.Diagnostic] | None:
+        """A document's remembered findings, if its text and its neighbours' are those of an
+        earlier complete analysis (None: they are not); pushed at once to clients that are
+        pushed to. Looked up once per version."""
         doc = self.workspace.text_documents.get(unquote(uri))
         path = to_fs_path(uri)
-        if self.remembered is None or doc is None or not path or self.pulls or self.notebooks.owns(uri):
-            return False
+        if self.remembered is None or doc is None or not path or self.notebooks.owns(uri):
+            return None
+        if uri in self._recalled and self._recalled[uri][0] == doc.version:
+            return self._recalled[uri][1]
         settings = self.settings_for(uri)
         self.codebase.set_open(path, doc.source)
         hit = self.remembered.get(self.remembered.key(self.codebase, path, settings.target))
         if hit is None:
-            return False
+            self._recalled[uri] = (doc.version, None)
+            return None
         source = Source(doc.source)
         diagnostics = [] if self.excluded(uri) else [
             self.row_diagnostic(source, row, key, settings)
             for row, key in zip(hit["rows"], hit["keys"]) if settings.enabled(row["code"])]
-        self._recalled[uri] = doc.version
-        self._published[uri] = (doc.version, diagnostics)
-        self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics, version=doc.version))
-        return True
+        self._recalled[uri] = (doc.version, diagnostics)
+        if not self.pulls:
+            self._published[uri] = (doc.version, diagnostics)
+            self.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+                uri=uri, diagnostics=diagnostics, version=doc.version))
+        return diagnostics
 
     def row_diagnostic(self, source: Source, row: dict, key: int, settings: Settings) -> t.Diagnostic:
         """A remembered finding as to_diagnostic() makes it from the analysis's own."""
@@ -348,8 +353,9 @@ class SwitcherooServer(LanguageServer):
         return [self.to_diagnostic(shown, f) for f in visible(shown.findings, self.settings_for(uri))]
 
     def publish(self, uri: str, entry: Entry, quiet: bool = False) -> None:
-        if uri in self._recalled:
-            if self._recalled[uri] == entry.version and not entry.analysis.complete:
+        version, recalled = self._recalled.get(uri, (None, None))
+        if recalled is not None:
+            if version == entry.version and not entry.analysis.complete:
                 return      # the remembered findings stand until the complete analysis
             del self._recalled[uri]
             quiet = quiet or self._published.get(uri, (None,))[0] == entry.version
@@ -588,6 +594,11 @@ def pull_diagnostics(ls: SwitcherooServer, params: t.DocumentDiagnosticParams):
         return ls.notebooks.pull(uri)
     entry = ls.entry(uri)
     items = ls.diagnostics(uri, entry) if entry else []
+    if entry is not None and not entry.analysis.complete:
+        # Until the complete analysis, what an earlier one of the same texts found (remembered.py).
+        recalled = ls.recall(uri)
+        if recalled is not None:
+            items = recalled
     ls._pulled[uri] = items
     return t.RelatedFullDocumentDiagnosticReport(items=items)
 
