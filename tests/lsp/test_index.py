@@ -274,6 +274,21 @@ async def test_a_changed_neighbour_is_not_taken_for_the_one_checked(pushing: Cli
     assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
 
 
+async def test_a_neighbour_changed_after_the_start_is_not_taken_for_the_one_checked(pushing: Client):
+    # No editor told the server (no file watcher): its size and mtime say it is not what the
+    # index read.
+    client = pushing
+    root = new_project()
+    check(root)
+    await start(client, root)
+    await client.indexed()
+    helpers = root / "helpers.py"
+    helpers.write_text(helpers.read_text() + "\n# changed after the start\n")
+    train = open_file(client, root / "train.py")
+    assert codes_at(await client.pushed(train)) == PROBE
+    assert await settle(client, train, lambda c: c == sorted(PROBE + MAIN)) == sorted(PROBE + MAIN)
+
+
 remembering = _fixture("remembering", [VSCODE, VSCODE], ["first start", "next start"])
 
 

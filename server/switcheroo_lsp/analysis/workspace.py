@@ -24,7 +24,7 @@ from ..document.chunks import scan as scan_chunks
 from ..document.parsed import ParsedDocument, parse_chunk
 from ..document.text import Source
 from . import settled
-from .index import MAX_FILES, SKIP_DIRS, Snapshot, digest, file_facts, imports_of
+from .index import MAX_FILES, SKIP_DIRS, Record, Snapshot, digest, file_facts, imports_of
 from .program import Unit
 
 MAX_UNITS = 40          # neighbours traced with a document, at most (the cost of every keystroke)
@@ -61,7 +61,7 @@ class Workspace:
         self._names: dict[Path, tuple[str, bool]] = {}
         self._forwards: dict[Path, tuple[list, dict[Path, str]]] = {}   # file -> (its imports, _forward)
         self._unreadable: set[Path] = set()
-        self._digests: dict[Path, str] = {}       # the index's digest of each file's bytes
+        self._records: dict[Path, Record] = {}    # what the index read of each file: size, mtime, digest
 
     @classmethod
     def from_texts(cls, texts: dict[str, str], roots=()) -> "Workspace":
@@ -80,7 +80,7 @@ class Workspace:
         self._known = set(snap.files)
         self._indexed_imports = {f: snap.imports.get(d, []) for f, d in files}
         self._torch = {f: snap.torch.get(d, True) for f, d in files}
-        self._digests = dict(files)
+        self._records = {Path(p): r for p, r in snap.files.items()}
         self._facts = {f: snap.facts[d] for f, d in files if d in snap.facts}
         self._forget_names()
         self._importers = None
@@ -91,7 +91,9 @@ class Workspace:
         for p, (d, f) in facts.items():
             path = Path(p)
             self._facts[path] = f
-            self._digests[path] = d
+            record = self._records.get(path)
+            if record is not None and record.digest != d:
+                del self._records[path]     # changed since the scan: its size and mtime are not known
 
     def facts(self, path: Path) -> dict | None:
         """The index's facts of a file (what it binds, defines, constructs), when known and the
@@ -102,19 +104,27 @@ class Workspace:
 
     def content_digest(self, path: Path) -> str | None:
         """The digest of a file's content as the analysis sees it: an open document's text, the
-        text read from disk, else what the index read (None: not known). Texts are digested
-        as UTF-8, like the bytes of most files on disk."""
+        text read from disk, else what the index read if the file's size and mtime are still
+        those it saw (None: not known). Texts are digested as UTF-8, like most files' bytes."""
         text = self._open.get(path)
         if text is None:
             f = self._files.get(path)
             text = f.text if f is not None else None
         if text is not None:
             return digest(text.encode("utf-8", "surrogatepass"))
-        return self._digests.get(path)
+        record = self._records.get(path)
+        if record is None:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return record.digest if (st.st_size, st.st_mtime_ns) == (record.size, record.mtime_ns) else None
 
     def disk_digest(self, path: Path) -> str | None:
         """The digest of a file's bytes when the index read it (None: not indexed)."""
-        return self._digests.get(path)
+        record = self._records.get(path)
+        return record.digest if record is not None else None
 
     @property
     def knows_importers(self) -> bool:
@@ -163,7 +173,7 @@ class Workspace:
         self._indexed_imports.pop(p, None)
         self._torch.pop(p, None)
         self._facts.pop(p, None)
-        self._digests.pop(p, None)
+        self._records.pop(p, None)
         self._forwards.pop(p, None)
         self._importers = None                  # its imports may have changed: linked again when asked
         if p.suffix == ".py":
