@@ -48,9 +48,9 @@ def cache_file(root: Path) -> Path:
     return cache.path_for([str(root)], "index")
 
 
-def _fixture(name: str, profiles: list[str], ids: list[str]):
+def _fixture(name: str, profiles: list[str], ids: list[str], env: dict = ENV):
     @pytest_lsp.fixture(name=name, params=profiles, ids=ids,
-                        config=ClientServerConfig(server_command=SERVER, server_env=ENV, client_factory=make_client))
+                        config=ClientServerConfig(server_command=SERVER, server_env=env, client_factory=make_client))
     async def fixture(request, lsp_client: Client):
         lsp_client.profile = request.param
         yield
@@ -309,3 +309,31 @@ async def test_the_server_remembers_for_its_next_start(remembering: Client):
 class _remembering:
     root: Path | None = None
     started = False
+
+
+background = _fixture("background", [VSCODE], ["vscode"], env={**ENV, "SWITCHEROO_BACKGROUND": "1"})
+
+
+async def test_the_background_pass_remembers_the_workspace_s_findings(background: Client):
+    client = background
+    root = new_project()
+    (root / "notes.py").write_text("NOTES = 'nothing to do with training'\n")
+    os.environ[cache.ENV] = str(CACHE)
+    results = cache.path_for([str(root)], "results")
+    await start(client, root)
+    await client.indexed()
+    # After the index, the files with optimizer code are analysed as `check` would, in a
+    # process of their own; a file opened afterwards shows every finding at once.
+    deadline = asyncio.get_running_loop().time() + 120
+    while not any(str(token).startswith("switcheroo-findings-") and values and values[-1].kind == "end"
+                  for token, values in client.progress_reports.items()):
+        assert asyncio.get_running_loop().time() < deadline, "the background pass did not end"
+        await asyncio.sleep(0.05)
+    assert [v for k, v in client.progress_reports.items() if str(k).startswith("switcheroo-findings-")
+            ][0][-1].message == "done"
+    entries = json.loads(results.read_text())["entries"].values()
+    # alone.py, helpers.py, other.py, train.py; not notes.py (no optimizer code).
+    assert len(entries) == 4
+    assert {Path(e["rows"][0]["path"]).name for e in entries if e["rows"]} >= {"train.py", "helpers.py"}
+    train = open_file(client, root / "train.py")
+    assert codes_at(await client.pushed(train)) == sorted(PROBE + MAIN)

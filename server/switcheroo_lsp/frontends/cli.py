@@ -144,9 +144,10 @@ def _shown(rows: list[dict], settings: Settings) -> list[dict]:
             for r in rows if settings.enabled(r["code"])]
 
 
-def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = ()) -> list[FileResult]:
+def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = (),
+         parallel: bool = True) -> list[FileResult]:
     """Each file's result, from the cache where nothing it depends on changed (analysis/cache.py,
-    check_cache.py), else analysed (in a process pool when there are many)."""
+    check_cache.py), else analysed (in a process pool when there are many and `parallel`)."""
     cached = cache.load_index(roots, facts=False) if roots else None
     snap = index.scan(roots, cached) if roots else None
     results: list[FileResult | None] = [None] * len(files)
@@ -170,7 +171,7 @@ def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...]
     jobs = [(files[i][0], files[i][1], fixing, roots) for i in todo]
     progress = _Progress(len(files), len(files) - len(todo))
     workers = os.cpu_count() or 1
-    if len(jobs) >= PARALLEL_THRESHOLD and workers > 1:
+    if parallel and len(jobs) >= PARALLEL_THRESHOLD and workers > 1:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                  initargs=(roots, snap) if snap is not None else ((), index.Snapshot([]))) as pool:
             done = pool.map(_process, jobs, chunksize=max(1, len(jobs) // (workers * 4)))

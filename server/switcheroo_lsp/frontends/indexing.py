@@ -18,6 +18,7 @@ import gc
 import itertools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,10 @@ _tokens = itertools.count(1)
 # the standard library's), and nothing else of the server is imported.
 _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
          "from switcheroo_lsp.analysis.index_worker import main; raise SystemExit(main())")
+_FINDINGS_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+                  "from switcheroo_lsp.frontends.findings_worker import main; raise SystemExit(main())")
+# SWITCHEROO_BACKGROUND=0: no background pass over the workspace's findings (findings_worker.py).
+BACKGROUND = "SWITCHEROO_BACKGROUND"
 
 
 FACTS_WITH_SCAN = 1 << 20     # bytes of cached facts read with the scan, at most
@@ -74,6 +79,8 @@ class Indexer:
         self.scan: concurrent.futures.Future | None = None   # the import scan's thread
         self.unknown_files: int | None = None    # how many files the scan reads (the cache knows the rest)
         self._threads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="switcheroo-index")
+        self.finder: asyncio.subprocess.Process | None = None     # the background pass over findings
+        self.finding: asyncio.Task | None = None
 
     def take_scan(self) -> bool:
         """The import scan, if its thread finished while the event loop was busy (analysing a
@@ -179,6 +186,8 @@ class Indexer:
             await self.worker.wait()
             self.ls.on_facts()
             progress.end(f"{total} files indexed, {min(cached, total - read)} from the cache")
+            if os.environ.get(BACKGROUND, "1") != "0" and (self.finding is None or self.finding.done()):
+                self.finding = loop.create_task(self._remember(roots))
         except asyncio.CancelledError:
             begun.cancel()
             progress.end("cancelled")
@@ -194,19 +203,51 @@ class Indexer:
                 self.again = False
                 self.task = loop.create_task(self._build(False))
 
+    async def _remember(self, roots: list[str]) -> None:
+        """The background pass (findings_worker.py), then what it remembered, for documents
+        opened from now on."""
+        package = str(Path(__file__).resolve().parents[2])
+        progress = _Progress(self.ls, "switcheroo: analysing the workspace", "findings")
+        outcome = "failed"
+        try:
+            await progress.begin("files with optimizer code")
+            self.finder = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _FINDINGS_BOOT, self.ls.editor_settings.target or "", *roots, cwd=package,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL)
+            if await self.finder.wait() != 0:
+                log.warning("the background pass over the workspace's findings failed")
+                return
+            found = await asyncio.get_running_loop().run_in_executor(self._threads, Remembered.load, roots)
+            if self.ls.remembered is None:
+                self.ls.remembered = found
+            else:
+                self.ls.remembered.entries.update(found.entries)
+            outcome = "done"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except Exception:
+            log.exception("the background pass over the workspace's findings failed")
+        finally:
+            self.finder = None
+            progress.end(outcome)
+
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+        if self.finding is not None:
+            self.finding.cancel()
         self._threads.shutdown(wait=False, cancel_futures=True)
-        if self.worker is not None and self.worker.returncode is None:
-            self.worker.kill()
+        for proc in (self.worker, self.finder):
+            if proc is not None and proc.returncode is None:
+                proc.kill()
 
 
 class _Progress(WorkDone):
     """The index's work-done progress where the client supports it."""
 
-    def __init__(self, ls, title: str):
-        super().__init__(ls, f"switcheroo-index-{next(_tokens)}")
+    def __init__(self, ls, title: str, kind: str = "index"):
+        super().__init__(ls, f"switcheroo-{kind}-{next(_tokens)}")
         self.title = title
         self.begun = False
 
