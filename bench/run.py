@@ -493,6 +493,10 @@ def _session(root: Path, script: Path, text: str, env: dict, expected: int, s_fi
             facts.setdefault("reopen_counts", []).append(len(again.body["params"]["diagnostics"]))
         if nxt is not None:
             other, other_expected, n_first, n_done, added = nxt
+            if added is None:       # as on disk, once the background pass has remembered it
+                rpc.wait(lambda b: b.get("method") == "$/progress" and str(b["params"]["token"]).startswith(
+                    "switcheroo-findings-") and b["params"]["value"].get("kind") == "end", 600, 0)
+                added = ""
             other_text = other.read_text(encoding="utf-8") + added
             time.sleep(0.3)
             n_first.baseline(other_text)
@@ -548,8 +552,9 @@ def bench_project(counts, repeat):
                         cache.path_for([str(root.resolve())], "results").unlink(missing_ok=True)
                     _session(root, script, text, env, expected, first, done, facts,
                              reopen if mode == "warm cache" else None,
-                             (other, other_expected, n_first, n_done, f"# opened in session {rep}\n")
-                             if mode == "warm cache" else None)
+                             (other, other_expected, n_first, n_done,
+                              f"# opened in session {rep}\n" if mode == "warm cache" else None)
+                             if mode != "index cache" else None)
                 label = {"cold": "no cache", "warm cache": "cache from a previous start",
                          "index cache": "index cache only (no remembered findings)"}[mode]
                 out[mode] = {
@@ -567,6 +572,10 @@ def bench_project(counts, repeat):
                       f"({out[mode]['index_message']}), goal {'<=10 s' if mode == 'cold' else '<=1 s'} at N=300; "
                       f"server {out[mode]['server_mib']:.0f} MiB, index worker at most {out[mode]['worker_mib']:.0f} MiB "
                       "(goal <=150 MiB)", flush=True)
+                if mode == "cold":
+                    out["background"] = n_first.report(
+                        "no cache, then finetune.py once the background pass is done: open -> first publish", "",
+                        f"({statistics.median(facts['next_counts']):.0f} findings)")
                 if mode == "warm cache":
                     out["reopen"] = reopen.report("reopened (its files parsed): open -> publish", "goal <=1.1x",
                                                   f"({statistics.median(facts['reopen_counts']):.0f} findings)")
