@@ -100,7 +100,7 @@ def _process_notebook(path: str, settings: Settings, fixing: bool) -> FileResult
                       new_text=nb.new_text if nb.new_text is not None else text, diff=nb.diff, notes=nb.notes)
 
 
-def _collect(paths: list[str], target: str | None = None) -> tuple[list[tuple[str, Settings]], list[str]]:
+def collect_files(paths: list[str], target: str | None = None) -> tuple[list[tuple[str, Settings]], list[str]]:
     """The files to read (folders walked for *.py), with their project's settings (`--target`
     overriding theirs)."""
     files, errors = [], []
@@ -144,7 +144,7 @@ def _shown(rows: list[dict], settings: Settings) -> list[dict]:
             for r in rows if settings.enabled(r["code"])]
 
 
-def _run(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = (),
+def run_files(files: list[tuple[str, Settings]], fixing: bool, roots: tuple[str, ...] = (),
          parallel: bool = True) -> list[FileResult]:
     """Each file's result, from the cache where nothing it depends on changed (analysis/cache.py,
     check_cache.py), else analysed (in a process pool when there are many and `parallel`)."""
@@ -216,8 +216,8 @@ class _Progress:
 
 
 def cmd_check(ns) -> int:
-    files, errors = _collect(ns.paths, ns.target)
-    results = _run(files, fixing=False, roots=_roots(ns.paths))
+    files, errors = collect_files(ns.paths, ns.target)
+    results = run_files(files, fixing=False, roots=_roots(ns.paths))
     rows = [r for res in results for r in res.findings]
     for res in results:
         if res.error:
@@ -256,9 +256,9 @@ def _flow_partners(results: list[FileResult], files: list[tuple[str, Settings]],
 
 
 def cmd_fix(ns) -> int:
-    files, errors = _collect(ns.paths, ns.target)
+    files, errors = collect_files(ns.paths, ns.target)
     roots = _roots(ns.paths)
-    results = _run(files, fixing=True, roots=roots)
+    results = run_files(files, fixing=True, roots=roots)
     for partner in _flow_partners(results, files, roots):
         print(f"{partner.path}: fixed too (it holds part of an optimizer flow of the files given)", file=sys.stderr)
         results.append(partner)
@@ -308,7 +308,7 @@ def cmd_serve(ns) -> int:
 
 def cmd_verify(ns) -> int:
     from ..verify.command import main as verify
-    return verify(ns, lambda paths: _collect(paths, ns.target), read_source)
+    return verify(ns, lambda paths: collect_files(paths, ns.target), read_source)
 
 
 def _verify_parser(sub) -> None:

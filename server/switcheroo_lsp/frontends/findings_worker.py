@@ -24,7 +24,7 @@ AT_MOST = 300           # files analysed per pass, at most (the first in the lis
 
 
 def chosen(roots: list[str], target: str | None) -> list:
-    files, _ = cli._collect(roots, target)
+    files, _ = cli.collect_files(roots, target)
     out = []
     for path, settings in files:
         if path.endswith(".ipynb"):
@@ -49,5 +49,5 @@ def main(argv: list[str] | None = None) -> int:
         pass
     files = chosen(roots, target)
     if files:
-        cli._run(files, fixing=False, roots=tuple(str(Path(r).resolve()) for r in roots), parallel=False)
+        cli.run_files(files, fixing=False, roots=tuple(str(Path(r).resolve()) for r in roots), parallel=False)
     return 0
