@@ -22,8 +22,9 @@ from .facts import ReceiverUse, Scope, StmtContext, children, dotted
 from .findings import CODES, Finding, Names, Site
 from . import choices as choosing
 from .gradients import Gradients
-from .group_writes import Groups as GroupInfo, unroll
-from .hyper_state import HyperState, decide as decide_hyper_state, group_info, message as hyper_message
+from .group_writes import Groups as GroupInfo, group_of, unroll
+from .hyper_state import HyperState, decide as decide_hyper_state, group_info, message as hyper_message, \
+    where as hyper_where
 from .hyperparams import HyperUse, read_use
 from .modules import ModuleOf, held_by, module_of, parameters_owner, reached_from, visible
 from .program import chunk_facts
@@ -412,8 +413,10 @@ class Builder:
         if ident in self._injected:
             return self._injected[ident]
         self._injected[ident] = None          # (the emission below asks again)
-        if ident.kind != "torch" or ident.factory or ident.chosen_by or ident.call is None or (
-                ident.choice is not None and len(ident.choice.candidates) > 1):
+        # A class chosen at run time keeps them when every candidate's rewrite does: its
+        # emission is each candidate's under the author's condition, each injected alike (at the
+        # state's top, or each group's label), so one address serves whichever is chosen.
+        if ident.kind != "torch" or ident.factory or ident.chosen_by or ident.call is None:
             return None
         forms: list[HyperUse] = []
         for use in self.uses(ident, "param_groups"):
@@ -640,6 +643,11 @@ class Builder:
                 seen.add(name)
                 problems.append(f"{name}: {'; '.join(e.problems) or 'no rewrite'}")
         out = Emission(torch=choice_label(ident))
+        if problems and extras is not None and extras.inject:
+            # The hyperparameters set by hand: which candidate cannot keep them, and why.
+            out.problems = [f"its class is chosen at run time ({choice.expression}) and not every candidate can "
+                            "keep them in its state: " + "; ".join(problems)]
+            return out
         if problems:
             out.problems = [f"its class is chosen at run time ({choice.expression}) and "
                             f"{'it' if len(problems) == 1 else 'these'} cannot be converted: " + "; ".join(problems)]
@@ -968,29 +976,69 @@ class Builder:
     def _param_groups(self, use: ReceiverUse, ids: frozenset, span, noqa, ignore, recv: str) -> None:
         """`opt.param_groups[0]["lr"] = v`, a loop setting every group's, a read for logging:
         the value in the state optax.inject_hyperparams keeps (OPX107); else OPX202, saying why."""
-        ident = next(iter(ids)) if len(ids) == 1 else None
         form = self.hyper_form(use)
         why = form if isinstance(form, str) else ""
-        if not why and (ident is None or ident.kind != "torch"):
-            why = "it may be one of several optimizers"
-        if not why:
-            why = self._hyper_problem(ident, form, use)
-        if not why and not self.injected(ident):
-            why = self._hyper.get(("why", id(ident))) or "its construction cannot keep them in its state"
+        # The receiver may be one of several optimizers (built in the branches of an `if` on a
+        # run-time choice): the use converts once for all of them where each keeps what it sets
+        # or reads at the same place of its state; else it says which one does not, and why.
+        candidates = sorted(ids, key=self._order)
+        several = len(candidates) > 1
+        found = []          # (optimizer, names, state), one per candidate
+        for ident in candidates if not why else ():
+            who = f"it may be {self._label(ident)}, " if several else ""
+            if ident.kind != "torch":
+                why = who + ("the project's own optimizer class, which has no Optax rewrite" if ident.kind == "custom"
+                             else "which fix-all does not convert")
+                break
+            problem = self._hyper_problem(ident, form, use)
+            if problem:
+                why = f"it may be {self._label(ident)}: {problem}" if several else problem
+                break
+            if not self.injected(ident):
+                problem = self._hyper.get(("why", id(ident))) or "its construction cannot keep them in its state"
+                why = f"{who}whose construction cannot keep them in its state: {problem}" if several else problem
+                break
+            names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
+            if self.target.wrapper is not None:
+                names.module = self.module_for(ident).text
+            state = self.hyper_state(ident)
+            if form.kind != "read" and not isinstance(unroll(form, state.groups, lambda g, k: "_"), list):
+                why = f"{who}whose construction keeps apart other groups than it sets" if several else \
+                    "the groups it sets are not the ones its construction keeps apart"
+                break
+            found.append((ident, names, state))
+        if not why and several:
+            why = self._apart(form, recv, found)
         if why:
             self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} ({why})")
             return
-        names = self.names_for(ident, use.receiver, scope=use.ctx.scope)
-        if self.target.wrapper is not None:
-            names.module = self.module_for(ident).text
-        state = self.hyper_state(ident)
-        if form.kind != "read" and not isinstance(unroll(form, state.groups, lambda g, k: "_"), list):
-            self._manual(span, noqa, ignore, use.ctx, f"{self.target.manual_message('param_groups', recv)} "
-                         "(the groups it sets are not the ones its construction keeps apart)")
-            return
+        ident, names, state = found[0]
         message = f"{hyper_message(self, form, use, recv, names, state)} ({injected_knowledge.NOTE})"
         f = Finding("OPX107", span, message, "hyperparam", noqa, ignore, fixable=True)
-        self.add(f, Site(f, use.ctx, ident, names=names, receiver=recv, ids=ids, hyper=form, hyper_state=state))
+        self.add(f, Site(f, use.ctx, ident if not several else None, names=names, receiver=recv, ids=ids, hyper=form,
+                         hyper_state=state))
+
+    def _apart(self, form: HyperUse, recv: str, found: list) -> str:
+        """Why the optimizers a receiver may be keep what a use sets or reads at different places
+        of their states ('' where the place is the same whichever is chosen)."""
+        def places(names, state) -> tuple:
+            def at(key: str, group: int) -> str:
+                return hyper_where(self.target, recv, names, state, key, group)
+            if form.kind == "read":
+                return (at(form.key, group_of(form, state.groups.count)),)
+            return tuple(f"{at(w.key, w.group)} {w.op} {w.value}" for w in unroll(form, state.groups, at))
+
+        first_ident, first_names, first_state = found[0]
+        first = places(first_names, first_state)
+        for ident, names, state in found[1:]:
+            here = places(names, state)
+            if here != first:
+                return (f"{self._label(first_ident)} keeps it at {first[0].split(' ', 1)[0]}, "
+                        f"{self._label(ident)} at {here[0].split(' ', 1)[0] if here else 'no place'}"
+                        if first[:1] != here[:1] else
+                        f"{self._label(first_ident)} and {self._label(ident)} keep their groups apart "
+                        "differently") + ": where it goes depends on the choice"
+        return ""
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
         f = Finding("OPX202", span, message, "manual", noqa, ignore)

@@ -48,11 +48,8 @@ def group_info(builder, ident, forms: list[HyperUse], exact: bool) -> GroupsInfo
     groups = builder.groups_of(ident)
     if isinstance(groups, str):
         return groups
-    row = catalog.OPTIMIZERS.get(ident.name)
-    outer: dict[str, str] = {}
-    if row is not None:
-        outer.update({k: repr(v) for k, v in row.defaults().items()
-                      if isinstance(v, (int, float, tuple)) and not isinstance(v, bool)})
+    outer: dict[str, str] = {k: repr(v) for k, v in _defaults(ident).items()
+                             if isinstance(v, (int, float, tuple)) and not isinstance(v, bool)}
     if ident.call is not None:
         _, keywords = call_arguments(ident.call, ident.ctx.chunk.cache)
         outer.update({k: v.source for k, v in keywords if k is not None})
@@ -68,6 +65,21 @@ def group_info(builder, ident, forms: list[HyperUse], exact: bool) -> GroupsInfo
     written = frozenset(k for f in forms for k, _, _ in f.writes)
     return GroupsInfo(len(dicts), [{k: v for k, v in d.items() if _literal(v)} for d in dicts], written,
                       is_hyperparameter, unread=not exact)
+
+
+def _defaults(ident) -> dict:
+    """torch's defaults of the class built; of a class chosen at run time, those every candidate
+    shares (a group's `weight_decay` read in the loop is the same whichever is chosen)."""
+    keys = [k for _, k in ident.choice.candidates] if ident.choice is not None and len(
+        ident.choice.candidates) > 1 else [ident.name]
+    rows = [catalog.OPTIMIZERS.get(k) if k else None for k in keys]
+    if any(r is None for r in rows):
+        return {}
+    shared = dict(rows[0].defaults())
+    for r in rows[1:]:
+        other = r.defaults()
+        shared = {k: v for k, v in shared.items() if k in other and other[k] == v}
+    return shared
 
 
 def _literal(text: str) -> bool:

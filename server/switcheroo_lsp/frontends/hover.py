@@ -63,7 +63,8 @@ def _explain(analysis: Analysis, finding: Finding, site: Site) -> list[str]:
         else:
             out.append(FAITHFUL)
         hyper = [s for s in analysis.result.sites.values()
-                 if s.finding.kind == "hyperparam" and site.identity is not None and s.identity is site.identity]
+                 if s.finding.kind == "hyperparam" and site.identity is not None and (
+                     s.identity is site.identity or site.identity in s.ids)]
         if hyper:
             out.append(f"**Set by hand:** {HYPERPARAMS}.")
             h = hyper[0]

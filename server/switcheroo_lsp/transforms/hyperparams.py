@@ -17,9 +17,11 @@ from .changes import Folded, Plan
 
 def plan_hyperparam(p, site: Site, plan: Plan, folded: dict) -> None:
     form, state = site.hyper, site.hyper_state
-    # The construction is rewritten with it, whichever fixes asked (one state, one place).
-    fold = folded.setdefault(site.identity, Folded())
-    inner = fold.accumulate is not None         # inside optax.MultiSteps: its inner state's
+    # The construction is rewritten with it, whichever fixes asked (one state, one place); a
+    # receiver that may be one of several (a class chosen at run time) rewrites each of them.
+    owners = [site.identity] if site.identity is not None else [i for i in site.ids if i.kind == "torch"]
+    folds = [folded.setdefault(i, Folded()) for i in owners]
+    inner = any(f.accumulate is not None for f in folds)   # inside optax.MultiSteps: its inner state's
 
     def where(key: str, group: int, write: bool = False) -> str:
         return state_place(p.target, site.receiver, site.names, state, key, group, inner, write)
