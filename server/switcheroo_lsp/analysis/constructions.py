@@ -981,18 +981,20 @@ class Builder:
         # The receiver may be one of several optimizers (built in the branches of an `if` on a
         # run-time choice): the use converts once for all of them where each keeps what it sets
         # or reads at the same place of its state; else it says which one does not, and why.
-        candidates = sorted(ids, key=self._order)
+        # (one that cannot convert at all first: it is what a person must port)
+        candidates = sorted(ids, key=lambda i: (i.kind == "torch", self._order(i)))
         several = len(candidates) > 1
         found = []          # (optimizer, names, state), one per candidate
         for ident in candidates if not why else ():
-            who = f"it may be {self._label(ident)}, " if several else ""
+            who = f"it may be {self._candidate_label(ident)}, " if several else ""
             if ident.kind != "torch":
-                why = who + ("the project's own optimizer class, which has no Optax rewrite" if ident.kind == "custom"
-                             else "which fix-all does not convert")
+                own = "it is an Optax optimizer already, with no param_groups" if ident.kind in ("optax", "nnx") \
+                    else self._own_reason(ident) or "it is not a torch optimizer fix-all converts"
+                why = f"it may be {self._candidate_label(ident)}: {own}" if several else own
                 break
             problem = self._hyper_problem(ident, form, use)
             if problem:
-                why = f"it may be {self._label(ident)}: {problem}" if several else problem
+                why = f"it may be {self._candidate_label(ident)}: {problem}" if several else problem
                 break
             if not self.injected(ident):
                 problem = self._hyper.get(("why", id(ident))) or "its construction cannot keep them in its state"
@@ -1018,6 +1020,12 @@ class Builder:
         self.add(f, Site(f, use.ctx, ident if not several else None, names=names, receiver=recv, ids=ids, hyper=form,
                          hyper_state=state))
 
+    def _candidate_label(self, ident: Identity) -> str:
+        """How a param_groups message names one optimizer a receiver may be."""
+        if ident.kind == "torch" and ident.choice is not None and len(ident.choice.candidates) > 1:
+            return f"what {choice_label(ident).replace(', one of', ' builds at ' + self._where(ident) + ' (one of')})"
+        return self._label(ident)
+
     def _apart(self, form: HyperUse, recv: str, found: list) -> str:
         """Why the optimizers a receiver may be keep what a use sets or reads at different places
         of their states ('' where the place is the same whichever is chosen)."""
@@ -1033,11 +1041,11 @@ class Builder:
         for ident, names, state in found[1:]:
             here = places(names, state)
             if here != first:
-                return (f"{self._label(first_ident)} keeps it at {first[0].split(' ', 1)[0]}, "
-                        f"{self._label(ident)} at {here[0].split(' ', 1)[0] if here else 'no place'}"
+                return (f"{self._candidate_label(first_ident)} keeps it at {first[0].split(' ', 1)[0]}, "
+                        f"{self._candidate_label(ident)} at {here[0].split(' ', 1)[0] if here else 'no place'}"
                         if first[:1] != here[:1] else
-                        f"{self._label(first_ident)} and {self._label(ident)} keep their groups apart "
-                        "differently") + ": where it goes depends on the choice"
+                        f"{self._candidate_label(first_ident)} and {self._candidate_label(ident)} keep their groups "
+                        "apart differently") + ": where it goes depends on the choice"
         return ""
 
     def _manual(self, span, noqa, ignore, ctx, message) -> None:
