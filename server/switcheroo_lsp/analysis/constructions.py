@@ -1061,7 +1061,16 @@ class Builder:
         # An optimizer already in Optax is stepped the functional way whatever the target.
         target = self.target.steps_of(frozenset(i.kind for i in ids))
         if target.wrapper is not None:
-            names.module = reached_from(self.module_for(ident), ident.ctx if ident else None, use.ctx.scope,
+            # A receiver that may be one of several (built in the branches of a run-time choice):
+            # the module they all train, where they agree on it.
+            agreed = ident
+            if ident is None and all(i.kind == "torch" for i in ids):
+                mods = {i: self.module_for(i) for i in ids}
+                texts = {(m.text, i.ctx.scope.kind if i.ctx else None) for i, m in mods.items()}
+                scopes = {id(i.ctx.scope) if i.ctx else None for i in ids}
+                if len(texts) == 1 and len(scopes) == 1 and all(m.node is not None for m in mods.values()):
+                    agreed = next(iter(sorted(ids, key=self._order)))
+            names.module = reached_from(self.module_for(agreed), agreed.ctx if agreed else None, use.ctx.scope,
                                         self._made_by(receiver, use.ctx.scope), self.tracer.incoming) or held_by(
                 receiver, use.ctx.scope, self.tracer)
         plateau = self.plateaus.get(ident)
