@@ -129,7 +129,7 @@ def _objective(flat, t, xp):
     return 0.5 * flat @ a @ flat - b @ flat + noise @ flat
 
 
-def run_torch(src: str):
+def run_torch(src: str, extra: dict | None = None):
     w, v = torch.tensor(W0, requires_grad=True), torch.tensor(V0, requires_grad=True)
     seen = []
 
@@ -137,14 +137,14 @@ def run_torch(src: str):
         seen.append(np.concatenate([w.detach().numpy(), v.detach().numpy()]))
         return _objective(torch.cat([w, v]), t, torch)
 
-    env = {"params": [w, v], "w": w, "v": v, "loss": loss, "__name__": "torch_program"}
+    env = {"params": [w, v], "w": w, "v": v, "loss": loss, "__name__": "torch_program", **(extra or {})}
     exec(compile(src, "<torch>", "exec"), env)
     seen.append(np.concatenate([w.detach().numpy(), v.detach().numpy()]))
     return np.array(seen), env
 
 
-def run_optax(fixed: str, two_groups: bool, labels=("group0", "group1")):
-    env: dict = {"__name__": "optax_program"}
+def run_optax(fixed: str, two_groups: bool, labels=("group0", "group1"), extra: dict | None = None):
+    env: dict = {"__name__": "optax_program", **(extra or {})}
 
     def flat(p):
         return jnp.concatenate(p)
@@ -202,6 +202,54 @@ def test_per_group_writes_reach_their_own_group():
     assert "optax.multi_transform(" in fixed and 'inner_states["group1"].inner_state.hyperparams' in fixed
     swapped = run_optax(fixed, True, labels=("group1", "group0"))[0]
     assert np.max(np.abs(run_torch(src)[0] - swapped)) > 1e-3
+
+
+# -- an optimizer chosen at run time: one write for every candidate --------------------------------
+# `choice` is the run-time value (given by the harness); the fixed program is run once per
+# candidate, against torch run with the same choice.
+
+CHOICE_CASES = [
+    # (id, program, the values `choice` takes, two groups)
+    ("if-elif-adamw-sgd-every-group-and-logging",
+     "import torch\nif choice == \"adamw\":\n    opt = torch.optim.AdamW(params, lr=0.05, weight_decay=0.1)\n"
+     "elif choice == \"sgd\":\n    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)\nlogged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 * (1.0 - t / 60.0) * (1 + t % 3)\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"lr\"])\n", ("adamw", "sgd"), False),
+    ("if-else-adam-rmsprop-eps-and-lr",
+     "import torch\nif choice == \"adam\":\n    opt = torch.optim.Adam(params, lr=0.05, eps=1e-3)\n"
+     "else:\n    opt = torch.optim.RMSprop(params, lr=0.01, eps=1e-3)\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.02 / (1 + 0.1 * t)\n    opt.param_groups[0][\"eps\"] = 1e-3 / (1 + t)\n" + STEP,
+     ("adam", "rmsprop"), False),
+    ("class-chosen-per-group-head-resting",
+     "import torch\noptimizer_class = torch.optim.AdamW if choice == \"adamw\" else torch.optim.Adam\n"
+     "opt = optimizer_class([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.01}], lr=0.05, betas=(0.9, 0.95))\n"
+     "logged = []\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        if i == 0:\n            g[\"lr\"] = 0.05 / (1 + 0.05 * t)\n"
+     "    opt.param_groups[1][\"lr\"] = 0.0 if t % 4 == 3 else 0.03 * (1 + t % 2)\n" + STEP
+     + "    logged.append(opt.param_groups[1][\"lr\"])\n", ("adamw", "adam"), True),
+]
+CHOICE_RUNS = [(c, value) for c in CHOICE_CASES for value in c[2]]
+
+
+@pytest.mark.parametrize("case,value", CHOICE_RUNS, ids=[f"{c[0]}[{v}]" for c, v in CHOICE_RUNS])
+def test_chosen_at_run_time_trains_like_torch_whichever_is_chosen(case, value):
+    name, src, _, two_groups = case
+    analysis = analyze(src)
+    fixed = apply(src, analysis.fix_all())
+    assert "param_groups" not in fixed and "opt.step()" not in fixed and "opt = torch" not in fixed, fixed
+    assert not [f for f in analysis.findings if f.code == "OPX202"], [f.message for f in analysis.findings]
+    theirs, torch_env = run_torch(src, {"choice": value})
+    ours, optax_env = run_optax(fixed, two_groups, extra={"choice": value})
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 0.05, "the run must go somewhere"
+    diff = np.max(np.abs(theirs - ours))
+    assert diff <= 1e-12, f"{value}: {diff:.3g}\n{fixed}"
+    if "logged" in torch_env:
+        assert np.max(np.abs(np.array(torch_env["logged"]) - np.array(optax_env["logged"]))) <= 1e-15
+    # The control: the same fix with the state writes dropped is far off, for this candidate too.
+    unwritten = "\n".join(line for line in fixed.splitlines() if ".hyperparams[" not in line
+                          or "logged" in line) + "\n"
+    assert unwritten.count(".hyperparams[") < fixed.count(".hyperparams[")
+    assert np.max(np.abs(theirs - run_optax(unwritten, two_groups, extra={"choice": value})[0])) > 1e-3
 
 
 # -- the flax-nnx target: the whole step, fixture tests/fixtures/gradients/hand_set_lr.py ----------
@@ -296,4 +344,58 @@ def test_nnx_per_group_learning_rates_train_like_torch(labels):
         assert diff > 1e-4
         return
     assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
+    assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+# An optimizer chosen at run time on Flax NNX: tests/fixtures/gradients/hand_set_lr_choice.py, each
+# candidate's run against torch's with the same choice.
+
+@pytest.mark.parametrize("choice,control", [("adamw", False), ("sgd", False), ("adamw", True), ("sgd", True)])
+def test_nnx_chosen_at_run_time_trains_like_torch(choice, control):
+    fx = h.fixed("hand_set_lr_choice")
+    write = '        optimizer.opt_state.hyperparams["learning_rate"][...] = lr_schedule[it]\n'
+    assert write in fx.fixed
+    if control:                         # the write dropped: far off, whichever is chosen
+        fx = h.Fixed(fx.name, fx.text, fx.fixed.replace(write, ""), fx.analysis)
+    schedule = [0.03 + 0.01 * (i % 5) for i in range(UPDATES)]
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(7))
+        torch_model = h.TorchMLP((3, 8, 1), seed=17)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")["train_chosen"](torch_model, t, h.torch_mse, choice, schedule)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = fx.namespace("nnx")["train_chosen"](nnx_model, j, h.jax_mse, choice, schedule)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if control:
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{choice}: {diff:.3e}\n{fx.fixed}"
+    assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+@pytest.mark.parametrize("use_adamw,labels", [(True, _labels), (False, _labels), (True, "swapped")])
+def test_nnx_class_chosen_per_group_trains_like_torch(use_adamw, labels):
+    fx = h.fixed("hand_set_lr_choice")
+    schedule = [0.03 + 0.01 * (i % 3) for i in range(UPDATES)]
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(9))
+        torch_model = TorchBodyHead(seed=19)
+        nnx_model = NnxBodyHead(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")["train_chosen_class"](torch_model, t, h.torch_mse, use_adamw, schedule)
+        ns = fx.namespace("nnx")
+        ns["param_labels"] = _labels if labels is _labels else (
+            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = ns["train_chosen_class"](nnx_model, j, h.jax_mse, use_adamw, schedule)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if labels == "swapped":             # the comparison tells the groups apart
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{use_adamw}: {diff:.3e}\n{fx.fixed}"
     assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
