@@ -78,3 +78,28 @@ def test_a_condition_python_itself_would_reject_stays_torch_saying_so():
     found = _by_line(text)
     said = [f.message for f in found[4] if f.code == "OPX202"]
     assert said and "a condition fix-all cannot decide for each group (i < 'head')" in said[0]
+
+
+def test_a_choice_converts_once_for_every_candidate_and_the_hover_says_so():
+    text = (FIXTURES / "gradients" / "hand_set_lr_choice.py").read_text()
+    for target in ("optax", "flax-nnx"):
+        found = _by_line(text, target)
+        assert [f.code for f in found[13]] == ["OPX107"] and [f.code for f in found[18]] == ["OPX107"], target
+        assert [f.code for f in found[39]] == ["OPX107"] and [f.code for f in found[45]] == ["OPX107"], target
+    analysis = analyze(text)
+    construct = next(f for f in analysis.findings if f.code == "OPX101" and "SGD" in f.message)
+    markdown, _ = hover(analysis, construct.span.start)
+    assert "**Set by hand:**" in markdown       # the SGD candidate keeps what the shared loop sets
+
+
+def test_a_choice_a_candidate_cannot_follow_names_that_candidate_and_why():
+    text = (FIXTURES / "manual" / "hand_set_lr_choice_apart.py").read_text()
+    for target, state in (("optax", "opt_state"), ("flax-nnx", "opt.opt_state")):
+        found = _by_line(text, target)
+        said = {line: next(f.message for f in fs if f.code == "OPX202") for line, fs in found.items()
+                if any(f.code == "OPX202" and "param_groups" in f.message for f in fs)}
+        assert sorted(said) == [15, 23, 34], target
+        assert "it may be the LARS built at line 13: LARS, the project's own" in said[15]
+        assert "not every candidate can keep them in its state: torch.optim.SGD: torch.optim.SGD's betas" in said[23]
+        assert (f"the AdamW built at line 30 keeps it at {state}.hyperparams[\"learning_rate\"]" in said[34]
+                and f"the SGD built at line 32 at {state}.inner_states[\"group0\"]" in said[34]), said[34]
