@@ -103,3 +103,16 @@ def test_a_choice_a_candidate_cannot_follow_names_that_candidate_and_why():
         assert "not every candidate can keep them in its state: torch.optim.SGD: torch.optim.SGD's betas" in said[23]
         assert (f"the AdamW built at line 30 keeps it at {state}.hyperparams[\"learning_rate\"]" in said[34]
                 and f"the SGD built at line 32 at {state}.inner_states[\"group0\"]" in said[34]), said[34]
+
+
+def test_a_group_picked_by_a_name_that_always_holds_one_integer_converts():
+    text = ("import torch\n\nopt = torch.optim.SGD([{'params': a.parameters()}, {'params': b.parameters()}], lr=0.1)\n"
+            "if freeze:\n    te_idx = 1\nelse:\n    te_idx = 1\n"
+            "opt.param_groups[te_idx]['lr'] = 0.0\n")
+    found = _by_line(text)
+    assert [f.code for f in found[8]] == ["OPX107"]
+    assert 'inner_states["group1"]' in found[8][0].message
+    # Bound to different values (diffusers' te_idx = 0 / te_idx = 1): which group cannot be told.
+    found = _by_line(text.replace("else:\n    te_idx = 1", "else:\n    te_idx = 0"))
+    said = [f.message for f in found[8] if f.code == "OPX202"]
+    assert said and "cannot read statically (te_idx)" in said[0]

@@ -398,8 +398,26 @@ class Builder:
     def hyper_form(self, use: ReceiverUse) -> HyperUse | str:
         """What a `param_groups` use does (hyperparams.py), memoised."""
         if id(use.node) not in self._hyper:
-            self._hyper[id(use.node)] = read_use(use)
+            self._hyper[id(use.node)] = read_use(use, lambda name: self._int_constant(name, use.ctx))
         return self._hyper[id(use.node)]
+
+    def _int_constant(self, name: str, ctx: StmtContext) -> int | None:
+        """The integer `name` holds wherever it is read: every binding of it an assignment of the
+        same integer literal (`te_idx = 1`, in each branch alike); None otherwise."""
+        bindings = self.tracer.lookup(name, ctx.scope) or []
+        values = set()
+        for b in bindings:
+            node = b.node
+            if b.kind != "value" or b.index is not None or not isinstance(b.ctx.stmt if b.ctx else None, cst.Assign):
+                return None
+            if isinstance(node, cst.Integer):
+                values.add(int(node.value))
+            elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus) \
+                    and isinstance(node.expression, cst.Integer):
+                values.add(-int(node.expression.value))
+            else:
+                return None
+        return values.pop() if len(values) == 1 else None
 
     def injected(self, ident: Identity) -> tuple[str, ...]:
         """The torch hyperparameters ('lr') the flow of `ident` sets or reads through param_groups

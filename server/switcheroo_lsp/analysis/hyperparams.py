@@ -94,14 +94,18 @@ def names_in(node, name: str | None = None) -> list[cst.Name]:
     return found
 
 
-def read_use(use: ReceiverUse) -> HyperUse | str:
-    """The form of one `param_groups` use, or why it is not one fix-all converts."""
+def read_use(use: ReceiverUse, constant=None) -> HyperUse | str:
+    """The form of one `param_groups` use, or why it is not one fix-all converts. `constant(name)`:
+    the integer a name always holds (`te_idx = 1`, its only binding), or None."""
     ctx, node = use.ctx, use.node
     r = refs(ctx.chunk)
     up = r.parent_of(node, ctx)
     stmt = ctx.stmt
     if isinstance(up, cst.Subscript) and up.value is node:
         group = _literal_index(up)
+        index = up.slice[0].slice.value if len(up.slice) == 1 and isinstance(up.slice[0].slice, cst.Index) else None
+        if group is None and constant is not None and isinstance(index, cst.Name):
+            group = constant(index.value)
         if not isinstance(group, int):
             return (f"a group is picked by a value fix-all cannot read statically ({code(up.slice[0].slice)}): "
                     "which group it is cannot be told")
