@@ -128,3 +128,15 @@ def test_a_single_class_through_a_variable_is_a_plain_construction():
             "    return opt\n\n\nopt = f(model)\n")
     f = next(f for f in analyze(text).findings if f.kind == "construct")
     assert f.code == "OPX101" and f.message.startswith("torch.optim.SGD → optax.sgd(")
+
+
+def test_noqa_on_one_candidate_keeps_the_whole_choice_torch():
+    """`# noqa` on one branch's construction keeps it torch, and with it what it shares with the
+    other branch's optimizer (its step, its param_groups) and so that optimizer too: one flow."""
+    text = ("import torch\n\nif kind == 'adamw':\n    opt = torch.optim.AdamW(params, lr=0.1)  # noqa\n"
+            "else:\n    opt = torch.optim.SGD(params, lr=0.1)\n"
+            "for t in range(3):\n    opt.zero_grad()\n    loss(t).backward()\n    opt.step()\n"
+            "    for g in opt.param_groups:\n        g['lr'] = 0.1 / (t + 1)\n")
+    assert apply(text, analyze(text).fix_all()) == text
+    converted = apply(text.replace("  # noqa", ""), analyze(text.replace("  # noqa", "")).fix_all())
+    assert "torch.optim" not in converted and 'opt_state.hyperparams["learning_rate"]' in converted

@@ -121,10 +121,22 @@ class Analysis:
                 and k not in self.withheld and s.ids == site.ids and s.ctx.scope is site.ctx.scope]
 
     def _fixable_sites(self, keys: set[int] | None) -> list[Site]:
-        # An optimizer that `# noqa` keeps torch keeps everything about it torch too.
-        kept = self.result.kept
+        # An optimizer that `# noqa` keeps torch keeps everything about it torch too: the uses it
+        # may share with another (a receiver built in the branches of a run-time choice), and so
+        # that other's flow (one flow: all of it converts or none).
+        kept = self._kept()
         return [s for k, s in self.result.sites.items() if s.finding.fixable and (keys is None or k in keys)
-                and k not in self.withheld and not (s.ids and s.ids <= kept) and s.identity not in kept]
+                and k not in self.withheld and not (s.ids & kept) and s.identity not in kept]
+
+    def _kept(self) -> frozenset:
+        kept = set(self.result.kept)
+        todo = list(kept)
+        while todo:
+            for other in self.result.builder.reach.linked(todo.pop()):
+                if other not in kept:
+                    kept.add(other)
+                    todo.append(other)
+        return frozenset(kept)
 
     def fix_all(self, keys: set[int] | None = None) -> list[TextEdit]:
         """Every fix of the file as one consistent set of minimal edits (memoised: editors ask
