@@ -385,12 +385,12 @@ def test_nnx_class_chosen_per_group_trains_like_torch(use_adamw, labels):
         torch_model = TorchBodyHead(seed=19)
         nnx_model = NnxBodyHead(torch_model, dtype)
         t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")["train_chosen_class"](torch_model, t, h.torch_mse, use_adamw, schedule)
+        torch_out = fx.namespace("torch")["train_chosen_class"](torch_model, t, h.torch_mse, schedule, use_adamw)
         ns = fx.namespace("nnx")
         ns["param_labels"] = _labels if labels is _labels else (
             lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
         j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = ns["train_chosen_class"](nnx_model, j, h.jax_mse, use_adamw, schedule)
+        nnx_out = ns["train_chosen_class"](nnx_model, j, h.jax_mse, schedule, use_adamw)
         theirs, ours = t.trajectory(), j.trajectory()
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
