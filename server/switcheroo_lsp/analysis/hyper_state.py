@@ -29,6 +29,10 @@ class HyperState:
     paths: tuple[str, ...]                      # per group, its state's place from the optimizer's ('' : the top)
     groups: GroupsInfo                          # what the unrolling knows (count 1: one state)
     sources: tuple[str, ...] = ()               # per group (several states), its params' text
+    # per state (paths), torch key -> its names in that state's hyperparams (the emission's: `betas`
+    # is b1, b2; a name the chain's own text uses is named apart) and -> the links that read it
+    names: tuple[dict, ...] = ()
+    links: tuple[dict, ...] = ()
 
 
 def is_hyperparameter(key: str) -> bool:
@@ -104,7 +108,7 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
         if e is not None and e.ok:
             one = info if isinstance(info, GroupsInfo) and count == 1 else GroupsInfo(
                 1, [info.constants[0] if isinstance(info, GroupsInfo) else {}], frozenset(keys), is_hyperparameter)
-            return HyperState(keys, (), ("",), one)
+            return HyperState(keys, (), ("",), one, names=tuple(e.injected), links=tuple(e.injected_links))
         why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
     if isinstance(info, str):
         return f"its parameter groups cannot be told apart statically ({info})"
@@ -130,18 +134,24 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
         return "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
     groups = builder.groups_of(ident)
     sources = tuple(g["params"].source for g in groups.groups) if isinstance(groups, Groups) else ()
-    return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info, sources)
+    return HyperState(keys, by_group, tuple(group_state(i) for i in range(info.count)), info, sources,
+                      names=tuple(e.injected), links=tuple(e.injected_links))
 
 
 def where(target, receiver: str, names, state: HyperState, key: str, group: int, inner: bool = False,
           write: bool = False) -> str:
     """The expression reading (and writing) torch key `key` of group `group` in the converted state;
     `betas` is two of them: `(<b1>, <b2>)` (`write`: without the parentheses)."""
-    places = [target.hyperparam(receiver, names, n, inner, state.paths[group])
-              for n in injected_knowledge.optax_names(key)]
+    places = [target.hyperparam(receiver, names, n, inner, state.paths[group]) for n in state_names(state, key, group)]
     if len(places) == 1:
         return places[0]
     return ", ".join(places) if write else f"({', '.join(places)})"
+
+
+def state_names(state: HyperState, key: str, group: int) -> tuple[str, ...]:
+    """The names torch key `key` of group `group` has in its state's hyperparams."""
+    own = state.names[group].get(key) if group < len(state.names) else None
+    return own or injected_knowledge.optax_names(key)
 
 
 def message(builder, form: HyperUse, use, receiver: str, names, state: HyperState) -> str:

@@ -94,6 +94,10 @@ class Emission:
     placeholders: tuple[str, ...] = ()                  # names the user must define (OPX203)
     params_source: str | None = None
     recipes: list = field(default_factory=list)         # the catalog Variants used (tests, docs)
+    # Per state holding hyperparameters set by hand (one; a multi_transform's: one per group): torch
+    # key -> its names in that state's hyperparams, and -> the chain's links that read it (hover).
+    injected: list = field(default_factory=list)
+    injected_links: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -405,7 +409,8 @@ def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, 
         if isinstance(injected, str):
             out.problems, out.transforms = [injected], []
             return out
-        out.transforms = injected
+        out.transforms = injected.transforms
+        out.injected, out.injected_links = [injected.names], [injected.links]
     text = " ".join(out.texts)
     out.needs_jnp = "jnp." in text
     out.needs_helpers = f"{catalog.HELPERS}." in text
@@ -438,84 +443,130 @@ def _apply_extras(row: OptimizerRow, args: dict[str, ArgValue], extras: Extras) 
     return problems
 
 
+@dataclass(frozen=True)
+class Injected:
+    """Where the hyperparameters set by hand are kept: the transforms, and per torch key the names
+    of its state's hyperparameters (`betas` -> b1, b2; renamed where the chain's own text uses the
+    name) and the links of the chain that read it (only where the factory wraps a chain)."""
+    transforms: list
+    names: dict[str, tuple[str, ...]]
+    links: dict[str, tuple[str, ...]]
+
+
+_SENTINEL = "__switcheroo_injected_{}__"
+_IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?!\w)(?!\s*=(?!=))")     # a name, not a keyword
+
+
 def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
-                      flags: list[str]) -> list | str:
-    """The transforms with the hyperparameters the loop sets by hand (extras.inject: 'lr') kept in
-    the state, at its top (`opt_state.hyperparams[...]`): `optax.inject_hyperparams(optax.adam)(
-    learning_rate=lr, ...)` where the learning rate is one keyword of one transform; else a small
-    factory of it around the whole chain (`inject_hyperparams(lambda learning_rate: optax.chain(
-    add_decayed_weights(wd), adam(learning_rate=learning_rate)))(learning_rate=lr)`). A string: why not."""
-    from .hyperparams import optax_names
-    unknown = [k for k in extras.inject if optax_names(k) is None]
+                      flags: list[str]) -> Injected | str:
+    """The transforms with the hyperparameters the loop sets by hand (extras.inject: 'lr',
+    'weight_decay', ...) kept in the state, at its top (`opt_state.hyperparams[...]`):
+    `optax.inject_hyperparams(optax.adam)(learning_rate=lr, ...)` where each is one keyword of one
+    transform; else a small factory around the whole chain, each injected name a parameter passed
+    to the link the catalog puts that torch value in (`inject_hyperparams(lambda learning_rate,
+    weight_decay: optax.chain(add_decayed_weights(weight_decay), adam(learning_rate=learning_rate)))(
+    learning_rate=lr, weight_decay=wd)`). A string: why not."""
+    from .hyperparams import STATIC_ARGS, optax_names
+    keys = list(dict.fromkeys(extras.inject))
+    unknown = [k for k in keys if optax_names(k) is None]
     if unknown:
         return f"{', '.join(unknown)}: not a hyperparameter fix-all keeps in the state yet"
-    out = _inject_learning_rate(row, args, transforms, extras, flags)
-    others = [k for k in extras.inject if k != "lr"]
-    if isinstance(out, str) or not others:
-        return out
-    # Another hyperparameter set by hand (`weight_decay`, `momentum`, `eps`, `betas`): kept where
-    # it is one keyword of the one transform (b1 and b2 for betas), verbatim (its value flows
-    # nowhere else).
-    tx = out[0] if len(out) == 1 and isinstance(out[0], TxCall) else None
-    for key in others:
-        names = optax_names(key)
-        probe = dict(args)
-        probe[key] = ArgValue(names[0]) if len(names) == 1 else ArgValue(
-            f"({', '.join(names)})", elements=tuple(ArgValue(n) for n in names))
-        chain, _ = _chain_for(row, probe, {}, [])
-        texts = [tx_text(t) for t in chain]
-        why = (f"{row.qualified}'s {key} is not one keyword of its rewrite here: keep it in the state by hand "
-               "(optax.inject_hyperparams)")
-        missing = []
-        for name in names:
-            uses = sum(len(re.findall(rf"(?<![\w.]){name}(?![\w=])", t)) for t in texts)
-            if tx is None or len(texts) != 1 or uses != 1 or f"{name}={name}" not in texts[0]:
-                return why
-            if not any(k == name for k, _ in tx.kws):
-                missing.append(name)
-        if missing:
-            # torch's default betas, where the rewrite leaves Optax's equal default: given
-            # explicitly, so that the state keeps the tuple's two halves from the start.
-            default = row.defaults().get(key)
-            if len(names) == 1 or not isinstance(default, tuple) or len(default) != len(names):
-                return why
-            tx = TxCall(tx.func, tx.kws + tuple((n, Value(repr(default[names.index(n)]))) for n in missing), tx.args)
-            out = [tx]
-    return out
-
-
-def _inject_learning_rate(row: OptimizerRow, args: dict[str, ArgValue], transforms: list, extras: Extras,
-                          flags: list[str]) -> list | str:
-    from .hyperparams import STATIC_ARGS
     if flags:
-        return (f"{row.qualified}'s recipe is chosen at run time ({', '.join(flags)}): keep its learning rate in "
-                "the state by hand (optax.inject_hyperparams)")
-    if "lr" not in row.defaults():
-        return f"{row.qualified} has no learning rate to keep in the state"
+        return (f"{row.qualified}'s recipe is chosen at run time ({', '.join(flags)}): keep its "
+                f"{_said(keys)} in the state by hand (optax.inject_hyperparams)")
+    for key in keys:
+        if key not in row.defaults():
+            return f"{row.qualified} has no {_said([key])} to keep in the state"
+    if "momentum" in keys and "@momentum" in args or "betas" in keys and "@b1" in args:
+        return "its momentum is set by hand (param_groups) and cycled by a scheduler: fold one into the other by hand"
+    # Render the catalog's chain with a marker in place of each injected value: where a marker lands
+    # is where the catalog puts that torch value (whichever link, whatever keyword).
     probe = dict(args)
-    probe["lr"] = ArgValue("learning_rate")
-    chain, _ = _chain_for(row, probe, {}, [])
-    texts = list(extras.prefix) + [tx_text(t) for t in chain]
-    uses = sum(len(re.findall(r"(?<![\w.])learning_rate(?![\w=])", t)) for t in texts)
-    if not uses:
-        return f"{row.qualified}'s rewrite has no learning rate to keep in the state"
-    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
-            and "learning_rate=learning_rate" in texts[0] and transforms[0].func.startswith("optax.inject") \
-            and any(k == "learning_rate" for k, _ in transforms[0].kws):
-        return transforms           # already kept in the state (RAdam's rewrite): nothing to add
-    if len(transforms) == 1 and isinstance(transforms[0], TxCall) and uses == 1 \
-            and "learning_rate=learning_rate" in texts[0] and not transforms[0].func.startswith("optax.inject"):
-        tx = transforms[0]
-        static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
-        wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
-        kws = tx.kws if any(k == "learning_rate" for k, _ in tx.kws) else \
-            (("learning_rate", Value(_value_text(row, args, "lr")[0])),) + tx.kws
-        return [TxCall(wrapped, kws, tx.args)]
-    if any(t.startswith("optax.inject_hyperparams(") or "lambda learning_rate" in t for t in texts):
-        return f"{row.qualified}'s rewrite already injects a hyperparameter: keep its learning rate by hand"
+    markers: dict[str, tuple[str, ...]] = {}
+    for key in keys:
+        names = optax_names(key)
+        marks = tuple(_SENTINEL.format(n) for n in names)
+        markers[key] = marks
+        probe[key] = ArgValue(marks[0]) if len(names) == 1 else ArgValue(
+            f"({', '.join(marks)})", elements=tuple(ArgValue(m) for m in marks))
+    problems: list[str] = []
+    chain, _ = _chain_for(row, probe, {}, problems)
+    if problems:
+        return "; ".join(problems)
+    links = list(extras.prefix) + chain
+    texts = [tx_text(t) for t in links]
+    whole = " ".join(texts)
+    for key in keys:
+        for mark in markers[key]:
+            if mark not in whole:
+                return f"{row.qualified}'s rewrite has no {_said([key])} to keep in the state"
+            if re.search(re.escape(mark) + r"\s*\[", whole):
+                return (f"{row.qualified}'s {key} is a tuple its rewrite takes apart: keep it in the state by hand "
+                        "(optax.inject_hyperparams)")
+    pairs = [(key, name, mark) for key in keys for name, mark in zip(optax_names(key), markers[key])]
+
+    # One transform taking each as its own keyword: inject that transform.
+    tx = transforms[0] if len(transforms) == 1 and isinstance(transforms[0], TxCall) else None
+    if tx is not None and len(texts) == 1 and all(
+            whole.count(mark) == 1 and f"{name}={mark}" in whole for _, name, mark in pairs):
+        names = {key: optax_names(key) for key in keys}
+        have = {k for k, _ in tx.kws}
+        if tx.func.startswith("optax.inject_hyperparams("):
+            if all(name in have for _, name, _ in pairs):
+                return Injected(transforms, names, {})     # already kept in the state (RAdam's rewrite)
+        else:
+            static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
+            wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
+            # Keywords left out where torch's default is Optax's: given, so that the state keeps them.
+            missing = [(name, Value(_outer_value(row, args, key, name))) for key, name, _ in pairs if name not in have]
+            first = [m for m in missing if m[0] == "learning_rate"]
+            rest = [m for m in missing if m[0] != "learning_rate"]
+            return Injected([TxCall(wrapped, tuple(first) + tx.kws + tuple(rest), tx.args)], names, {})
+
+    # A chain (or a transform taking the value in a formula): a factory of the whole chain.
+    for link, text in zip(links, texts):
+        if not text.startswith("optax.inject_hyperparams("):
+            continue
+        held = [key for key, _, mark in pairs if mark in text and (not isinstance(link, TxCall) or any(
+            mark in v.text and not v.text.lstrip().startswith("lambda") for _, v in link.kws + tuple(
+                (None, a) for a in link.args)))]
+        if held:
+            return (f"{row.qualified}'s {_said(held[:1])} is a number of its rewrite's own "
+                    f"{_func_name(text)} link, which keeps it in that link's state from the start: keep it by hand")
+    taken = set(_IDENT.findall(whole))
+    finals: dict[str, str] = {}
+    for _, name, mark in pairs:
+        final, n = name, 2
+        while final in taken or final in finals.values():
+            final, n = f"{name}_{n}", n + 1
+        finals[mark] = final
     body = texts[0] if len(texts) == 1 else f"optax.chain({', '.join(texts)})"
-    lr = _value_text(row, args, "lr")[0]
-    return [f"optax.inject_hyperparams(lambda learning_rate: {body})(learning_rate={lr})"]
+    for mark, final in finals.items():
+        body = body.replace(mark, final)
+    params = ", ".join(finals[mark] for _, _, mark in pairs)
+    values = ", ".join(f"{finals[mark]}={_outer_value(row, args, key, name)}" for key, name, mark in pairs)
+    names = {key: tuple(finals[m] for m in markers[key]) for key in keys}
+    used = {key: tuple(dict.fromkeys(_func_name(t) for t in texts if any(m in t for m in markers[key])))
+            for key in keys}
+    return Injected([f"optax.inject_hyperparams(lambda {params}: {body})({values})"], names, used)
+
+
+def _said(keys) -> str:
+    return ", ".join("learning rate" if k == "lr" else k for k in keys)
+
+
+def _outer_value(row: OptimizerRow, args: dict[str, ArgValue], key: str, name: str) -> str:
+    """The value the state starts from for Optax hyperparameter `name` of torch key `key` (the
+    user's text, or torch's default; a number, so that a value written later keeps its dtype)."""
+    from .hyperparams import optax_names
+    names = optax_names(key)
+    source = key if len(names) == 1 else next(
+        (d for d, t in row.derived.items() if t == "{%s}[%d]" % (key, names.index(name))), key)
+    text, given, _, _ = _value_text(row, args, source)
+    literal = _effective(row, args, source)
+    if isinstance(literal, int) and not isinstance(literal, bool):
+        return repr(float(literal)) if not given or text.strip() == repr(literal) else f"float({text})"
+    return text
 
 
 def _conditional(flags, args, branches, prefix) -> str:

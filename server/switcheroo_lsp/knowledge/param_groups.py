@@ -95,12 +95,17 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
             return out
     if mask is not None:
         out.transforms = [mask]
+        if extras is not None and extras.inject:
+            out.injected, out.injected_links = first.injected, first.injected_links
         out.placeholders = (DECAY_MASK,)
         out.notes = [f"two groups that differ only in weight decay: optax.adamw's mask= applies it to the "
                      f"first group's leaves; define {DECAY_MASK} (a pytree of bools like params)"]
     else:
         inner = ", ".join(f'"{label(i)}": {e.one_line()}' for i, e in enumerate(per_group))
         out.transforms = [f"optax.multi_transform({{{inner}}}, {LABELS})"]
+        if by_group:
+            out.injected = [e.injected[0] if e.injected else {} for e in per_group]
+            out.injected_links = [e.injected_links[0] if e.injected_links else {} for e in per_group]
         out.placeholders = (LABELS,)
         members = "; ".join(f"group{i} = {g['params'].source}" for i, g in enumerate(groups.groups))
         out.notes = [f"each torch parameter group keeps its own hyperparameters and state; define {LABELS}, a "
