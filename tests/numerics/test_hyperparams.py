@@ -111,6 +111,62 @@ CASES = [
      "    opt.param_groups[1][\"lr\"] = 0.0 if t % 10 < 3 else 0.02 / (1 + t)\n" + STEP
      + "    for i, g in enumerate(opt.param_groups):\n        g[\"lr\"] *= 0.5 + 0.25 * i\n"
      "    logged.append(opt.param_groups[-1][\"lr\"])\n"),
+    # Where the faithful rewrite is a chain (issue 24, item 1), each hyperparameter set by hand is a
+    # parameter of the injected factory, passed to the link the catalog puts it in: Adam's L2 decay
+    # is add_decayed_weights' argument, not adam's; amsgrad's betas and eps the direction's.
+    ("adam-l2-chain-weight-decay-and-lr-every-step",
+     "import math\nimport torch\nopt = torch.optim.Adam(params, lr=0.05, weight_decay=0.1)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"lr\"] = 0.05 / (1 + 0.05 * t)\n"
+     "        g[\"weight_decay\"] = 0.3 * (1 + math.sin(t))\n" + STEP),
+    ("adam-default-weight-decay-set-later",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05)\nlogged = []\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.0 if t < 10 else 0.02 * (t % 9)\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"weight_decay\"])\n"),
+    ("adam-weight-decay-named-apart",
+     "import torch\nweight_decay = 0.1\nopt = torch.optim.Adam(params, lr=weight_decay / 2, weight_decay=weight_decay)\n"
+     + LOOP + "    opt.param_groups[0][\"weight_decay\"] = weight_decay * (t % 4)\n" + STEP),
+    ("sgd-l2-momentum-dampening-every-step",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"momentum\"] = 0.5 + 0.4 * t / 50.0\n"
+     "        g[\"weight_decay\"] = 0.01 * (t % 6)\n        g[\"lr\"] = 0.05 * 0.97 ** t\n" + STEP),
+    ("adam-amsgrad-betas-eps-lr-every-step",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05, amsgrad=True, weight_decay=0.05)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"betas\"] = (0.9 - 0.008 * t, 0.999 - 0.001 * (t % 4))\n"
+     "        g[\"eps\"] = 1e-3 / (1 + t)\n        g[\"weight_decay\"] = 0.05 * (t % 3)\n"
+     "        g[\"lr\"] = 0.05 / (1 + 0.1 * t)\n" + STEP),
+    ("adamw-amsgrad-decoupled-weight-decay",
+     "import torch\nopt = torch.optim.AdamW(params, lr=0.05, amsgrad=True)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.5 / (1 + t)\n    opt.param_groups[0][\"lr\"] = 0.05 - 0.0005 * t\n"
+     + STEP),
+    ("nadam-l2-weight-decay-and-betas",
+     "import torch\nopt = torch.optim.NAdam(params, lr=0.05, weight_decay=0.1)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.2 / (1 + t)\n"
+     "    opt.param_groups[0][\"betas\"] = (0.9 - 0.005 * t, 0.99)\n" + STEP),
+    ("rmsprop-l2-weight-decay-and-momentum",
+     "import torch\nopt = torch.optim.RMSprop(params, lr=0.01, momentum=0.5, weight_decay=0.1)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.2 * (t % 5)\n"
+     "    opt.param_groups[0][\"momentum\"] = 0.5 + 0.008 * t\n" + STEP),
+    ("adagrad-l2-weight-decay-and-eps",
+     "import torch\nopt = torch.optim.Adagrad(params, lr=0.1, weight_decay=0.1)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.1 / (1 + t)\n    opt.param_groups[0][\"eps\"] = 1e-2 / (1 + t)\n"
+     + STEP),
+    ("asgd-weight-decay-every-step",
+     "import torch\nopt = torch.optim.ASGD(params, lr=0.05, weight_decay=0.1)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.1 * (t % 7)\n" + STEP),
+    ("adam-maximize-eps-every-step",
+     "import torch\nopt = torch.optim.Adam(params, lr=0.05, eps=1e-3, maximize=True)\n" + LOOP
+     + "    opt.param_groups[0][\"eps\"] = 1e-3 * (1 + t % 5)\n" + STEP),
+    ("radam-l2-weight-decay-around-its-own-injection",
+     "import torch\nopt = torch.optim.RAdam(params, lr=0.05, weight_decay=0.1)\n" + LOOP
+     + "    opt.param_groups[0][\"weight_decay\"] = 0.3 / (1 + t)\n" + STEP),
+    ("radam-eps-schedule-follows-the-write",
+     "import torch\nopt = torch.optim.RAdam(params, lr=0.05, eps=1e-3)\n" + LOOP
+     + "    opt.param_groups[0][\"eps\"] = 1e-3 * (1 + t % 3)\n" + STEP),
+    ("adam-per-group-l2-weight-decay-first-group",
+     "import torch\nopt = torch.optim.Adam([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.01}], lr=0.05, "
+     "weight_decay=0.1)\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        if i == 0:\n"
+     "            g[\"weight_decay\"] = 0.4 * (t % 3)\n        g[\"lr\"] = 0.05 / (1 + t)\n" + STEP),
 ]
 
 
@@ -250,6 +306,33 @@ def test_chosen_at_run_time_trains_like_torch_whichever_is_chosen(case, value):
                           or "logged" in line) + "\n"
     assert unwritten.count(".hyperparams[") < fixed.count(".hyperparams[")
     assert np.max(np.abs(theirs - run_optax(unwritten, two_groups, extra={"choice": value})[0])) > 1e-3
+
+
+def test_a_value_in_the_wrong_link_of_the_chain_is_told_apart():
+    """The comparison can tell which link reads the value: torch Adam's L2 decay given to adamw's
+    decoupled decay instead (both reading the state's weight_decay), or the factory's link left with
+    the construction's constant (the writes reaching the state but no link), are far off."""
+    name, src = next(c for c in CASES if c[0] == "adam-l2-chain-weight-decay-and-lr-every-step")
+    fixed = apply(src, analyze(src).fix_all())
+    link = "optax.add_decayed_weights(weight_decay),\n        optax.adam(learning_rate=learning_rate),"
+    assert link in fixed, fixed
+    theirs = run_torch(src)[0]
+    assert np.max(np.abs(theirs - run_optax(fixed, False)[0])) <= 1e-12
+    decoupled = fixed.replace(link, "optax.adamw(learning_rate=learning_rate, weight_decay=weight_decay),")
+    frozen = fixed.replace(link, link.replace("add_decayed_weights(weight_decay)", "add_decayed_weights(0.1)"))
+    for wrong in (decoupled, frozen):
+        assert np.max(np.abs(theirs - run_optax(wrong, False)[0])) > 1e-3
+
+
+def test_amsgrad_eps_set_by_hand_reaches_the_direction():
+    """Among several injected values, eps reaches the amsgrad direction's link: left at the
+    construction's value there, the run is far off."""
+    name, src = next(c for c in CASES if c[0] == "adam-amsgrad-betas-eps-lr-every-step")
+    fixed = apply(src, analyze(src).fix_all())
+    link = "scale_by_torch_amsgrad(b1=b1, b2=b2, eps=eps)"
+    assert link in fixed, fixed
+    swapped = fixed.replace(link, "scale_by_torch_amsgrad(b1=b1, b2=b2, eps=1e-08)")
+    assert np.max(np.abs(run_torch(src)[0] - run_optax(swapped, False)[0])) > 1e-4
 
 
 # -- the flax-nnx target: the whole step, fixture tests/fixtures/gradients/hand_set_lr.py ----------

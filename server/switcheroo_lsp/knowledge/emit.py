@@ -467,7 +467,7 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
     weight_decay: optax.chain(add_decayed_weights(weight_decay), adam(learning_rate=learning_rate)))(
     learning_rate=lr, weight_decay=wd)`). A string: why not."""
     from .hyperparams import STATIC_ARGS, optax_names
-    keys = list(dict.fromkeys(extras.inject))
+    keys = sorted(dict.fromkeys(extras.inject), key=lambda k: k != "lr")     # the learning rate first
     unknown = [k for k in keys if optax_names(k) is None]
     if unknown:
         return f"{', '.join(unknown)}: not a hyperparameter fix-all keeps in the state yet"
