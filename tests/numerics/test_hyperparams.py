@@ -482,3 +482,71 @@ def test_nnx_class_chosen_per_group_trains_like_torch(use_adamw, labels):
         return
     assert diff <= 1e-10, f"{use_adamw}: {diff:.3e}\n{fx.fixed}"
     assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+# Hyperparameters other than lr inside chains on Flax NNX (issue 24, item 1): fixture
+# tests/fixtures/gradients/hand_set_weight_decay.py, each value changing at every update.
+
+@pytest.mark.parametrize("function", ["train_l2_decay_and_lr", "train_decay_switched_on", "train_momentum_and_decay"])
+def test_nnx_hand_set_weight_decay_in_a_chain_trains_like_torch(function):
+    fx = h.fixed("hand_set_weight_decay")
+    codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]
+    assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(7))
+        torch_model = h.TorchMLP((3, 8, 1), seed=17)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
+    if torch_out is not None:           # the weight decays read back
+        assert np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))) <= 1e-15
+
+
+@pytest.mark.filterwarnings("ignore:scatter inputs have incompatible types:FutureWarning")
+def test_nnx_weight_decay_switched_on_is_not_lost():
+    """The state starts from a float (torch's default 0 written 0.0): an integer there would
+    truncate the later 0.2 to 0 in nnx.Optimizer's state, and the decay would never start."""
+    fx = h.fixed("hand_set_weight_decay")
+    assert "(weight_decay=0.0)" in fx.fixed
+    integer = fx.fixed.replace("(weight_decay=0.0)", "(weight_decay=0)")
+    with ref.precision("float64") as dtype:
+        runs = []
+        for text in (fx.fixed, integer):
+            ns: dict = {"__name__": "nnx_program"}
+            exec(compile(text, "<nnx>", "exec"), ns)
+            batches = _regression(UPDATES, np.random.default_rng(7))
+            nnx_model = h.NnxMLP(h.TorchMLP((3, 8, 1), seed=17), dtype)
+            j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+            ns["train_decay_switched_on"](nnx_model, j, h.jax_mse)
+            runs.append(j.trajectory())
+    assert np.max(np.abs(runs[0] - runs[1])) > 1e-6
+
+
+@pytest.mark.parametrize("labels", [_labels, "swapped"])
+def test_nnx_per_group_weight_decay_in_a_chain_trains_like_torch(labels):
+    fx = h.fixed("hand_set_weight_decay")
+    assert 'inner_states["group0"].inner_state.hyperparams["weight_decay"][...]' in fx.fixed
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(9))
+        torch_model = TorchBodyHead(seed=19)
+        nnx_model = NnxBodyHead(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        fx.namespace("torch")["train_per_group_decay"](torch_model, t, h.torch_mse)
+        ns = fx.namespace("nnx")
+        ns["param_labels"] = _labels if labels is _labels else (
+            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        ns["train_per_group_decay"](nnx_model, j, h.jax_mse)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if labels == "swapped":             # the comparison tells the groups apart
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"

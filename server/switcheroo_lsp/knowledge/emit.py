@@ -521,7 +521,12 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
             missing = [(name, Value(_outer_value(row, args, key, name))) for key, name, _ in pairs if name not in have]
             first = [m for m in missing if m[0] == "learning_rate"]
             rest = [m for m in missing if m[0] != "learning_rate"]
-            return Injected([TxCall(wrapped, tuple(first) + tx.kws + tuple(rest), tx.args)], names, {})
+            # An integer starts the state as an integer, which a later write would be truncated to
+            # (nnx.Optimizer's state is assigned in place): a float of it.
+            outer = {name: _outer_value(row, args, key, name) for key, name, _ in pairs}
+            kws = tuple((k, Value(outer[k]) if k in outer and outer[k] != v.text and _is_int(v.text) else v)
+                        for k, v in tx.kws)
+            return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
 
     # A chain (or a transform taking the value in a formula): a factory of the whole chain.
     for link, text in zip(links, texts):
@@ -551,6 +556,10 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
     return Injected([f"optax.inject_hyperparams(lambda {params}: {body})({values})"], names, used)
 
 
+def _is_int(text: str) -> bool:
+    return re.fullmatch(r"\s*-?\d+\s*", text) is not None
+
+
 def _said(keys) -> str:
     return ", ".join("learning rate" if k == "lr" else k for k in keys)
 
@@ -562,10 +571,10 @@ def _outer_value(row: OptimizerRow, args: dict[str, ArgValue], key: str, name: s
     names = optax_names(key)
     source = key if len(names) == 1 else next(
         (d for d, t in row.derived.items() if t == "{%s}[%d]" % (key, names.index(name))), key)
-    text, given, _, _ = _value_text(row, args, source)
+    text, _, _, _ = _value_text(row, args, source)
     literal = _effective(row, args, source)
-    if isinstance(literal, int) and not isinstance(literal, bool):
-        return repr(float(literal)) if not given or text.strip() == repr(literal) else f"float({text})"
+    if isinstance(literal, int) and not isinstance(literal, bool) and _is_int(text):
+        return repr(float(literal))
     return text
 
 
