@@ -116,3 +116,40 @@ def test_a_group_picked_by_a_name_that_always_holds_one_integer_converts():
     found = _by_line(text.replace("else:\n    te_idx = 1", "else:\n    te_idx = 0"))
     said = [f.message for f in found[8] if f.code == "OPX202"]
     assert said and "cannot read statically (te_idx)" in said[0]
+
+
+def test_hover_says_which_link_of_the_chain_reads_each_value():
+    text = (FIXTURES / "gradients" / "hand_set_weight_decay.py").read_text()
+    for target, place in (("optax", 'opt_state.hyperparams["weight_decay"]'),
+                          ("flax-nnx", 'optimizer.opt_state.hyperparams["weight_decay"][...]')):
+        analysis = analyze(text, target)
+        loop = next(f for f in analysis.findings if f.code == "OPX107")
+        markdown, _ = hover(analysis, loop.span.start)
+        assert f"`weight_decay` → `{place}` (read by `optax.add_decayed_weights` in the chain)" in markdown
+        assert "(read by `optax.adam` in the chain)" in markdown
+
+
+def test_a_name_the_chain_already_uses_is_named_apart_and_the_hover_says_so():
+    text = ("import torch\nweight_decay = 0.1\n"
+            "opt = torch.optim.Adam(params, lr=weight_decay / 2, weight_decay=weight_decay)\n"
+            "for t in range(5):\n    opt.param_groups[0]['weight_decay'] = weight_decay * t\n"
+            "    opt.zero_grad()\n    loss(t).backward()\n    opt.step()\n")
+    analysis = analyze(text)
+    construct = next(f for f in analysis.findings if f.code == "OPX101")
+    assert ("lambda weight_decay_2: optax.chain(optax.add_decayed_weights(weight_decay_2), "
+            "optax.adam(learning_rate=weight_decay / 2)))(weight_decay_2=weight_decay)") in construct.message
+    write = next(f for f in analysis.findings if f.code == "OPX107")
+    markdown, _ = hover(analysis, write.span.start)
+    assert ('`opt_state.hyperparams["weight_decay_2"]` (read by `optax.add_decayed_weights` in the chain; named '
+            '`weight_decay_2`: `weight_decay` already names a value of yours the chain uses)') in markdown
+
+
+def test_a_value_a_link_keeps_in_its_own_state_stays_torch_saying_why():
+    """RAdam's rewrite injects optax.radam itself: its b1 is a number kept in that link's state from
+    the start, which a factory around it could not change."""
+    text = ("import torch\nopt = torch.optim.RAdam(params, lr=0.05)\nfor t in range(5):\n"
+            "    opt.param_groups[0]['betas'] = (0.9 - 0.01 * t, 0.999)\n"
+            "    opt.zero_grad()\n    loss(t).backward()\n    opt.step()\n")
+    said = [f.message for f in _by_line(text)[4] if f.code == "OPX202"]
+    assert said and ("torch.optim.RAdam's betas is a number of its rewrite's own optax.radam link, which keeps it "
+                     "in that link's state from the start") in said[0]

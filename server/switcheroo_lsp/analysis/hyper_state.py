@@ -187,7 +187,20 @@ def moves(target, form: HyperUse, receiver: str, names, state: HyperState) -> li
         pairs = [(form.key, g)]
     else:
         pairs = [(w.key, w.group) for w in unroll(form, state.groups, lambda g, k: "_")]
-    return [f"{torch_side(k, g)} → `{where(target, receiver, names, state, k, g)}`" for k, g in dict.fromkeys(pairs)]
+    return [f"{torch_side(k, g)} → `{where(target, receiver, names, state, k, g)}`{_link(state, k, g)}"
+            for k, g in dict.fromkeys(pairs)]
+
+
+def _link(state: HyperState, key: str, group: int) -> str:
+    """Which links of the injected chain read it, and whether its name was set apart."""
+    links = state.links[group].get(key, ()) if group < len(state.links) else ()
+    said = ", ".join(f"`{f}`" for f in links)
+    own = state_names(state, key, group)
+    if own != injected_knowledge.optax_names(key):
+        apart = (f"named {', '.join(f'`{n}`' for n in own)}: {', '.join(f'`{n}`' for n in injected_knowledge.optax_names(key))} "
+                 "already names a value of yours the chain uses")
+        return f" (read by {said} in the chain; {apart})" if said else f" ({apart})"
+    return f" (read by {said} in the chain)" if said else ""
 
 
 def kept(target, receiver: str, names, state: HyperState) -> list[str]:

@@ -476,7 +476,8 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
                 f"{_said(keys)} in the state by hand (optax.inject_hyperparams)")
     for key in keys:
         if key not in row.defaults():
-            return f"{row.qualified} has no {_said([key])} to keep in the state"
+            return (f"{row.qualified} has no learning rate to keep in the state" if key == "lr" else
+                    f"{row.qualified}'s {key}: not a hyperparameter of {row.qualified}, nothing to keep in its state")
     if "momentum" in keys and "@momentum" in args or "betas" in keys and "@b1" in args:
         return "its momentum is set by hand (param_groups) and cycled by a scheduler: fold one into the other by hand"
     # Render the catalog's chain with a marker in place of each injected value: where a marker lands

@@ -9,10 +9,12 @@ and the next update reads it (measured: tests/numerics/test_hyperparams.py).
 
 from __future__ import annotations
 
-# torch's group key -> the keywords of the Optax factory that take it (every catalog row's
-# learning rate is its transform's `learning_rate`; the others convert only where the rewrite
-# passes them verbatim as those keywords of its one transform: emit.inject_transforms checks;
-# `betas` is one tuple in torch, b1 and b2 in Optax). Proven in tests/numerics/test_hyperparams.py.
+# torch's group key -> the names of the Optax hyperparameters that keep it (`betas` is one tuple in
+# torch, b1 and b2 in Optax). Where the rewrite is one transform taking them as its keywords, that
+# transform is injected; where it is a chain (Adam's L2 decay, clipping, maximize, a helper and
+# scale_by_learning_rate), a factory of the chain whose parameters carry these names, each passed to
+# the links the catalog's templates put that torch value in (emit.inject_transforms). Proven in
+# tests/numerics/test_hyperparams.py.
 INJECTED = {"lr": ("learning_rate",), "weight_decay": ("weight_decay",), "momentum": ("momentum",),
             "eps": ("eps",), "betas": ("b1", "b2")}
 
@@ -27,7 +29,10 @@ HOVER = ("the learning rate set by hand (`param_groups[...][\"lr\"]`) lives in t
          "(`opt_state.hyperparams[\"learning_rate\"]`; with Flax NNX "
          "`optimizer.opt_state.hyperparams[\"learning_rate\"][...]`; a parameter group's, where the groups became "
          "an `optax.multi_transform`, in its own state: `opt_state.inner_states[\"group1\"].inner_state"
-         ".hyperparams[...]`), and the next update uses it")
+         ".hyperparams[...]`), and the next update uses it. The same holds for `weight_decay`, `momentum`, `eps` "
+         "and `betas` (`b1`, `b2`); where the rewrite is a chain (torch Adam's L2 decay is "
+         "`optax.add_decayed_weights` before `optax.adam`), the injected transform is a small factory of the "
+         "chain, each value passed to the link that reads it")
 
 
 def optax_names(key: str) -> tuple[str, ...] | None:
