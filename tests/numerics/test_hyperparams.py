@@ -550,3 +550,40 @@ def test_nnx_per_group_weight_decay_in_a_chain_trains_like_torch(labels):
         assert diff > 1e-4
         return
     assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
+
+
+# Gradient accumulation (Flax NNX: optax.MultiSteps around the injected chain): the values set by
+# hand live in MultiSteps' inner state, `optimizer.opt_state.inner_opt_state.hyperparams[...]`, and
+# the update every `accum_steps` micro-batches uses the ones set last. Fixture
+# tests/fixtures/gradients/hand_set_lr_accumulated.py.
+
+@pytest.mark.parametrize("written", [True, False])
+def test_nnx_hand_set_values_under_gradient_accumulation_reach_the_inner_state(written):
+    fx = h.fixed("hand_set_lr_accumulated")
+    assert "optax.MultiSteps(" in fx.fixed
+    assert 'optimizer.opt_state.inner_opt_state.hyperparams["weight_decay"][...]' in fx.fixed
+    codes = [f.code for f in fx.analysis.findings]
+    assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
+    micro, updates = 2, 10              # (MultiSteps run eagerly recompiles its lax.cond at every call: slow)
+    with ref.precision("float64") as dtype:
+        batches = _regression(updates * micro, np.random.default_rng(11))
+        torch_model = h.TorchMLP((3, 8, 1), seed=23)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        fx.namespace("torch")["train"](torch_model, t, h.torch_mse, accum_steps=micro)
+        ns = fx.namespace("nnx")
+        if not written:                 # the control: the same program without its writes
+            unwritten = "\n".join(line for line in fx.fixed.splitlines() if ".hyperparams[" not in line) + "\n"
+            ns = {"__name__": "nnx_unwritten"}
+            exec(compile(unwritten, "<nnx>", "exec"), ns)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        ns["train"](nnx_model, j, h.jax_mse, accum_steps=micro)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
+    diff = np.max(np.abs(theirs - ours))
+    if not written:
+        assert diff > 1e-4
+        return
+    assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
+    steps = np.flatnonzero(np.any(np.diff(theirs, axis=0) != 0, axis=1)) + 1
+    assert list(steps) == list(range(micro, updates * micro + 1, micro)), "accumulated, not updated per batch"
