@@ -518,15 +518,14 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
         else:
             static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
             wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
+            outer = {name: _outer_value(row, args, key, name) for key, name, _ in pairs}
             # Keywords left out where torch's default is Optax's: given, so that the state keeps them.
-            missing = [(name, Value(_outer_value(row, args, key, name))) for key, name, _ in pairs if name not in have]
+            missing = [(name, Value(outer[name])) for _, name, _ in pairs if name not in have]
             first = [m for m in missing if m[0] == "learning_rate"]
             rest = [m for m in missing if m[0] != "learning_rate"]
             # An integer starts the state as an integer, which a later write would be truncated to
             # (nnx.Optimizer's state is assigned in place): a float of it.
-            outer = {name: _outer_value(row, args, key, name) for key, name, _ in pairs}
-            kws = tuple((k, Value(outer[k]) if k in outer and outer[k] != v.text and _is_int(v.text) else v)
-                        for k, v in tx.kws)
+            kws = tuple((k, Value(outer[k]) if k in outer and _is_int(v.text) else v) for k, v in tx.kws)
             return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
 
     # A chain (or a transform taking the value in a formula): a factory of the whole chain.
