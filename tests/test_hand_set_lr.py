@@ -153,3 +153,10 @@ def test_a_value_a_link_keeps_in_its_own_state_stays_torch_saying_why():
     said = [f.message for f in _by_line(text)[4] if f.code == "OPX202"]
     assert said and ("torch.optim.RAdam's betas is a number of its rewrite's own optax.radam link, which keeps it "
                      "in that link's state from the start") in said[0]
+
+
+def test_a_form_over_the_groups_fix_all_cannot_follow_says_which_forms_convert():
+    text = ("import torch\n\nmodel = torch.nn.Linear(2, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+            "lrs = [g['lr'] for g in opt.param_groups]\nopt.step()\n")
+    said = [f.message for f in _by_line(text)[5] if f.code == "OPX202"]
+    assert len(said) == 1 and "a comprehension, zip() or len()" in said[0] and "enumerate()" in said[0]

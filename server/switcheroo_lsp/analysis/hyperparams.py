@@ -136,8 +136,8 @@ def read_use(use: ReceiverUse, constant=None) -> HyperUse | str:
             return "the loop over the groups unpacks them in a form fix-all cannot read"
         index = target.elements[0].value.value
     if loop is None:
-        return "the groups are used in a form fix-all cannot follow (only param_groups[0][\"lr\"] and a loop " \
-               "writing every group convert)"
+        return "the groups are used in a form fix-all cannot follow (it converts a group by its index and a for " \
+               "loop over the groups or their enumerate(), not a comprehension, zip() or len())"
     group = loop.target if index is None else loop.target.elements[1].value
     if not isinstance(group, cst.Name):
         return "the loop over the groups unpacks them in a form fix-all cannot read"
