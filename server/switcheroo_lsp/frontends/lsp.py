@@ -128,6 +128,7 @@ class SwitcherooServer(LanguageServer):
         self.remembered: Remembered | None = None     # findings of earlier analyses (remembered.py)
         self._recalled: dict[str, tuple] = {}     # uri -> (version, diagnostics) shown from them
         self._saving: asyncio.TimerHandle | None = None
+        self._on_disk: set[str] = set()     # uris opened or saved since their last complete analysis
         # folder -> (its project settings, the pyproject.toml they came from, its mtime)
         self._pyproject: dict[Path, tuple[Settings, Path | None, int | None]] = {}
 
@@ -233,7 +234,9 @@ class SwitcherooServer(LanguageServer):
                 self.codebase.remember(path, analysis.doc)
             if analysis.complete:
                 self.loader.forget(uri)
-                self.keep_findings(uri, path, analysis)
+                if uri in self._on_disk:     # opened or saved: its text may be the disk's (not after a keystroke)
+                    self._on_disk.discard(uri)
+                    self.keep_findings(uri, path, analysis)
             elif analysis.pending:
                 self.loader.want(uri, analysis.pending)
         if same and entry.analysis.complete and not analysis.complete:
@@ -540,6 +543,7 @@ async def on_configuration(ls: SwitcherooServer, params: t.DidChangeConfiguratio
 
 @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: SwitcherooServer, params: t.DidOpenTextDocumentParams) -> None:
+    ls._on_disk.add(params.text_document.uri)
     ls.schedule(params.text_document.uri, 0)
 
 
@@ -552,6 +556,7 @@ def did_change(ls: SwitcherooServer, params: t.DidChangeTextDocumentParams) -> N
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: SwitcherooServer, params: t.DidSaveTextDocumentParams) -> None:
     ls._pyproject.clear()     # a pyproject.toml may have appeared nearer to the file
+    ls._on_disk.add(params.text_document.uri)
     ls.schedule(params.text_document.uri, 0)
     ls.file_changed(params.text_document.uri)
 
@@ -575,6 +580,7 @@ def did_close(ls: SwitcherooServer, params: t.DidCloseTextDocumentParams) -> Non
         task.cancel()
     ls.entries.pop(uri, None)
     ls._recalled.pop(uri, None)
+    ls._on_disk.discard(uri)
     ls._published.pop(uri, None)
     ls._pulled.pop(uri, None)
     ls.loader.forget(uri)
