@@ -20,6 +20,7 @@ and is tested against torch 2.13.0 step by step (float64 trajectories agree to 1
 | `scale_by_torch_nadam` | `NAdam` direction (momentum_decay schedule) |
 | `scale_by_torch_sparse_adam` | `SparseAdam` direction (rows without gradient untouched) |
 | `torch_rprop` | `Rprop` update |
+| `torch_sgd` | `SGD` update whose momentum changes while training (torch's lazy momentum buffer) |
 | `torch_adafactor` | `Adafactor` update (any number of dimensions) |
 | `torch_lbfgs` | `LBFGS(line_search_fn=None)`: one update = one `step(closure)` |
 | `torch_clip_grad_norm` | `torch.nn.utils.clip_grad_norm_` |
@@ -51,6 +52,7 @@ from ._lbfgs import TorchLbfgsState, torch_lbfgs
 from ._masks import timm_weight_decay_mask
 from ._rprop import TorchRpropState, torch_rprop
 from ._schedule_free import torch_schedule_free_adamw, torch_schedule_free_sgd
+from ._sgd import TorchSgdState, torch_sgd
 from ._schedules import (
     constant_schedule_with_warmup,
     cosine_schedule_with_warmup,
@@ -74,6 +76,7 @@ __all__ = [
     "TorchAdafactorState",
     "TorchLbfgsState",
     "TorchRpropState",
+    "TorchSgdState",
     "hf_adafactor",
     "scale_by_torch_adagrad",
     "scale_by_torch_amsgrad",
@@ -85,6 +88,7 @@ __all__ = [
     "torch_rprop",
     "torch_schedule_free_adamw",
     "torch_schedule_free_sgd",
+    "torch_sgd",
     "timm_weight_decay_mask",
     "constant_schedule_with_warmup",
     "cosine_schedule_with_warmup",

@@ -11,6 +11,8 @@ float64: max |Δθ| <= 1e-12 (optax), 1e-10 (nnx, as the other whole-step proofs
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -167,6 +169,24 @@ CASES = [
      "weight_decay=0.1)\n" + LOOP
      + "    for i, g in enumerate(opt.param_groups):\n        if i == 0:\n"
      "            g[\"weight_decay\"] = 0.4 * (t % 3)\n        g[\"lr\"] = 0.05 / (1 + t)\n" + STEP),
+    # A momentum set by hand (issue 24): torch's buffer starts at the first step whose momentum is not 0
+    # and rests while it is 0 (switcheroo_optax.torch_sgd); optax.sgd's trace would accumulate throughout.
+    ("sgd-momentum-raised-from-torch-default-zero",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.05)\n" + LOOP
+     + "    opt.param_groups[0][\"momentum\"] = 0.0 if t < 10 else 0.9\n" + STEP),
+    ("sgd-momentum-off-on-off-on-dampening-l2",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.05, dampening=0.3, weight_decay=0.01)\n"
+     "logged = []\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"momentum\"] = 0.8 if (t // 7) % 2 else 0.0\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"momentum\"])\n"),
+    ("sgd-nesterov-momentum-warmup-and-lr",
+     "import torch\nopt = torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True)\n" + LOOP
+     + "    for g in opt.param_groups:\n        g[\"momentum\"] = 0.0 if t < 5 else min(0.9, 0.1 * (t - 4))\n"
+     "        g[\"lr\"] = 0.05 / (1 + 0.02 * t)\n" + STEP),
+    ("sgd-per-group-momentum-switched-on-for-one-group",
+     "import torch\nopt = torch.optim.SGD([{\"params\": [w]}, {\"params\": [v], \"lr\": 0.02}], lr=0.05)\n" + LOOP
+     + "    for i, g in enumerate(opt.param_groups):\n        if i == 1:\n"
+     "            g[\"momentum\"] = 0.0 if t < 20 else 0.7\n" + STEP),
 ]
 
 
@@ -249,6 +269,37 @@ def test_without_the_writes_the_runs_differ():
     fixed = apply(src, analyze(src).fix_all())
     unwritten = "\n".join(line for line in fixed.splitlines() if ".hyperparams[" not in line) + "\n"
     assert np.max(np.abs(run_torch(src)[0] - run_optax(unwritten, False)[0])) > 1e-3
+
+
+def test_momentum_set_by_hand_keeps_torchs_lazy_buffer():
+    """The comparison can tell: the same fix with optax.sgd's trace (accumulating from the first update,
+    not from the first step whose momentum is not 0) is as far off as the hover says."""
+    from switcheroo_lsp.knowledge import catalog
+    name, src = next(c for c in CASES if c[0] == "sgd-momentum-raised-from-torch-default-zero")
+    fixed = apply(src, analyze(src).fix_all())
+    assert "optax.inject_hyperparams(switcheroo_optax.torch_sgd)(" in fixed, fixed
+    traced = fixed.replace("switcheroo_optax.torch_sgd", "optax.sgd")
+    diff = float(np.max(np.abs(run_torch(src)[0] - run_optax(traced, False)[0])))
+    quoted = re.search(r"([\d.]+) apart after 50 steps", catalog.OPTIMIZERS["SGD"].variants[0].notes[0])
+    assert abs(diff - float(quoted.group(1))) <= 0.1 * diff, f"measured {diff:.3g}, the note says {quoted.group(1)}"
+
+
+def test_every_recipe_for_values_set_by_hand_is_run():
+    """The catalog's recipes chosen by a value the loop sets (catalog.BY_HAND) each have a case above."""
+    from switcheroo_lsp.knowledge import catalog
+    fixed = [apply(src, analyze(src).fix_all()) for _, src in CASES]
+    for name, row in catalog.OPTIMIZERS.items():
+        for variant in row.variants:
+            if any(want is catalog.BY_HAND for _, want in variant.when):
+                funcs = [tx.func for tx in variant.chain]
+                assert any(all(f in text for f in funcs) for text in fixed), f"{name}: {funcs} is never run"
+
+
+def test_momentum_kept_constant_stays_plain_optax_sgd():
+    """Only a momentum the loop changes needs torch's buffer: a learning rate set by hand keeps optax.sgd."""
+    name, src = next(c for c in CASES if c[0] == "sgd-l2-chain-enumerate-and-halving")
+    fixed = apply(src, analyze(src).fix_all())
+    assert "optax.sgd(" in fixed and "torch_sgd" not in fixed, fixed
 
 
 def test_per_group_writes_reach_their_own_group():
@@ -587,3 +638,35 @@ def test_nnx_hand_set_values_under_gradient_accumulation_reach_the_inner_state(w
     assert diff <= 1e-10, f"{diff:.3e}\n{fx.fixed}"
     steps = np.flatnonzero(np.any(np.diff(theirs, axis=0) != 0, axis=1)) + 1
     assert list(steps) == list(range(micro, updates * micro + 1, micro)), "accumulated, not updated per batch"
+
+
+# A momentum set by hand on Flax NNX (fixture tests/fixtures/gradients/hand_set_momentum.py): torch's
+# lazy buffer (switcheroo_optax.torch_sgd) in nnx.Optimizer's state, raised from 0 and paused.
+
+@pytest.mark.parametrize("function,control", [("train_momentum_warmup", False), ("train_momentum_paused", False),
+                                              ("train_momentum_warmup", True)])
+def test_nnx_momentum_set_by_hand_trains_like_torch(function, control):
+    fx = h.fixed("hand_set_momentum")
+    codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]
+    assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
+    assert fx.fixed.count("switcheroo_optax.torch_sgd") == 2, "both constructions keep torch's buffer"
+    if control:     # optax.sgd's trace, accumulating from the first update: the comparison tells
+        fx.fixed = fx.fixed.replace("switcheroo_optax.torch_sgd", "optax.sgd")
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(5))
+        torch_model = h.TorchMLP((3, 8, 1), seed=19)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
+        theirs, ours = t.trajectory(), j.trajectory()
+    assert float(np.max(np.abs(theirs[-1] - theirs[0]))) > 1e-3, "the model must actually train"
+    diff = float(np.max(np.abs(theirs - ours)))
+    if control:
+        assert diff > 1e-4, f"{diff:.3e}"
+        return
+    assert diff <= 1e-10, f"{function}: {diff:.3e}"
+    if torch_out is not None:           # the momentum read for logging
+        logged = float(np.max(np.abs(np.array(torch_out) - np.array([float(x) for x in nnx_out]))))
+        assert logged <= 1e-15, f"{logged:.3e}"

@@ -109,8 +109,8 @@ def test_examples_cover_every_recipe_and_transform(name):
         variants.add(v)
         txs |= t
     for i, variant in enumerate(row.variants):
-        if variant.problem:
-            continue
+        if variant.problem or any(want is catalog.BY_HAND for _, want in variant.when):
+            continue    # a recipe for values the loop sets by hand: run in tests/numerics/test_hyperparams.py
         assert i in variants, f"{name}: recipe {i} ({variant.when}) has no example"
         for j, _ in enumerate(variant.chain):
             assert (i, j) in txs, f"{name}: recipe {i}, transform {j} ({variant.chain[j].func}) has no example"

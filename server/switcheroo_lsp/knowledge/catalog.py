@@ -34,6 +34,8 @@ ANY = object()        # `when` value: given at all, whatever its value
 EXPR = object()       # `when` value: given as an expression (not a literal, not a schedule)
 KNOWN_NONZERO = object()  # `when` value: a literal other than 0 / False / None, or a schedule
 CHANGED = object()        # `when` value: given, and not a literal equal to the default (an expression counts)
+BY_HAND = object()        # `when` value: the loop sets it by hand (`param_group["momentum"] = ...`)
+FIXED = object()          # `when` value: the loop does not set it by hand
 
 # The helper transforms module the rewrites import where plain Optax is not exact.
 HELPERS = "switcheroo_optax"
@@ -197,12 +199,23 @@ def qualified_name(key: str) -> str:
 
 
 # -- SGD ------------------------------------------------------------------------------------------
+_SGD_BY_HAND_NOTE = (
+    "its momentum is set by hand: switcheroo_optax.torch_sgd keeps torch's momentum buffer, which starts (the gradient "
+    "itself) at the first step whose momentum is not 0 and rests while it is 0; optax.sgd's trace accumulates from "
+    "the first update, so a momentum raised from 0 later trains a different model (0.2 apart after 50 steps)")
 _DAMPENING = "lambda count: jnp.where(count == 0, 1.0, 1.0 - {dampening})"
 _row(OptimizerRow(
     torch="SGD",
     signature=(("lr", 0.001), ("momentum", 0), ("dampening", 0), ("weight_decay", 0), ("nesterov", False)),
     keyword_only=(("maximize", False), ("foreach", None), ("differentiable", False), ("fused", None)),
-    variants=(Variant(chain=(
+    variants=(
+        # A momentum the loop changes: torch starts its buffer at the first step whose momentum is
+        # not 0, which optax.sgd's trace (accumulating from the first update) does not.
+        Variant(when=(("momentum", BY_HAND),), chain=(
+            Tx(f"{HELPERS}.torch_sgd", (_LR, _hk("momentum", "{momentum}", 0.0),
+                                        Kw("dampening", "{dampening}", 0.0), Kw("nesterov", "{nesterov}", False))),
+        ), notes=(_SGD_BY_HAND_NOTE,)),
+        Variant(chain=(
         # torch's first momentum buffer is the undampened gradient; later ones are scaled by
         # 1 - dampening (a plain scale(1 - d) is 0.13 off). With momentum an expression that
         # may be 0 at run time, torch does not dampen at all then.
@@ -212,18 +225,19 @@ _row(OptimizerRow(
         Tx("optax.scale_by_schedule", (Kw("step_size_fn", _DAMPENING),),
            when=(("momentum", KNOWN_NONZERO), ("dampening", NONZERO))),
         Tx("optax.sgd", (_LR, Kw("momentum", "{momentum}", None), Kw("nesterov", "{nesterov}", False))),
-    )),),
+    ))),
     notes=(
         Note("torch's SGD keeps the first momentum buffer undampened; the schedule reproduces that "
              "(a plain optax.scale(1 - dampening) is 0.13 apart)",
-             when=(("momentum", NONZERO), ("dampening", NONZERO)),
+             when=(("momentum", NONZERO), ("dampening", NONZERO), ("momentum", FIXED)),
              claims=(Claim("torch.optim.SGD(params, lr=0.01, momentum=0.9, dampening=0.5)",
                            "optax.chain(optax.scale(0.5), optax.sgd(0.01, momentum=0.9))", 0.131),)),
     ),
     arguments=(
         ("lr", "learning_rate"),
-        ("momentum", "momentum (torch's 0 is optax's None: no trace)"),
-        ("dampening", "optax.scale_by_schedule(1 at the first update, 1 - dampening after) before sgd"),
+        ("momentum", "momentum (torch's 0 is optax's None: no trace); set by hand, switcheroo_optax.torch_sgd's"),
+        ("dampening", "optax.scale_by_schedule(1 at the first update, 1 - dampening after) before sgd "
+                      "(switcheroo_optax.torch_sgd's dampening where the momentum is set by hand)"),
         _L2_ARG,
         ("nesterov", "nesterov"),
         _MAXIMIZE_ARG,

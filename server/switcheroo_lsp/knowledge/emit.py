@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .catalog import ANY, CHANGED, EXPR, KNOWN_NONZERO, NONZERO, REQUIRED, ZERO, OptimizerRow
+from .catalog import ANY, BY_HAND, CHANGED, EXPR, FIXED, KNOWN_NONZERO, NONZERO, REQUIRED, ZERO, OptimizerRow
 
 UNKNOWN = object()   # a value that is an expression, not a literal
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -150,6 +150,7 @@ def rename_optax(text: str, optax_name: str) -> str:
 
 
 STAR = object()     # an argument passed with * or ** (keyword None)
+_BY_HAND = "!"      # args[_BY_HAND + name]: the loop sets `name` by hand
 
 
 def bind(row: OptimizerRow, positional: list, keywords: list[tuple[str | None, ArgValue]]
@@ -226,6 +227,8 @@ def _holds(row: OptimizerRow, args: dict[str, ArgValue], cond: tuple, assume: di
             ok = scheduled or (value is not UNKNOWN and value not in _FALSY)
         elif want is CHANGED:
             ok = name in args and (value is UNKNOWN or value != row.defaults().get(name))
+        elif want is BY_HAND or want is FIXED:
+            ok = (_BY_HAND + name in args) == (want is BY_HAND)
         else:
             ok = value is not UNKNOWN and value == want
         if not ok:
@@ -373,6 +376,8 @@ def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, 
     problems = list(problems)
     if extras is not None:
         problems = problems + _apply_extras(row, args, extras)
+        for key in extras.inject:
+            args[_BY_HAND + key] = ArgValue("True", literal=True)     # chooses a recipe (catalog.BY_HAND)
     if not problems and row.unsupported:
         problems.extend(u.problem for u in row.unsupported if re.search(u.pattern, document))
     out.problems = problems
