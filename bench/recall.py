@@ -55,6 +55,11 @@ CORPORA = [
     # get_scheduler by name, classes chosen at run time) and timm's (create_optimizer_v2, its own optimizers).
     ("huggingface/diffusers", "58eb52c0803ea9af3abec60841c2a093bdf1f951", ["examples"]),
     ("huggingface/pytorch-image-models", "aa4b5850c1543fa488abf260f18390eda46cf85d", ["train.py", "timm"]),
+    # Added with hand-set hyperparameters (issue 24), not tuned to: YOLOv5's warmup writes lr and momentum
+    # to every group by hand, MAE's lr schedule and lr_scale per group, minGPT's decayed / undecayed groups.
+    ("ultralytics/yolov5", "5081342f04fb287fc2e5f2b5a4e06752b7937b1c", [""]),
+    ("facebookresearch/mae", "efb2a8062c206524e35e47d04501ed4f544c0ae8", [""]),
+    ("karpathy/minGPT", "37baab71b9abea1b76ab957409a1cc2fbfba8a26", [""]),
 ]
 OPTIMIZERS = ("ASGD|Adadelta|Adafactor|Adagrad|Adam|AdamW|Adamax|LBFGS|Muon|NAdam|RAdam|RMSprop|Rprop|SGD|"
               "SparseAdam")

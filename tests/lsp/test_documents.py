@@ -388,3 +388,41 @@ async def test_an_edited_pyproject_applies_to_the_next_analysis(client: Client, 
     assert codes(await client.diagnostics_of(doc)) == ["OPX103", "OPX102"]
     # The invalid entry is reported to the user, not silently dropped.
     assert any("OPX102" in m.message and "pyproject.toml" in m.message for m in client.log_messages)
+
+
+def test_the_cyclic_gc_is_paused_while_the_server_builds_and_always_given_back():
+    """The server pauses the cyclic GC while it analyses or reads the index (its collections would
+    walk every syntax tree and index fact it keeps), across the event loop and the index's thread,
+    and always turns it back on when the last is done: left off, cycles would pile up."""
+    import gc
+    import threading
+
+    from switcheroo_lsp.frontends import gc_pause
+
+    assert gc.isenabled()
+    with gc_pause.paused():
+        assert not gc.isenabled()
+        inside, leave = threading.Event(), threading.Event()
+
+        def scan():                     # the index's thread, overlapping the analysis
+            with gc_pause.paused():
+                inside.set()
+                leave.wait(5)
+        thread = threading.Thread(target=scan)
+        thread.start()
+        inside.wait(5)
+    assert not gc.isenabled(), "the thread still builds"
+    leave.set()
+    thread.join(5)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with gc_pause.paused():
+            raise RuntimeError("an analysis that fails")
+    assert gc.isenabled()
+    gc.disable()        # a host that runs without it keeps it off
+    try:
+        with gc_pause.paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -26,6 +26,7 @@ from lsprotocol import types as t
 
 from ..analysis import cache, index
 from ..engine import Workspace as Project
+from . import gc_pause
 from .progress import WorkDone
 from .remembered import Remembered
 
@@ -59,14 +60,15 @@ def _scan_and_link(roots: list[str], listed_hook=None):
     # analysis can settle what they show; but reading JSON holds the GIL throughout, and the
     # event loop waits meanwhile: a large project's facts (4 MB at 3,000 files: a quarter of a
     # second) come from the worker, a batch at a time, like those it computes.
-    cached = cache.load_index(roots, facts=cache.size(roots, "facts") <= FACTS_WITH_SCAN)
-    snap = index.scan(roots, cached, listed_hook)
-    linked = Project(roots, background=True)
-    linked.apply_scan(snap)
-    linked.link(snap)
-    if cached is None or cached.files != snap.files or cached.links != snap.links:
-        cache.save_index(snap, facts=False)
-    return snap, linked, Remembered.load(roots)
+    with gc_pause.paused():      # a workspace's worth of records, kept: no collection walks them meanwhile
+        cached = cache.load_index(roots, facts=cache.size(roots, "facts") <= FACTS_WITH_SCAN)
+        snap = index.scan(roots, cached, listed_hook)
+        linked = Project(roots, background=True)
+        linked.apply_scan(snap)
+        linked.link(snap)
+        if cached is None or cached.files != snap.files or cached.links != snap.links:
+            cache.save_index(snap, facts=False)
+        return snap, linked, Remembered.load(roots)
 
 
 class Indexer:
@@ -113,8 +115,9 @@ class Indexer:
         self.unknown_files = unknown
 
     def _apply(self, snap, linked, remembered) -> None:
-        self.ls.codebase.apply_scan(snap)
-        self.ls.codebase.adopt(linked)
+        with gc_pause.paused():
+            self.ls.codebase.apply_scan(snap)
+            self.ls.codebase.adopt(linked)
         if self.ls.remembered is None:
             self.ls.remembered = remembered
 
@@ -171,15 +174,16 @@ class Indexer:
                 line = await self.worker.stdout.readline()
                 if not line:
                     break
-                message = json.loads(line)
+                with gc_pause.paused():     # a batch of facts, kept
+                    message = json.loads(line)
+                    if "facts" in message:
+                        self.ls.codebase.apply_facts({p: (v[0], v[1]) for p, v in message["facts"].items()})
                 if "missing" in message:
                     total, cached = message["files"], message["files"] - message["missing"]
                     done = cached
                 elif "facts" in message:
-                    found = {p: (v[0], v[1]) for p, v in message["facts"].items()}
-                    self.ls.codebase.apply_facts(found)
                     if not message.get("cached"):
-                        done += len(found)
+                        done += len(message["facts"])
                 elif message.get("done"):
                     break
                 progress.report(f"{done}/{total} files", done, total)

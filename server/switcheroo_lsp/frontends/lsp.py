@@ -34,6 +34,7 @@ from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
 from . import notebook_sync as notebooks
 from . import verify_lsp
+from . import gc_pause
 from .indexing import Indexer, Loader
 from .remembered import Remembered
 
@@ -225,10 +226,11 @@ class SwitcherooServer(LanguageServer):
                 previous = self.codebase.parse_at_hand(path, doc.source)
         # Never waits for other files: what they could change is withheld until the loader has
         # read them (analyze(wait=False), analysis/settled.py), then published if it changed.
-        analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None,
-                           path=path, wait=False)
-        if path and not analysis.complete and self.indexer.take_scan():
-            analysis = reconsider(analysis, self.codebase, path)    # the index came in meanwhile
+        with gc_pause.paused():     # its collections would walk all the server keeps
+            analysis = analyze(doc.source, target, previous=previous, workspace=self.codebase if path else None,
+                               path=path, wait=False)
+            if path and not analysis.complete and self.indexer.take_scan():
+                analysis = reconsider(analysis, self.codebase, path)    # the index came in meanwhile
         if path:
             if analysis.doc is not None:
                 self.codebase.remember(path, analysis.doc)
