@@ -74,13 +74,13 @@ class Workspace:
     # -- the index ----------------------------------------------------------------------------------
     def apply_scan(self, snap: Snapshot) -> None:
         """The files of the workspace and what each imports, from the index."""
-        files = [(Path(p), r.digest) for p, r in snap.files.items()]    # one Path per file: pathlib is slow
+        self._records = {Path(p): r for p, r in snap.files.items()}    # one Path per file: pathlib is slow
+        files = [(f, r.digest) for f, r in self._records.items()]
         self._listed = [f for f, _ in files]
         self._walked = not snap.truncated
         self._known = set(snap.files)
         self._indexed_imports = {f: snap.imports.get(d, []) for f, d in files}
         self._torch = {f: snap.torch.get(d, True) for f, d in files}
-        self._records = {Path(p): r for p, r in snap.files.items()}
         self._facts = {f: snap.facts[d] for f, d in files if d in snap.facts}
         self._forget_names()
         self._importers = None
@@ -440,7 +440,13 @@ class Workspace:
         return self
 
     def adopt(self, linked: "Workspace") -> None:
-        """The module names and import links another workspace worked out on the same scan."""
+        """The scan another workspace applied (its files, imports and records: `apply_scan` again
+        would parse every path again, most of its cost at 3,000 files) and the module names and
+        import links it worked out on it. `linked` is not used afterwards: its tables are taken."""
+        self._listed, self._walked, self._known = linked._listed, linked._walked, linked._known
+        self._indexed_imports, self._torch = linked._indexed_imports, linked._torch
+        self._records, self._facts = linked._records, linked._facts
+        self._scanned = True
         self._resolved, self._roots_of, self._names = linked._resolved, linked._roots_of, linked._names
         self._exists = linked._exists
         self._forwards = dict(linked._forwards)

@@ -116,8 +116,7 @@ class Indexer:
 
     def _apply(self, snap, linked, remembered) -> None:
         with gc_pause.paused():
-            self.ls.codebase.apply_scan(snap)
-            self.ls.codebase.adopt(linked)
+            self.ls.codebase.adopt(linked)      # the scan as the thread applied it, and its links
         if self.ls.remembered is None:
             self.ls.remembered = remembered
 
