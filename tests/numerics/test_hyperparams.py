@@ -399,6 +399,20 @@ def _regression(n: int, rng) -> list:
     return out
 
 
+def _mlp_runs(fx, function: str, data_seed: int, model_seed: int, **kwargs):
+    """A fixture's function run as torch wrote it and as the fix rewrote it, on MLP twins (float64):
+    (torch's trajectory, the fix's, what each returned)."""
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(data_seed))
+        torch_model = h.TorchMLP((3, 8, 1), seed=model_seed)
+        nnx_model = h.NnxMLP(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse, **kwargs)
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse, **kwargs)
+        return t.trajectory(), j.trajectory(), torch_out, nnx_out
+
+
 @pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group"])
 def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     fx = h.fixed("hand_set_lr")
@@ -406,15 +420,7 @@ def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
     kwargs = {"lr_schedule": [0.05 + 0.01 * (i % 5) for i in range(UPDATES)]} if function == "train_every_group" \
         else {}
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(3))
-        torch_model = h.TorchMLP((3, 8, 1), seed=11)
-        nnx_model = h.NnxMLP(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse, **kwargs)
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse, **kwargs)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, torch_out, nnx_out = _mlp_runs(fx, function, 3, 11, **kwargs)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
     assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
@@ -543,15 +549,7 @@ def test_nnx_hand_set_weight_decay_in_a_chain_trains_like_torch(function):
     fx = h.fixed("hand_set_weight_decay")
     codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]
     assert "OPX202" not in codes and "OPX203" not in codes and "param_groups" not in fx.fixed
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(7))
-        torch_model = h.TorchMLP((3, 8, 1), seed=17)
-        nnx_model = h.NnxMLP(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse)
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, torch_out, nnx_out = _mlp_runs(fx, function, 7, 17)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
     assert diff <= 1e-10, f"{function}: {diff:.3e}\n{fx.fixed}"
@@ -652,15 +650,7 @@ def test_nnx_momentum_set_by_hand_trains_like_torch(function, control):
     assert fx.fixed.count("switcheroo_optax.torch_sgd") == 2, "both constructions keep torch's buffer"
     if control:     # optax.sgd's trace, accumulating from the first update: the comparison tells
         fx.fixed = fx.fixed.replace("switcheroo_optax.torch_sgd", "optax.sgd")
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(5))
-        torch_model = h.TorchMLP((3, 8, 1), seed=19)
-        nnx_model = h.NnxMLP(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse)
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = fx.namespace("nnx")[function](nnx_model, j, h.jax_mse)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, torch_out, nnx_out = _mlp_runs(fx, function, 5, 19)
     assert float(np.max(np.abs(theirs[-1] - theirs[0]))) > 1e-3, "the model must actually train"
     diff = float(np.max(np.abs(theirs - ours)))
     if control:
