@@ -60,7 +60,7 @@ def run_corpus(repo: str, commit: str, folders: list[str], mirror: Path, listing
                 texts[str(f)] = f.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
-        project = analyze_project(texts, "flax-nnx")
+        project = analyze_project(texts, "flax-nnx", roots=[str(root)])
         for path, analysis in sorted(project.items()):
             steps = [f for f in analysis.findings if f.code == "OPX102" and f.fixable]
             if not steps:

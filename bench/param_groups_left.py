@@ -31,13 +31,14 @@ def count(repo: str, commit: str, folders: list[str], mirror: Path, target: str,
     from switcheroo_lsp.engine import analyze_project
     with tempfile.TemporaryDirectory() as tmp:
         files = checkout(mirror, repo, commit, folders, Path(tmp))
+        root = str(Path(tmp))
         texts = {}
         for f in files:
             try:
                 texts[str(f)] = f.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
-        project = analyze_project(texts, target)
+        project = analyze_project(texts, target, roots=[root])
         out = Counter()
         for path, text in texts.items():
             lines = [i for i, line in enumerate(text.splitlines()) if ".param_groups" in line]

@@ -137,7 +137,7 @@ def silent_half_conversions(root: Path, texts: dict, project: dict, fixed_texts:
     from switcheroo_lsp.engine import analyze_project
     if not any(converted_names.values()):
         return
-    again = analyze_project({str(f): t for f, t in fixed_texts.items()}, target)
+    again = analyze_project({str(f): t for f, t in fixed_texts.items()}, target, roots=[str(root)])
     flagged = {}
     for f in fixed_texts:
         flagged[f] = {finding.span.start.line + 1 for finding in again[str(f)].findings}
@@ -166,7 +166,8 @@ def run_corpus(repo: str, commit: str, folders: list[str], mirror: Path, show: b
                 texts[f] = f.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 continue
-        project = analyze_project({str(f): t for f, t in texts.items()}, target)
+        # The checkout's root is the project's, as `check .` there: its imports resolve.
+        project = analyze_project({str(f): t for f, t in texts.items()}, target, roots=[str(root)])
         stats = Counter()
         missed = []
         fixed_texts, converted_names = {}, {}
