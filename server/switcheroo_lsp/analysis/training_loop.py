@@ -553,16 +553,19 @@ def clip_findings(b: "_Builder") -> None:
             grads = b.names_for(opt, stepped).grads
             site.norm_target = one_line(stmt.targets[0].target)
             site.norm_grads = grads
-        if opt.kind == "torch":
+        why = "" if movable else (f"its limit {one_line(limit)} is not available where the optimizer is built: "
+                                  "fold it in there by hand")   # the limit only exists here
+        if movable and opt.kind == "torch":
             trial = b.emission(opt, Extras(prefix=(transform,)))
-            movable = movable and trial is not None and not trial.problems
+            if trial is None or trial.problems:
+                movable = False
+                why = ("the optimizer has no Optax rewrite to fold it into" if trial is None else
+                       f"folded into the optimizer's chain, {'; '.join(trial.problems)}")
         message = f"torch.nn.utils.{name} → {transform} first in the optimizer's chain"
         if kind == "norm" and not other_norm:
             message += f" ({CLIP_NOTE})"
         if not movable:
-            # Needs a person: the limit only exists here, the optimizer is built elsewhere.
-            message += (f"; its limit {one_line(limit)} is not available where the optimizer is built: "
-                        "fold it in there by hand")
+            message += f"; {why}"
         f = Finding("OPX106" if movable else "OPX202", span, message, "clip" if movable else "manual", noqa, ignore,
                     fixable=movable, data={"transform": transform})
         b.add(f, site)
