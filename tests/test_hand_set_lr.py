@@ -164,13 +164,13 @@ def test_a_form_over_the_groups_fix_all_cannot_follow_says_which_forms_convert()
 
 def test_clipping_that_cannot_join_an_injected_chain_says_why_not_that_its_limit_is_missing():
     """RAdam's rewrite keeps its learning rate in its own injected link: with clipping folded in front,
-    a learning rate set by hand has no place at the state's top. The clipping stays, saying that, not
-    that its limit (a literal) is unavailable where the optimizer is built."""
+    that link is the chain's second, not where the loop's writes are addressed. The clipping stays,
+    saying that, not that its limit (a literal) is unavailable where the optimizer is built."""
     text = ("import torch\nopt = torch.optim.RAdam(params, lr=0.05)\nfor t in range(5):\n"
             "    opt.param_groups[0]['lr'] = 0.05 * (1 - t / 5)\n"
             "    opt.zero_grad()\n    loss(t).backward()\n"
             "    torch.nn.utils.clip_grad_norm_(params, 1.0)\n    opt.step()\n")
     said = [f.message for f in _by_line(text)[7] if f.code == "OPX202"]
     assert len(said) == 1 and "not available where the optimizer is built" not in said[0], said
-    assert "folded into the optimizer's chain, torch.optim.RAdam's learning rate is a number of its rewrite's own " \
-           "optax.radam link" in said[0], said
+    assert "folded into the optimizer's chain, it would move the values the loop sets by hand into the state of " \
+           "the chain's next link" in said[0], said

@@ -161,6 +161,12 @@ CASES = [
     ("radam-l2-weight-decay-around-its-own-injection",
      "import torch\nopt = torch.optim.RAdam(params, lr=0.05, weight_decay=0.1)\n" + LOOP
      + "    opt.param_groups[0][\"weight_decay\"] = 0.3 / (1 + t)\n" + STEP),
+    # RAdam's rewrite injects optax.radam itself; behind its L2 decay link the loop's writes reach that
+    # link's own state: `opt_state[1].hyperparams["learning_rate"]`.
+    ("radam-l2-chain-lr-in-its-own-link",
+     "import torch\nopt = torch.optim.RAdam(params, lr=0.05, weight_decay=0.1)\nlogged = []\n" + LOOP
+     + "    opt.param_groups[0][\"lr\"] = 0.05 * (1.0 - t / 60.0)\n" + STEP
+     + "    logged.append(opt.param_groups[0][\"lr\"])\n"),
     ("radam-eps-schedule-follows-the-write",
      "import torch\nopt = torch.optim.RAdam(params, lr=0.05, eps=1e-3)\n" + LOOP
      + "    opt.param_groups[0][\"eps\"] = 1e-3 * (1 + t % 3)\n" + STEP),
@@ -295,6 +301,15 @@ def test_every_recipe_for_values_set_by_hand_is_run():
                 assert any(all(f in text for f in funcs) for text in fixed), f"{name}: {funcs} is never run"
 
 
+def test_a_value_kept_in_a_link_of_the_chain_is_addressed_there():
+    """The comparison can tell: the same fix writing at the state's top instead of RAdam's own link is off."""
+    name, src = next(c for c in CASES if c[0] == "radam-l2-chain-lr-in-its-own-link")
+    fixed = apply(src, analyze(src).fix_all())
+    assert 'opt_state[1].hyperparams["learning_rate"] = ' in fixed, fixed
+    with pytest.raises(Exception):      # the chain's state is a tuple: no hyperparams at its top
+        run_optax(fixed.replace("opt_state[1].hyperparams", "opt_state.hyperparams"), False)
+
+
 def test_momentum_kept_constant_stays_plain_optax_sgd():
     """Only a momentum the loop changes needs torch's buffer: a learning rate set by hand keeps optax.sgd."""
     name, src = next(c for c in CASES if c[0] == "sgd-l2-chain-enumerate-and-halving")
@@ -413,7 +428,8 @@ def _mlp_runs(fx, function: str, data_seed: int, model_seed: int, **kwargs):
         return t.trajectory(), j.trajectory(), torch_out, nnx_out
 
 
-@pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group"])
+@pytest.mark.parametrize("function", ["train_annealed", "train_warmup_cosine", "train_every_group",
+                                      "train_radam_l2_annealed"])
 def test_nnx_hand_set_learning_rate_trains_like_torch(function):
     fx = h.fixed("hand_set_lr")
     codes = [f.code for f in fx.analysis.findings if "param_labels" not in f.message]   # (train_per_group's TODO)

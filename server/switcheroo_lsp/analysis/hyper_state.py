@@ -108,7 +108,7 @@ def decide(builder, ident, forms: list[HyperUse], info: GroupsInfo | str | None,
         if e is not None and e.ok:
             one = info if isinstance(info, GroupsInfo) and count == 1 else GroupsInfo(
                 1, [info.constants[0] if isinstance(info, GroupsInfo) else {}], frozenset(keys), is_hyperparameter)
-            return HyperState(keys, (), ("",), one, names=tuple(e.injected), links=tuple(e.injected_links))
+            return HyperState(keys, (), (e.injected_path,), one, names=tuple(e.injected), links=tuple(e.injected_links))
         why = "; ".join(e.problems) if e is not None and e.problems else "its construction has no rewrite"
     if isinstance(info, str):
         return f"its parameter groups cannot be told apart statically ({info})"

@@ -557,10 +557,17 @@ def clip_findings(b: "_Builder") -> None:
                                   "fold it in there by hand")   # the limit only exists here
         if movable and opt.kind == "torch":
             trial = b.emission(opt, Extras(prefix=(transform,)))
+            state = b.hyper_state(opt)
             if trial is None or trial.problems:
                 movable = False
                 why = ("the optimizer has no Optax rewrite to fold it into" if trial is None else
                        f"folded into the optimizer's chain, {'; '.join(trial.problems)}")
+            elif state is not None and len(state.paths) == 1 and trial.injected_path != state.paths[0]:
+                # The values the loop sets by hand would move to another link of the state than
+                # the one its writes are addressed to (RAdam's own injected link, behind the clipping).
+                movable = False
+                why = ("folded into the optimizer's chain, it would move the values the loop sets by hand into the "
+                       "state of the chain's next link: fold it in by hand")
         message = f"torch.nn.utils.{name} → {transform} first in the optimizer's chain"
         if kind == "norm" and not other_norm:
             message += f" ({CLIP_NOTE})"

@@ -98,6 +98,7 @@ class Emission:
     # key -> its names in that state's hyperparams, and -> the chain's links that read it (hover).
     injected: list = field(default_factory=list)
     injected_links: list = field(default_factory=list)
+    injected_path: str = ""    # from the state to the link that keeps them ('[1]': a chain's second), '' the top
 
     @property
     def ok(self) -> bool:
@@ -416,6 +417,7 @@ def emit(row: OptimizerRow, args: dict[str, ArgValue], params: ArgValue | None, 
             return out
         out.transforms = injected.transforms
         out.injected, out.injected_links = [injected.names], [injected.links]
+        out.injected_path = injected.path
     text = " ".join(out.texts)
     out.needs_jnp = "jnp." in text
     out.needs_helpers = f"{catalog.HELPERS}." in text
@@ -456,6 +458,7 @@ class Injected:
     transforms: list
     names: dict[str, tuple[str, ...]]
     links: dict[str, tuple[str, ...]]
+    path: str = ""       # where in the state they are: '' its top, '[1]' the chain's second link's
 
 
 _SENTINEL = "__switcheroo_injected_{}__"
@@ -533,6 +536,16 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
             kws = tuple((k, Value(outer[k]) if k in outer and _is_int(v.text) else v) for k, v in tx.kws)
             return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
 
+    # A chain one of whose links injects itself and takes every value as its own keyword (RAdam's
+    # rewrite, clipping folded in front): that link's state keeps them, `opt_state[1].hyperparams`. A
+    # factory around it could not reach them (the link keeps what it was built with in its state).
+    if len(texts) > 1 and isinstance(transforms, list) and len(transforms) == len(texts):
+        holders = [i for i, text in enumerate(texts) if any(mark in text for _, _, mark in pairs)]
+        if len(holders) == 1 and texts[holders[0]].startswith("optax.inject_hyperparams(") and all(
+                whole.count(mark) == 1 and f"{name}={mark}" in texts[holders[0]] for _, name, mark in pairs):
+            tx = transforms[holders[0]]
+            if isinstance(tx, TxCall) and all(name in {k for k, _ in tx.kws} for _, name, _ in pairs):
+                return Injected(transforms, {key: optax_names(key) for key in keys}, {}, path=f"[{holders[0]}]")
     # A chain (or a transform taking the value in a formula): a factory of the whole chain.
     for link, text in zip(links, texts):
         if not text.startswith("optax.inject_hyperparams("):

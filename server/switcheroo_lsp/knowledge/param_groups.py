@@ -65,6 +65,9 @@ def emit_groups(row: OptimizerRow, outer: dict[str, ArgValue], groups: Groups, e
         args, params, problems = bind(row, [group["params"]], list(merged.items()))
         inject = Extras(inject=by_group[i]) if by_group and by_group[i] else None
         emission = emit(row, args, params, problems, inject, document=document)
+        if emission.injected_path and not emission.problems:
+            emission.problems = ["the values set by hand would be kept inside a link of the group's own chain: "
+                                 "keep them by hand (optax.inject_hyperparams)"]
         if emission.problems:
             out = Emission(torch=row.qualified)
             out.problems = [f"group {len(per_group)}: {p}" for p in emission.problems]
