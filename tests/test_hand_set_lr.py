@@ -174,3 +174,14 @@ def test_clipping_that_cannot_join_an_injected_chain_says_why_not_that_its_limit
     assert len(said) == 1 and "not available where the optimizer is built" not in said[0], said
     assert "folded into the optimizer's chain, it would move the values the loop sets by hand into the state of " \
            "the chain's next link" in said[0], said
+
+
+def test_a_group_whose_values_would_sit_inside_a_link_of_its_chain_says_so():
+    """Per group, a value RAdam's own injected link keeps (behind its L2 decay) has no address this
+    fix writes: the write stays for a person, saying why."""
+    text = ("import torch\nopt = torch.optim.RAdam([{'params': [w]}, {'params': [v], 'lr': 0.01}], lr=0.05, "
+            "weight_decay=0.1)\nfor t in range(5):\n    for i, g in enumerate(opt.param_groups):\n"
+            "        if i == 1:\n            g['lr'] = 0.01 / (1 + t)\n"
+            "    opt.zero_grad()\n    loss(t).backward()\n    opt.step()\n")
+    said = [f.message for f in _by_line(text)[4] if f.code == "OPX202"]
+    assert said and "would be kept inside a link of the group's own chain" in said[0], said
