@@ -52,7 +52,6 @@ from ._lbfgs import TorchLbfgsState, torch_lbfgs
 from ._masks import timm_weight_decay_mask
 from ._rprop import TorchRpropState, torch_rprop
 from ._schedule_free import torch_schedule_free_adamw, torch_schedule_free_sgd
-from ._sgd import TorchSgdState, torch_sgd
 from ._schedules import (
     constant_schedule_with_warmup,
     cosine_schedule_with_warmup,
@@ -66,6 +65,7 @@ from ._schedules import (
     transformers_schedule,
     wsd_schedule,
 )
+from ._sgd import TorchSgdState, torch_sgd
 
 __all__ = [
     "HfAdafactorState",

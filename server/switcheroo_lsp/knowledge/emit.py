@@ -537,7 +537,7 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
             return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
 
     # A chain one of whose links injects itself and takes every value as its own keyword (RAdam's
-    # rewrite, clipping folded in front): that link's state keeps them, `opt_state[1].hyperparams`. A
+    # rewrite behind its L2 decay link): that link's state keeps them, `opt_state[1].hyperparams`. A
     # factory around it could not reach them (the link keeps what it was built with in its state).
     if len(texts) > 1 and isinstance(transforms, list) and len(transforms) == len(texts):
         holders = [i for i, text in enumerate(texts) if any(mark in text for _, _, mark in pairs)]
