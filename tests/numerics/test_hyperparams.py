@@ -477,23 +477,30 @@ def _labels(params):
     return jax.tree_util.tree_map_with_path(lambda path, _: "group0" if path[0].key == "body" else "group1", params)
 
 
+def _body_head_runs(fx, function: str, labels, data_seed: int, model_seed: int, *args):
+    """A fixture's per-group function run as torch wrote it and as the fix rewrote it, on body/head
+    twins (float64), each leaf labelled by its submodule (`labels` "swapped": the other group's):
+    (torch's trajectory, the fix's, what each returned)."""
+    with ref.precision("float64") as dtype:
+        batches = _regression(UPDATES, np.random.default_rng(data_seed))
+        torch_model = TorchBodyHead(seed=model_seed)
+        nnx_model = NnxBodyHead(torch_model, dtype)
+        t = h.Recorded(batches, h.convert_torch, [torch_model])
+        torch_out = fx.namespace("torch")[function](torch_model, t, h.torch_mse, *args)
+        ns = fx.namespace("nnx")
+        ns["param_labels"] = _labels if labels is _labels else (
+            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
+        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
+        nnx_out = ns[function](nnx_model, j, h.jax_mse, *args)
+        return t.trajectory(), j.trajectory(), torch_out, nnx_out
+
+
 @pytest.mark.parametrize("labels", [_labels, "swapped"])
 def test_nnx_per_group_learning_rates_train_like_torch(labels):
     fx = h.fixed("hand_set_lr")
     assert 'inner_states["group1"].inner_state.hyperparams["learning_rate"][...]' in fx.fixed
     schedule = [0.03 + 0.01 * (i % 3) for i in range(UPDATES)]
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(5))
-        torch_model = TorchBodyHead(seed=13)
-        nnx_model = NnxBodyHead(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")["train_per_group"](torch_model, t, h.torch_mse, schedule)
-        ns = fx.namespace("nnx")
-        ns["param_labels"] = _labels if labels is _labels else (
-            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = ns["train_per_group"](nnx_model, j, h.jax_mse, schedule)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, torch_out, nnx_out = _body_head_runs(fx, "train_per_group", labels, 5, 13, schedule)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
     if labels == "swapped":             # the comparison tells the groups apart
@@ -536,18 +543,7 @@ def test_nnx_chosen_at_run_time_trains_like_torch(choice, control):
 def test_nnx_class_chosen_per_group_trains_like_torch(use_adamw, labels):
     fx = h.fixed("hand_set_lr_choice")
     schedule = [0.03 + 0.01 * (i % 3) for i in range(UPDATES)]
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(9))
-        torch_model = TorchBodyHead(seed=19)
-        nnx_model = NnxBodyHead(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        torch_out = fx.namespace("torch")["train_chosen_class"](torch_model, t, h.torch_mse, schedule, use_adamw)
-        ns = fx.namespace("nnx")
-        ns["param_labels"] = _labels if labels is _labels else (
-            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        nnx_out = ns["train_chosen_class"](nnx_model, j, h.jax_mse, schedule, use_adamw)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, torch_out, nnx_out = _body_head_runs(fx, "train_chosen_class", labels, 9, 19, schedule, use_adamw)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
     if labels == "swapped":             # the comparison tells the groups apart
@@ -597,18 +593,7 @@ def test_nnx_weight_decay_switched_on_is_not_lost():
 def test_nnx_per_group_weight_decay_in_a_chain_trains_like_torch(labels):
     fx = h.fixed("hand_set_weight_decay")
     assert 'inner_states["group0"].inner_state.hyperparams["weight_decay"][...]' in fx.fixed
-    with ref.precision("float64") as dtype:
-        batches = _regression(UPDATES, np.random.default_rng(9))
-        torch_model = TorchBodyHead(seed=19)
-        nnx_model = NnxBodyHead(torch_model, dtype)
-        t = h.Recorded(batches, h.convert_torch, [torch_model])
-        fx.namespace("torch")["train_per_group_decay"](torch_model, t, h.torch_mse)
-        ns = fx.namespace("nnx")
-        ns["param_labels"] = _labels if labels is _labels else (
-            lambda p: jax.tree_util.tree_map(lambda x: {"group0": "group1", "group1": "group0"}[x], _labels(p)))
-        j = h.Recorded(batches, h.convert_jax(dtype), [nnx_model])
-        ns["train_per_group_decay"](nnx_model, j, h.jax_mse)
-        theirs, ours = t.trajectory(), j.trajectory()
+    theirs, ours, _, _ = _body_head_runs(fx, "train_per_group_decay", labels, 9, 19)
     assert np.max(np.abs(theirs[-1] - theirs[0])) > 1e-3, "the model must actually train"
     diff = np.max(np.abs(theirs - ours))
     if labels == "swapped":             # the comparison tells the groups apart

@@ -93,7 +93,8 @@ class Indexer:
             return False
         if self.ls.codebase.knows_importers:
             return False
-        self._apply(*scan.result())
+        _, linked, remembered = scan.result()
+        self._apply(linked, remembered)
         return True
 
     async def scan_in_flight(self, timeout: float = SCAN_WAIT) -> None:
@@ -114,7 +115,7 @@ class Indexer:
     def _listed(self, unknown: int) -> None:      # in the scan's thread
         self.unknown_files = unknown
 
-    def _apply(self, snap, linked, remembered) -> None:
+    def _apply(self, linked, remembered) -> None:
         with gc_pause.paused():
             self.ls.codebase.adopt(linked)      # the scan as the thread applied it, and its links
         if self.ls.remembered is None:
@@ -157,7 +158,7 @@ class Indexer:
                 self.unknown_files = None
                 self.scan = self._threads.submit(_scan_and_link, roots, self._listed)
                 snap, linked, remembered = await asyncio.wrap_future(self.scan)
-                self._apply(snap, linked, remembered)
+                self._apply(linked, remembered)
                 self.ls.on_index()
                 read = len(snap.read)
             await begun

@@ -32,9 +32,9 @@ from ..engine import (CODES, DOCS_URL, Analysis, Finding, Pos, Source, Span, Tex
 from ..targets import target_named
 from .config import Settings, load_pyproject, visible
 from .hover import hover as explain
+from . import gc_pause
 from . import notebook_sync as notebooks
 from . import verify_lsp
-from . import gc_pause
 from .indexing import Indexer, Loader
 from .remembered import Remembered
 

@@ -516,36 +516,34 @@ def inject_transforms(row: OptimizerRow, args: dict[str, ArgValue], transforms: 
 
     # One transform taking each as its own keyword: inject that transform.
     tx = transforms[0] if len(transforms) == 1 and isinstance(transforms[0], TxCall) else None
-    if tx is not None and len(texts) == 1 and all(
+    if tx is not None and len(texts) == 1 and not tx.func.startswith("optax.inject_hyperparams(") and all(
             whole.count(mark) == 1 and f"{name}={mark}" in whole for _, name, mark in pairs):
         names = {key: optax_names(key) for key in keys}
         have = {k for k, _ in tx.kws}
-        if tx.func.startswith("optax.inject_hyperparams("):
-            if all(name in have for _, name, _ in pairs):
-                return Injected(transforms, names, {})     # already kept in the state (RAdam's rewrite)
-        else:
-            static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
-            wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
-            outer = {name: _outer_value(row, args, key, name) for key, name, _ in pairs}
-            # Keywords left out where torch's default is Optax's: given, so that the state keeps them.
-            missing = [(name, Value(outer[name])) for _, name, _ in pairs if name not in have]
-            first = [m for m in missing if m[0] == "learning_rate"]
-            rest = [m for m in missing if m[0] != "learning_rate"]
-            # An integer starts the state as an integer, which a later write would be truncated to
-            # (nnx.Optimizer's state is assigned in place): a float of it.
-            kws = tuple((k, Value(outer[k]) if k in outer and _is_int(v.text) else v) for k, v in tx.kws)
-            return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
+        static = tuple(k for k, _ in tx.kws if k in STATIC_ARGS)
+        wrapped = f"optax.inject_hyperparams({tx.func}" + (f", static_args={static!r}" if static else "") + ")"
+        outer = {name: _outer_value(row, args, key, name) for key, name, _ in pairs}
+        # Keywords left out where torch's default is Optax's: given, so that the state keeps them.
+        missing = [(name, Value(outer[name])) for _, name, _ in pairs if name not in have]
+        first = [m for m in missing if m[0] == "learning_rate"]
+        rest = [m for m in missing if m[0] != "learning_rate"]
+        # An integer starts the state as an integer, which a later write would be truncated to
+        # (nnx.Optimizer's state is assigned in place): a float of it.
+        kws = tuple((k, Value(outer[k]) if k in outer and _is_int(v.text) else v) for k, v in tx.kws)
+        return Injected([TxCall(wrapped, tuple(first) + kws + tuple(rest), tx.args)], names, {})
 
-    # A chain one of whose links injects itself and takes every value as its own keyword (RAdam's
-    # rewrite behind its L2 decay link): that link's state keeps them, `opt_state[1].hyperparams`. A
-    # factory around it could not reach them (the link keeps what it was built with in its state).
-    if len(texts) > 1 and isinstance(transforms, list) and len(transforms) == len(texts):
+    # A link that injects itself and takes every value as its own keyword, which no other link
+    # reads (RAdam's rewrite, alone or behind its L2 decay link): already kept, in that link's
+    # state (`opt_state.hyperparams`, `opt_state[1].hyperparams`). A factory around it could not
+    # reach them (the link keeps what it was built with in its state).
+    if len(transforms) == len(texts):
         holders = [i for i, text in enumerate(texts) if any(mark in text for _, _, mark in pairs)]
         if len(holders) == 1 and texts[holders[0]].startswith("optax.inject_hyperparams(") and all(
                 whole.count(mark) == 1 and f"{name}={mark}" in texts[holders[0]] for _, name, mark in pairs):
             tx = transforms[holders[0]]
             if isinstance(tx, TxCall) and all(name in {k for k, _ in tx.kws} for _, name, _ in pairs):
-                return Injected(transforms, {key: optax_names(key) for key in keys}, {}, path=f"[{holders[0]}]")
+                return Injected(transforms, {key: optax_names(key) for key in keys}, {},
+                                path=f"[{holders[0]}]" if len(texts) > 1 else "")
     # A chain (or a transform taking the value in a formula): a factory of the whole chain.
     for link, text in zip(links, texts):
         if not text.startswith("optax.inject_hyperparams("):
